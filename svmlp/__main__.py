@@ -1,0 +1,7 @@
+"""``python -m svmlp`` runs the command line."""
+
+import sys
+
+from svmlp.cli import main
+
+sys.exit(main())

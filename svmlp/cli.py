@@ -1,0 +1,142 @@
+"""The ``svmlp`` command: parse, call the library, print. Bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    from svmlp.formats import FORMATS
+
+    p.add_argument("--from", dest="from_", choices=list(FORMATS), help="source format (detected when left out)")
+    p.add_argument(
+        "--voc-origin", type=int, choices=(0, 1), default=None,
+        help="VOC coordinates: 1 = devkit 1-based pixel indices (default), 0 = 0-based continuous",
+    )
+    p.add_argument("--no-probe", action="store_true", help="do not read image headers (faster; sizes as stored)")
+
+
+def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, object]:
+    opts: dict[str, object] = {}
+    if args.no_probe:
+        opts["probe"] = False
+    if args.voc_origin is not None:
+        if fmt != "voc":
+            from svmlp.errors import UsageError
+
+            raise UsageError(f"--voc-origin applies to VOC sources, not {fmt}")
+        opts["origin"] = args.voc_origin
+    return opts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from svmlp import __version__
+    from svmlp.formats import FORMATS, IMAGE_MODES
+
+    parser = argparse.ArgumentParser(prog="svmlp", description="Get, trust and train on the SVMLP licence-plate data set.")
+    parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("convert", help="convert annotations between svmlp, COCO, YOLO and Pascal VOC")
+    p.add_argument("src", type=Path, help="source folder or annotation file")
+    p.add_argument("--to", required=True, choices=list(FORMATS), help="target format")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
+    _add_read_options(p)
+    p.add_argument("--splits", type=_csv, help="only these splits, comma-separated (e.g. train,val)")
+    p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output (default: copy)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+    p = sub.add_parser("stats", help="images and boxes per split and class")
+    p.add_argument("src", type=Path, help="source folder or annotation file")
+    _add_read_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("sample", help="unpack the sample release embedded in the package")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _load(args: argparse.Namespace):  # noqa: ANN202
+    from svmlp.formats import detect, read
+
+    fmt = args.from_ or detect(args.src)
+    return read(args.src, format=fmt, **_read_options(args, fmt))
+
+
+def _print_notes(ds, quiet: bool = False) -> None:  # noqa: ANN001
+    if not quiet:
+        for note in ds.notes:
+            print(f"note: {note}", file=sys.stderr)
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from svmlp.formats import write
+
+    ds = _load(args)
+    _print_notes(ds, args.quiet)
+    report = write(ds, args.out, format=args.to, overwrite=args.overwrite, images=args.images, splits=args.splits)
+    if args.json:
+        print(report.to_json())
+    elif not args.quiet:
+        print("\n".join(report.lines()))
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from svmlp.stats import compute_stats, format_stats
+
+    ds = _load(args)
+    _print_notes(ds, args.json)
+    stats = compute_stats(ds)
+    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from svmlp.sample import unpack_sample
+
+    folder = unpack_sample(args.out, overwrite=args.overwrite)
+    if not args.quiet:
+        print(f"unpacked the embedded sample release to {folder}")
+    return 0
+
+
+_COMMANDS = {"convert": _cmd_convert, "stats": _cmd_stats, "sample": _cmd_sample}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 problems found, 2 bad input)."""
+    from svmlp.errors import SvmlpError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except SvmlpError as exc:
+        print(f"svmlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused: a path the user gave, a full disk
+        print(f"svmlp {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"svmlp {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

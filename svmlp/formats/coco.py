@@ -1,0 +1,165 @@
+"""COCO object detection: ``annotations/instances_<split>.json`` beside ``images/<split>/``.
+
+Reads the usual layouts too: ``train2017/`` beside ``annotations/instances_train2017.json``
+(cocodataset.org, mmdetection) and Roboflow's ``<split>/_annotations.coco.json``. Ids are kept
+as they are. Extra keys carry what COCO cannot say and other COCO tools ignore: ``parent_id``
+and ``link_score`` on a plate, ``role`` on a category, ``labelled: false`` on an image that was
+never annotated, plate ``text``/``corners`` and VOC flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from svmlp.errors import AnnotationError
+from svmlp.formats import _cocojson
+from svmlp.formats._layout import DEFAULT_SPLIT, infer_split
+from svmlp.formats._probe import probe_headers
+from svmlp.model import BoxTable, Category, Dataset, ImageTable, concat_tables, sort_splits
+
+__all__ = ["NAME", "image_destination", "read", "write"]
+
+NAME = "coco"
+_SKIP_PREFIXES = ("captions_", "person_keypoints_", "panoptic_", "image_info_", "stuff_")
+_SIDECAR_NAMES = ("svmlp.sidecar.json",)
+
+
+def _is_candidate(p: Path) -> bool:
+    return (
+        p.suffix == ".json"
+        and not p.name.startswith(_SKIP_PREFIXES)
+        and p.name not in _SIDECAR_NAMES
+        and not p.name.endswith(".svmlp.json")
+    )
+
+
+def find_files(path: Path, *, suffix: str = ".json", native: bool = False) -> list[tuple[Path, str]]:
+    """The annotation files under ``path`` and the split each one holds."""
+    if path.is_file():
+        return [(path, _split_of(path, single=True))]
+    if not path.is_dir():
+        raise AnnotationError(f"{path}: no such file or folder")
+    accept = (lambda p: p.name.endswith(".svmlp.json")) if native else _is_candidate
+    for folder in (path / "annotations", path):
+        files = sorted(p for p in folder.glob("*.json") if accept(p)) if folder.is_dir() else []
+        if files:
+            break
+    else:
+        files = sorted(p for p in path.glob("*/*.json") if accept(p))
+    if not files:
+        kind = "native SVMLP (*.svmlp.json)" if native else "COCO (*.json)"
+        raise AnnotationError(f"{path}: found no {kind} annotation file here, in annotations/ or in a split folder")
+    found = [(f, _split_of(f, single=len(files) == 1)) for f in files]
+    seen: dict[str, Path] = {}
+    for f, split in found:
+        if split in seen:
+            raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+        seen[split] = f
+    return found
+
+
+def _split_of(f: Path, *, single: bool) -> str:
+    stem = f.name.removesuffix(".json").removesuffix(".svmlp").removesuffix(".coco")
+    if stem in ("_annotations", "annotations"):
+        return infer_split(f.parent.name) or f.parent.name
+    return infer_split(stem) or (DEFAULT_SPLIT if single else stem)
+
+
+def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
+    """The folder the split's ``file_name`` values are relative to."""
+    base = f.parent.parent if f.parent.name == "annotations" else f.parent
+    dir_split = f.stem.removeprefix("instances_")
+    cands = [
+        base / "images" / dir_split, base / "images" / split, base / dir_split, base / split,
+        f.parent, base / "images", base / "data", base,
+    ]
+    unique = list(dict.fromkeys(cands))
+    probes = [str(n) for n in file_names[:3]]
+    for c in unique:
+        if probes and any((c / p).is_file() for p in probes):
+            return c
+    return next((c for c in unique if c.is_dir() and c != base and c != f.parent), None)
+
+
+def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> Dataset:
+    """Several COCO-style files, one split each, as one data set."""
+    parts, roots, seen = [], {}, {}
+    for f, split in files:
+        try:
+            data = f.read_bytes()
+        except OSError as exc:
+            raise AnnotationError(f"{f}: cannot read ({exc.strerror})") from None
+        if native:
+            from svmlp.formats.native import validate_document
+
+            decoded = validate_document(f, data)
+            split = str(decoded.svmlp["split"])  # type: ignore[index]
+        else:
+            decoded = _cocojson.decode(f, data)
+        if split in seen:
+            raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+        seen[split] = f
+        part = _cocojson.part_from_file(decoded, f, split)
+        parts.append(part)
+        root = _image_root(f, split, part.images.file_name)
+        if root is not None:
+            roots[split] = root
+    categories = _merge_categories([(f, p.categories) for (f, _), p in zip(files, parts)])
+    images, boxes = _merge_parts(parts, categories)
+    ds = Dataset(categories, images, boxes, roots=roots, info=parts[0].info if parts else {})
+    return probe_headers(ds) if probe else ds
+
+
+def _merge_categories(per_file: list[tuple[Path, list[Category]]]) -> list[Category]:
+    merged: dict[int, Category] = {}
+    for f, cats in per_file:
+        for c in cats:
+            known = merged.setdefault(c.id, c)
+            if known.name != c.name:
+                raise AnnotationError(
+                    f"{f}: category id {c.id} is {c.name!r} here but {known.name!r} in another split's file"
+                )
+    return list(merged.values())
+
+
+def _merge_parts(parts: list[_cocojson.CocoPart], categories: list[Category]) -> tuple[ImageTable, BoxTable]:
+    ids = np.array([c.id for c in categories], dtype=np.int64)
+    image_offset, box_offset = 0, 0
+    box_tables = []
+    for part in parts:
+        b = part.boxes
+        local_ids = np.array([c.id for c in part.categories], dtype=np.int64)
+        order = np.argsort(ids)
+        b.category = order[np.searchsorted(ids[order], local_ids[b.category])] if len(b) else b.category
+        b.image = b.image + image_offset
+        b.parent = np.where(b.parent >= 0, b.parent + box_offset, -1)
+        box_tables.append(b)
+        image_offset += len(part.images)
+        box_offset += len(b)
+    images = concat_tables([p.images for p in parts]) if parts else ImageTable.build(id=[], file_name=[], split=[])
+    boxes = concat_tables(box_tables) if box_tables else BoxTable.empty()
+    return images, boxes
+
+
+def read(path: str | Path, *, probe: bool = True) -> Dataset:
+    """Read a COCO file, or every split file under a folder.
+
+    ``probe`` reads each present image's header, so that stored sizes that disagree with the
+    real image can be reported (nothing is changed).
+    """
+    return read_files(find_files(Path(path)), native=False, probe=probe)
+
+
+def image_destination(split: str, file_name: str) -> str:
+    """Where an image goes in the written layout, relative to the output folder."""
+    return f"images/{split}/{file_name}"
+
+
+def write(ds: Dataset, out: Path) -> list[str]:
+    """Write ``annotations/instances_<split>.json`` for every split; returns notes for the summary."""
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    for split in sort_splits(ds.images.split.tolist()):
+        (out / "annotations" / f"instances_{split}.json").write_bytes(_cocojson.encode(ds, split, native=False))
+    return []

@@ -1,0 +1,376 @@
+"""Pascal VOC, in the devkit layout: ``Annotations/``, ``JPEGImages/``, ``ImageSets/Main/<split>.txt``.
+
+Coordinates are integer pixel indices, 1-based and inclusive: written as
+``xmin = round(x0) + 1``, ``xmax = round(x1)``; read as ``x0 = xmin - origin``, ``x1 = xmax``.
+``origin=1`` is the devkit's convention; ``origin=0`` reads files whose numbers are 0-based
+continuous coordinates (what labelformat and datumaro write). A flat folder of XML files (images
+beside them) reads too. Plates stay ordinary top-level objects; each object's ``<svmlp>`` element
+carries its id, its parent's id and the link score, which other VOC readers ignore.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from svmlp.errors import AnnotationError, UsageError, where
+from svmlp.formats import _sidecar
+from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES
+from svmlp.imageinfo import read_headers
+from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
+
+__all__ = ["NAME", "image_destination", "read", "write"]
+
+NAME = "voc"
+UNLISTED_SPLIT = "unlisted"
+_FLAGS = ("difficult", "truncated", "occluded")
+
+
+def _layout(path: Path) -> tuple[Path, Path, Path | None, Path | None]:
+    """(base, annotations folder, images folder, ImageSets/Main folder)."""
+    if not path.is_dir():
+        raise AnnotationError(f"{path}: no such folder")
+    if not (path / "Annotations").is_dir():
+        nested = [d for d in path.glob("VOC*") if (d / "Annotations").is_dir()]
+        if len(nested) == 1:
+            path = nested[0]
+    if (path / "Annotations").is_dir():
+        images = path / "JPEGImages" if (path / "JPEGImages").is_dir() else None
+        sets = path / "ImageSets" / "Main"
+        return path, path / "Annotations", images, sets if sets.is_dir() else None
+    return path, path, path, None
+
+
+def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
+    if sets is None:
+        return {}
+    lists = {p.stem: p for p in sorted(sets.glob("*.txt")) if "_" not in p.stem}
+    if "trainval" in lists and "train" in lists and "val" in lists:
+        del lists["trainval"]  # the union of the two; keeping it would put images in two splits
+    out = {}
+    for split, p in lists.items():
+        entries = []
+        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            tok = line.split()
+            if tok and not tok[0].startswith("#"):
+                entries.append((tok[0], lineno))
+        out[split] = entries
+    return out
+
+
+def _find_image(folder: Path | None, stem: str) -> str | None:
+    if folder is None:
+        return None
+    for suffix in (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"):
+        if (folder / f"{stem}{suffix}").is_file():
+            return f"{stem}{suffix}"
+    for cand in sorted(folder.glob(f"{Path(stem).name}.*")):
+        if cand.suffix.lower() in IMAGE_SUFFIXES:
+            return (Path(stem).parent / cand.name).as_posix()
+    return None
+
+
+def _number(el: ET.Element | None, tag: str, path: Path, what: str) -> float | None:
+    node = el.find(tag) if el is not None else None
+    if node is None or node.text is None or not node.text.strip():
+        return None
+    try:
+        return float(node.text)
+    except ValueError:
+        raise AnnotationError(f"{path}: {what} <{tag}> is {node.text.strip()!r}, expected a number") from None
+
+
+class _Parsed:
+    __slots__ = ("file_name", "width", "height", "image_id", "names", "xyxy", "extras", "crowd")
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.xyxy: list[tuple[float, float, float, float]] = []
+        self.extras: list[dict[str, Any]] = []
+        self.crowd: list[bool] = []
+        self.image_id: int | None = None
+
+
+def _parse_xml(path: Path, rel_stem: str, images: Path | None, origin: int) -> _Parsed:
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise AnnotationError(f"{where(path, exc.position[0])}: malformed XML ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
+    if root.tag != "annotation":
+        raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <annotation>")
+    out = _Parsed()
+    fname = (root.findtext("filename") or "").strip()
+    folder = Path(rel_stem).parent
+    if fname:
+        out.file_name = (folder / Path(fname.replace("\\", "/")).name).as_posix()
+    else:
+        out.file_name = _find_image(images, rel_stem) or f"{rel_stem}.jpg"
+    size = root.find("size")
+    w, h = _number(size, "width", path, "<size>"), _number(size, "height", path, "<size>")
+    out.width, out.height = int(w or 0), int(h or 0)
+    if out.width < 0 or out.height < 0:
+        raise AnnotationError(f"{path}: negative <size> {out.width}x{out.height}")
+    svm = root.find("svmlp")
+    if svm is not None and svm.get("id") is not None:
+        out.image_id = int(svm.get("id", "0"))
+    for k, obj in enumerate(root.iterfind("object"), 1):
+        _parse_object(obj, path, k, origin, out)
+    return out
+
+
+def _parse_object(obj: ET.Element, path: Path, k: int, origin: int, out: _Parsed) -> None:
+    name = (obj.findtext("name") or "").strip()
+    if not name:
+        raise AnnotationError(f"{path}: object {k} has no <name>")
+    box = obj.find("bndbox")
+    if box is None:
+        raise AnnotationError(f"{path}: object {k} ({name}) has no <bndbox>")
+    vals = [_number(box, t, path, f"object {k} ({name})") for t in ("xmin", "ymin", "xmax", "ymax")]
+    if any(v is None for v in vals):
+        raise AnnotationError(f"{path}: object {k} ({name}) <bndbox> lacks one of xmin, ymin, xmax, ymax")
+    x0, y0, x1, y1 = vals[0] - origin, vals[1] - origin, vals[2], vals[3]  # type: ignore[operator]
+    if not all(np.isfinite((x0, y0, x1, y1))) or x1 < x0 or y1 < y0:
+        raise AnnotationError(f"{path}: object {k} ({name}) has box {vals}; expected finite xmin <= xmax, ymin <= ymax")
+    extra: dict[str, Any] = {}
+    for flag in _FLAGS:
+        v = _number(obj, flag, path, f"object {k} ({name})")
+        if v is not None:
+            extra[flag] = int(v != 0)
+    svm = obj.find("svmlp")
+    crowd = False
+    if svm is not None:
+        crowd = svm.get("crowd") == "1"
+        extra.update(_svmlp_attributes(svm, path, k))
+        if crowd:
+            extra.pop("difficult", None)
+            if svm.get("difficult") is not None:
+                extra["difficult"] = int(svm.get("difficult", "0"))
+    out.names.append(name)
+    out.xyxy.append((x0, y0, x1, y1))
+    out.extras.append(extra)
+    out.crowd.append(crowd)
+
+
+def _svmlp_attributes(svm: ET.Element, path: Path, k: int) -> dict[str, Any]:
+    a = svm.attrib
+    try:
+        extra: dict[str, Any] = {}
+        if "id" in a:
+            extra["id"] = int(a["id"])
+        if "parent" in a:
+            extra["parent_id"] = int(a["parent"])
+        if "score" in a:
+            extra["link_score"] = float(a["score"])
+        if "area" in a:
+            extra["area"] = float(a["area"])
+        plate: dict[str, Any] = {}
+        if "text" in a:
+            plate["text"] = a["text"]
+        if "corners" in a:
+            plate["corners"] = np.array(a["corners"].split(), dtype=float).reshape(4, 2).tolist()
+        if plate:
+            extra["plate"] = plate
+    except ValueError as exc:
+        raise AnnotationError(f"{path}: object {k} has a malformed <svmlp> element ({exc})") from None
+    return extra
+
+
+def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
+    """Read a VOC devkit folder (or a flat folder of VOC XML files)."""
+    if origin not in (0, 1):
+        raise UsageError(f"VOC origin must be 0 or 1, not {origin!r}")
+    base, ann_dir, img_dir, sets = _layout(Path(path))
+    side = _sidecar.load(base, NAME)
+    known = side.by_key() if side else {}
+    xmls = {p.relative_to(ann_dir).with_suffix("").as_posix(): p for p in sorted(ann_dir.rglob("*.xml"))}
+    split_of = _assign_splits(xmls, _split_lists(sets), sets)
+    parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
+    names = side.category_list() if side else None
+    categories = names or _categories_from(parsed, base)
+    return _assemble(categories, parsed, split_of, known, img_dir, sets, probe)
+
+
+def _assign_splits(xmls: dict[str, Path], lists: dict[str, list[tuple[str, int]]], sets: Path | None) -> dict[str, str]:
+    split_of: dict[str, str] = {}
+    for split in sort_splits(lists):
+        entries = lists[split]
+        for stem, lineno in entries:
+            if stem in split_of and split_of[stem] != split:
+                raise AnnotationError(
+                    f"{where(sets / f'{split}.txt', lineno)}: {stem!r} is also listed in {split_of[stem]}.txt; "  # type: ignore[operator]
+                    "an image belongs to one split"
+                )
+            split_of[stem] = split
+    fallback = UNLISTED_SPLIT if lists else DEFAULT_SPLIT
+    for stem in xmls:
+        split_of.setdefault(stem, fallback)
+    return split_of
+
+
+def _categories_from(parsed: dict[str, _Parsed], base: Path) -> list[Category]:
+    labelmap = base / "labelmap.txt"
+    order: list[str] = []
+    if labelmap.is_file():
+        for line in labelmap.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.startswith("#"):
+                order.append(line.split(":")[0].strip())
+    seen = set(order)
+    extra = sorted({n for p in parsed.values() for n in p.names} - seen)
+    return list(categories_from_names(order + extra, start=1))
+
+
+def _assemble(categories, parsed, split_of, known, img_dir, sets, probe) -> Dataset:  # noqa: ANN001
+    cat_row = {c.name: k for k, c in enumerate(categories)}
+    stems = list(dict.fromkeys(list(split_of)))
+    records = []  # (stem, split, file_name, parsed or None)
+    for stem in stems:
+        p = parsed.get(stem)
+        split = split_of[stem]
+        if p is not None:
+            records.append((split, p.file_name, p))
+            continue
+        entry = next((e for (s, k), e in known.items() if s == split and Path(k).with_suffix("").as_posix() == stem), None)
+        name = entry.file_name if entry else _find_image(img_dir, stem)
+        if name is None:
+            raise AnnotationError(
+                f"{sets / f'{split}.txt'}: {stem!r} has neither an annotation file nor an image"  # type: ignore[operator]
+            )
+        records.append((split, name, None))
+    n = len(records)
+    paths = [img_dir / name if img_dir else None for _, name, _ in records]
+    headers = read_headers(paths) if probe else None
+    builder = BoxBuilder()
+    ids, widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    for i, (split, name, p) in enumerate(records):
+        entry = known.get((split, name))
+        hdr = headers[i] if headers else None
+        w, h = (p.width, p.height) if p is not None else (0, 0)
+        if not w and entry is not None:
+            w, h = entry.width, entry.height
+        if not w and hdr is not None and hdr.error is None:
+            w, h = hdr.displayed
+        widths[i], heights[i] = w, h
+        ids[i] = p.image_id if p is not None and p.image_id is not None else (entry.id if entry else i + 1)
+        if p is None or not p.names:
+            continue
+        unknown = [nm for nm in p.names if nm not in cat_row]
+        if unknown:
+            raise AnnotationError(f"{name}: class {unknown[0]!r} is not among the categories of svmlp.sidecar.json")
+        box_ids = np.array([e.pop("id", -1) for e in p.extras], dtype=np.int64)
+        builder.add(i, np.array([cat_row[nm] for nm in p.names]), np.array(p.xyxy), box_ids,
+                    iscrowd=np.array(p.crowd), extras=p.extras, source=name)
+    images = ImageTable.build(
+        id=ids, file_name=[r[1] for r in records], split=[r[0] for r in records] or np.zeros(0, "U1"),
+        width=widths, height=heights, labelled=[r[2] is not None for r in records],
+        header_width=[hd.width for hd in headers] if headers else None,
+        header_height=[hd.height for hd in headers] if headers else None,
+        orientation=[hd.orientation for hd in headers] if headers else None,
+    )
+    roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
+    return Dataset(categories, images, builder.build(), roots=roots)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def image_destination(split: str, file_name: str) -> str:
+    return f"JPEGImages/{file_name}"
+
+
+def _check_writable(ds: Dataset) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
+        stem = Path(name).with_suffix("").as_posix()
+        if stem in seen:
+            other_split, other = seen[stem]
+            what = "is in splits" if other == name else "would share Annotations/" + stem + ".xml with"
+            raise AnnotationError(
+                f"image {name!r} ({split}) {what} {other!r} ({other_split}); VOC keeps every split in one folder"
+            )
+        seen[stem] = (split, name)
+
+
+def _object_xml(ds: Dataset, r: int, cols: dict[str, Any]) -> str:
+    b = ds.boxes
+    cat = ds.categories[cols["category"][r]]
+    x0, y0, x1, y1 = cols["xyxy"][r]
+    crowd = cols["iscrowd"][r]
+    parts = [f"<object><name>{escape(cat.name)}</name><pose>Unspecified</pose>"]
+    flags = {k: cols[k][r] for k in _FLAGS}
+    if flags["truncated"] >= 0:
+        parts.append(f"<truncated>{flags['truncated']}</truncated>")
+    parts.append(f"<difficult>{1 if crowd else max(flags['difficult'], 0)}</difficult>")
+    if flags["occluded"] >= 0:
+        parts.append(f"<occluded>{flags['occluded']}</occluded>")
+    parts.append(
+        f"<bndbox><xmin>{round(x0) + 1}</xmin><ymin>{round(y0) + 1}</ymin>"
+        f"<xmax>{round(x1)}</xmax><ymax>{round(y1)}</ymax></bndbox>"
+    )
+    attrs = [f'id="{cols["id"][r]}"']
+    p = cols["parent"][r]
+    if p >= 0:
+        attrs.append(f'parent="{cols["id"][p]}"')
+        if cols["score"][r] == cols["score"][r]:
+            attrs.append(f'score="{cols["score"][r]!r}"')
+    if crowd:
+        attrs.append('crowd="1"')
+        if flags["difficult"] >= 0:
+            attrs.append(f'difficult="{flags["difficult"]}"')
+    if cols["area"][r] == cols["area"][r]:
+        attrs.append(f'area="{cols["area"][r]!r}"')
+    if b.text is not None and cols["text"][r]:
+        attrs.append(f"text={quoteattr(cols['text'][r])}")
+    if b.corners is not None and not np.isnan(b.corners[r]).any():
+        attrs.append('corners="' + " ".join(repr(float(v)) for v in b.corners[r].ravel()) + '"')
+    parts.append(f"<svmlp {' '.join(attrs)}/></object>")
+    return "".join(parts)
+
+
+def write(ds: Dataset, out: Path) -> list[str]:
+    """Write one XML per labelled image, the split lists, and the sidecar."""
+    _check_writable(ds)
+    b, im = ds.boxes, ds.images
+    cols = {
+        "id": b.id.tolist(), "category": b.category.tolist(), "xyxy": b.xyxy.tolist(), "iscrowd": b.iscrowd.tolist(),
+        "parent": b.parent.tolist(), "score": b.link_score.tolist(), "area": b.area.tolist(),
+        "text": b.text.tolist() if b.text is not None else None,
+        **{k: getattr(b, k).tolist() for k in _FLAGS},
+    }
+    (out / "Annotations").mkdir(parents=True)
+    (out / "ImageSets" / "Main").mkdir(parents=True)
+    (out / "JPEGImages").mkdir()
+    lists: dict[str, list[str]] = defaultdict(list)
+    off = ds.offsets.tolist()
+    made: set[Path] = set()
+    for i in range(len(im)):
+        name, split = str(im.file_name[i]), str(im.split[i])
+        stem = Path(name).with_suffix("").as_posix()
+        lists[split].append(stem)
+        if not im.labelled[i]:
+            continue
+        size = f"<size><width>{im.width[i]}</width><height>{im.height[i]}</height><depth>3</depth></size>" if im.width[i] else ""
+        objects = "".join(_object_xml(ds, r, cols) for r in range(off[i], off[i + 1]))
+        xml = (
+            f"<annotation><folder>JPEGImages</folder><filename>{escape(Path(name).name)}</filename>{size}"
+            f"<segmented>0</segmented><svmlp id=\"{im.id[i]}\"/>{objects}</annotation>\n"
+        )
+        dst = out / "Annotations" / f"{stem}.xml"
+        if dst.parent not in made:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dst.parent)
+        dst.write_text(xml, encoding="utf-8")
+    for split in sort_splits(lists):
+        (out / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(s + "\n" for s in lists[split]), encoding="utf-8")
+    _sidecar.save(ds, out, NAME, {})
+    notes = []
+    if b.iscrowd.any():
+        notes.append(f"{int(b.iscrowd.sum())} crowd box(es) written as difficult objects (marked crowd in <svmlp>)")
+    return notes

@@ -1,0 +1,295 @@
+"""YOLO, in the ultralytics layout: ``data.yaml``, ``images/<split>/``, ``labels/<split>/``.
+
+A label row is ``class cx cy w h``, normalised by the image size. Reading also takes polygon
+and oriented-box rows (their enclosing box), darknet and loose layouts. Image sizes come from
+the image headers (the EXIF-turned frame, as ultralytics sees it), else from the sidecar. A
+label file with no image, a class index outside ``names`` and a row with a wrong number of
+values are errors naming the file and line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svmlp.errors import AnnotationError, ImageError, where
+from svmlp.formats import _sidecar
+from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._yolo_layout import find_layout, label_path_candidates
+from svmlp.imageinfo import read_headers
+from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
+
+__all__ = ["NAME", "image_destination", "label_destination", "read", "write"]
+
+NAME = "yolo"
+
+
+def _parse_rows(text: str, path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices and normalised ``xyxy`` of one label file."""
+    classes: list[str] = []
+    boxes: list[str] = []
+    polys: dict[int, list[float]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        tok = line.split()
+        if not tok:
+            continue
+        if len(tok) == 5:
+            classes.append(tok[0])
+            boxes.extend(tok[1:])
+        elif len(tok) >= 7 and len(tok) % 2 == 1:
+            classes.append(tok[0])
+            boxes.extend(("nan",) * 4)
+            try:
+                polys[len(classes) - 1] = [float(t) for t in tok[1:]]
+            except ValueError:
+                raise AnnotationError(f"{where(path, lineno)}: expected numbers, found {line.strip()!r}") from None
+        else:
+            raise AnnotationError(
+                f"{where(path, lineno)}: {len(tok)} values; expected 5 (class cx cy w h) or an odd number >= 7 "
+                "(class and polygon or oriented-box points)"
+            )
+    if not classes:
+        return np.zeros(0, np.int64), np.zeros((0, 4))
+    try:
+        cls_f = np.array(classes, dtype=np.float64)
+        vals = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    except ValueError:
+        _raise_first_bad(text, path)
+    xyxy = np.empty_like(vals)
+    xyxy[:, :2] = vals[:, :2] - vals[:, 2:] / 2
+    xyxy[:, 2:] = vals[:, :2] + vals[:, 2:] / 2
+    for row, pts in polys.items():
+        xs, ys = pts[0::2], pts[1::2]
+        xyxy[row] = (min(xs), min(ys), max(xs), max(ys))
+    bad = ~np.isfinite(xyxy).all(axis=1) | (vals[:, 2] < 0) | (vals[:, 3] < 0)
+    bad_cls = (cls_f != np.round(cls_f)) | (cls_f < 0) | (cls_f >= n_classes)
+    if bad.any() or bad_cls.any():
+        row = int(np.flatnonzero(bad | bad_cls)[0])
+        line = _line_of_row(text, row)
+        if bad_cls[row]:
+            raise AnnotationError(
+                f"{where(path, line)}: class {classes[row]!r} is not an index into the {n_classes} names (0..{n_classes - 1})"
+            )
+        raise AnnotationError(f"{where(path, line)}: box values must be finite with width, height >= 0")
+    return cls_f.astype(np.int64), xyxy
+
+
+def _line_of_row(text: str, row: int) -> int:
+    seen = -1
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.split():
+            seen += 1
+            if seen == row:
+                return lineno
+    return 0
+
+
+def _raise_first_bad(text: str, path: Path) -> None:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        try:
+            [float(t) for t in line.split()]
+        except ValueError:
+            raise AnnotationError(f"{where(path, lineno)}: expected numbers, found {line.strip()!r}") from None
+    raise AnnotationError(f"{path}: malformed label file")
+
+
+def _read_label(img: Path) -> tuple[Path | None, str | None]:
+    for cand in label_path_candidates(img):
+        try:
+            return cand, cand.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+        except UnicodeDecodeError:
+            raise AnnotationError(f"{cand}: not a text label file (not UTF-8)") from None
+    return None, None
+
+
+def read(path: str | Path, *, probe: bool = True) -> Dataset:
+    """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``."""
+    layout = find_layout(Path(path))
+    side = _sidecar.load(layout.config.parent if layout.config else layout.base, NAME)
+    if side is not None:
+        categories = side.category_list()
+    elif layout.names is not None:
+        categories = list(categories_from_names(layout.names))
+    else:
+        raise AnnotationError(f"{path}: no class names found (data.yaml 'names', obj.names or svmlp.sidecar.json)")
+    known = side.by_key() if side else {}
+    records = _collect_images(layout, known)
+    images, builder, notes = _read_labels(records, layout, categories, known, probe)
+    roots = {s: src.root for s, src in layout.splits.items()}
+    return Dataset(
+        categories, images, builder.build(), roots=roots, info=side.info if side else {}, notes=layout.notes + notes
+    )
+
+
+def _collect_images(layout: Any, known: dict[tuple[str, str], Any]) -> list[tuple[str, str, Path]]:
+    """(split, key, path) for every image on disk and every image only the sidecar knows."""
+    out, seen = [], set()
+    for split, src in layout.splits.items():
+        for p in src.images:
+            key = p.relative_to(src.root).as_posix() if p.is_relative_to(src.root) else p.as_posix()
+            out.append((split, key, p))
+            seen.add((split, key))
+    for (split, key) in known:
+        if (split, key) not in seen:
+            root = layout.splits[split].root if split in layout.splits else layout.base / "images" / split
+            out.append((split, key, root / key))
+    return out
+
+
+def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, ANN202
+    n = len(records)
+    headers = read_headers([p for _, _, p in records]) if probe else None
+    builder, notes = BoxBuilder(), []
+    ids, widths, heights, labelled = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, bool)
+    claimed: set[Path] = set()
+    stale = 0
+    for i, (split, key, img) in enumerate(records):
+        entry = known.get((split, key))
+        hdr = headers[i] if headers else None
+        w, h = hdr.displayed if hdr and hdr.error is None else (0, 0)
+        if entry is not None:
+            w, h = (w, h) if w else (entry.width, entry.height)
+        ids[i], widths[i], heights[i] = (entry.id if entry else i + 1), w, h
+        label_file, text = _read_label(img)
+        if label_file is None:
+            labelled[i] = False
+            if entry is not None and entry.rows:
+                raise AnnotationError(
+                    f"{img}: svmlp.sidecar.json lists {len(entry.rows)} boxes for this image but its label file is missing"
+                )
+            continue
+        claimed.add(label_file)
+        cls, xyxy = _parse_rows(text, label_file, len(categories))
+        if len(cls) and not (w and h):
+            raise ImageError(f"{label_file}: its image {img} is missing or unreadable, so its size is unknown")
+        xyxy *= np.array([w, h, w, h], dtype=np.float64)
+        box_ids, extras = None, None
+        if entry is not None:
+            if [c for _, c in entry.rows] == cls.tolist():
+                box_ids = np.array([b for b, _ in entry.rows], dtype=np.int64)
+                extras = _extras_for(entry, box_ids)
+            else:
+                stale += 1
+        builder.add(i, cls, xyxy, box_ids, extras=extras, source=label_file)
+        if entry is not None and box_ids is not None:
+            _add_crowd(builder, i, entry, categories, label_file)
+    if stale:
+        notes.append(f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored")
+    _check_orphan_labels(layout, claimed)
+    hw = hh = ho = None
+    if headers:
+        hw = [hd.width for hd in headers]
+        hh = [hd.height for hd in headers]
+        ho = [hd.orientation for hd in headers]
+    images = ImageTable.build(
+        id=ids, file_name=[k for _, k, _ in records], split=[s for s, _, _ in records] or np.zeros(0, "U1"),
+        width=widths, height=heights, labelled=labelled, header_width=hw, header_height=hh, orientation=ho,
+    )
+    return images, builder, notes
+
+
+def _extras_for(entry: Any, box_ids: np.ndarray) -> list[dict[str, Any] | None]:
+    by_id = {a["id"]: a for a in entry.annotations if "bbox" not in a}
+    return [by_id.get(int(b)) for b in box_ids]
+
+
+def _add_crowd(builder: BoxBuilder, i: int, entry: Any, categories: list[Category], source: Path) -> None:
+    crowd = [a for a in entry.annotations if "bbox" in a]
+    if not crowd:
+        return
+    cat_row = {c.id: k for k, c in enumerate(categories)}
+    xyxy = np.array([a["bbox"] for a in crowd], dtype=np.float64).reshape(-1, 4)
+    xyxy[:, 2:] += xyxy[:, :2]
+    builder.add(
+        i, np.array([cat_row[a["category_id"]] for a in crowd]), xyxy, np.array([a["id"] for a in crowd]),
+        iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in crowd]), extras=crowd, source=source,
+    )
+
+
+def _check_orphan_labels(layout: Any, claimed: set[Path]) -> None:
+    for src in layout.splits.values():
+        for d in src.label_dirs:
+            for txt in sorted(d.rglob("*.txt")):
+                if txt not in claimed:
+                    raise AnnotationError(f"{txt}: label file has no image (looked for an image of the same stem in {src.root})")
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def image_destination(split: str, file_name: str) -> str:
+    return f"images/{split}/{file_name}"
+
+
+def label_destination(split: str, file_name: str) -> str:
+    return f"labels/{split}/{Path(file_name).with_suffix('.txt').as_posix()}"
+
+
+def write(ds: Dataset, out: Path) -> list[str]:
+    """Write ``data.yaml``, label files, empty image folders and the sidecar."""
+    _check_writable(ds)
+    im, b = ds.images, ds.boxes
+    size = np.stack([im.width, im.height, im.width, im.height], axis=1).astype(np.float64)[b.image]
+    clipped = np.clip(b.xyxy, 0, size)
+    centre = (clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2]
+    extent = (clipped[:, 2:] - clipped[:, :2]) / size[:, :2]
+    norm = np.concatenate([centre, extent], axis=1).tolist()
+    cls = b.category.tolist()
+    crowd = b.iscrowd
+    off = ds.offsets.tolist()
+    rows_of: dict[int, list[int]] = {}
+    made: set[Path] = set()
+    for split in ds.splits:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    for i in np.flatnonzero(im.labelled).tolist():
+        rows = [r for r in range(off[i], off[i + 1]) if not crowd[r]]
+        rows_of[i] = rows
+        dst = out / label_destination(str(im.split[i]), str(im.file_name[i]))
+        if dst.parent not in made:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            made.add(dst.parent)
+        dst.write_text("".join("%d %.10g %.10g %.10g %.10g\n" % (cls[r], *norm[r]) for r in rows), encoding="utf-8")
+    _write_yaml(ds, out)
+    _sidecar.save(ds, out, NAME, rows_of)
+    notes = []
+    if crowd.any():
+        notes.append(f"{int(crowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})")
+    moved = int((np.abs(clipped - b.xyxy) > 0).any(axis=1).sum())
+    if moved:
+        notes.append(f"{moved} box(es) crossing the image border were clipped to it")
+    return notes
+
+
+def _check_writable(ds: Dataset) -> None:
+    im = ds.images
+    unknown = np.flatnonzero(((im.width <= 0) | (im.height <= 0)) & (np.diff(ds.offsets) > 0))
+    if len(unknown):
+        i = int(unknown[0])
+        raise ImageError(
+            f"image {str(im.file_name[i])!r} (split {str(im.split[i])}): size unknown (the source stored none and "
+            "the image was not found); YOLO needs it to normalise boxes"
+        )
+    stems: dict[tuple[str, str], str] = defaultdict(str)
+    for split, name in zip(im.split.tolist(), im.file_name.tolist()):
+        key = (split, Path(name).with_suffix("").as_posix())
+        if stems[key]:
+            raise AnnotationError(
+                f"images {stems[key]!r} and {name!r} (split {split}) would share the label file {key[1]}.txt; rename one"
+            )
+        stems[key] = name
+
+
+def _write_yaml(ds: Dataset, out: Path) -> None:
+    import yaml
+
+    doc: dict[str, Any] = {s: f"images/{s}" for s in sort_splits(ds.images.split.tolist())}
+    doc["nc"] = len(ds.categories)
+    doc["names"] = [c.name for c in ds.categories]
+    text = "# written by svmlp; class ids, links and more are in svmlp.sidecar.json\n"
+    text += yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    (out / "data.yaml").write_text(text, encoding="utf-8")

@@ -1,0 +1,74 @@
+"""Image sizes and EXIF orientation from file headers, without decoding pixels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["HeaderInfo", "read_header", "read_headers"]
+
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """What an image file's header says; ``error`` is set (and sizes 0) when it could not be read."""
+
+    width: int
+    height: int
+    orientation: int
+    error: str | None = None
+
+    @property
+    def displayed(self) -> tuple[int, int]:
+        """Width and height after applying the EXIF orientation."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
+
+
+def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
+    """Size and EXIF orientation (1 when absent) of one image, from its header only.
+
+    >>> read_header("/no/such.jpg").error
+    'missing'
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = 1
+            if im.format in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
+                value = im.getexif().get(_ORIENTATION_TAG, 1)
+                orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
+            return HeaderInfo(width, height, orientation)
+    except FileNotFoundError:
+        return HeaderInfo(0, 0, 0, "missing")
+    except UnidentifiedImageError:
+        return HeaderInfo(0, 0, 0, "not an image")
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises SyntaxError for some broken headers
+        return HeaderInfo(0, 0, 0, f"unreadable ({exc})")
+
+
+def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int = 8) -> list[HeaderInfo]:
+    """:func:`read_header` for many files; threads overlap the file-system latency."""
+    def one(p: str | os.PathLike[str] | None) -> HeaderInfo:
+        return HeaderInfo(0, 0, 0, "missing") if p is None else read_header(p)
+
+    if len(paths) < 64 or threads <= 1:
+        return [one(p) for p in paths]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, paths, chunksize=32))
+
+
+def header_columns(infos: Sequence[HeaderInfo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Header width, height and orientation as columns for an :class:`~svmlp.model.ImageTable`."""
+    n = len(infos)
+    return (
+        np.fromiter((i.width for i in infos), np.int64, n),
+        np.fromiter((i.height for i in infos), np.int64, n),
+        np.fromiter((i.orientation for i in infos), np.int8, n),
+    )

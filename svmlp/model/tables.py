@@ -1,0 +1,232 @@
+"""The two column tables of the model: one row per image, one row per box.
+
+Columns are numpy arrays of equal length (no per-row Python objects), so the tables convert,
+audit and share with DataLoader workers cheaply. Optional, sparse columns are ``None`` when no
+row has a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["BoxTable", "ImageTable", "ORIENTATION_SWAPS"]
+
+#: EXIF orientations (5–8) under which the displayed image is the stored one turned by 90°.
+ORIENTATION_SWAPS = (5, 6, 7, 8)
+
+T = TypeVar("T", "ImageTable", "BoxTable")
+
+
+def _strings(values: Any, n: int) -> np.ndarray:
+    if values is None:
+        return np.full(n, "", dtype="U1")
+    return np.asarray(values, dtype=str).reshape(n) if n else np.zeros(0, dtype="U1")
+
+
+def _column(values: Any, n: int, dtype: Any, default: Any) -> np.ndarray:
+    if values is None:
+        return np.full(n, default, dtype=dtype)
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
+class _Table:
+    """Shared row operations; subclasses are dataclasses whose fields are all columns."""
+
+    def __len__(self) -> int:
+        return len(getattr(self, dataclasses.fields(self)[0].name))  # type: ignore[arg-type]
+
+    def _columns(self) -> dict[str, np.ndarray | None]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def take(self: T, index: np.ndarray) -> T:
+        """Rows at ``index`` (an integer array or a boolean mask), in that order."""
+        cols = {k: (None if v is None else v[index]) for k, v in self._columns().items()}
+        return type(self)(**cols)
+
+    def check_lengths(self) -> None:
+        n = len(self)
+        for name, col in self._columns().items():
+            if col is not None and len(col) != n:
+                raise ValueError(f"column {name} has {len(col)} rows, expected {n}")
+
+
+@dataclass(eq=False)
+class ImageTable(_Table):
+    """One row per image. ``file_name`` is the key: a path relative to the split's image folder.
+
+    ``width``/``height`` are the size the annotations are in (stored by the format, or read from
+    the image header when the format has none; 0 when unknown). ``header_width``/``header_height``
+    are what the image file itself says (0 when the file was not read), in the file's stored
+    orientation; ``orientation`` is its EXIF orientation (0 when not read, 1 when none).
+    ``labelled`` is False for an image with no label file at all, True for a labelled image,
+    possibly with zero boxes (a verified negative).
+    """
+
+    id: np.ndarray
+    file_name: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    split: np.ndarray
+    labelled: np.ndarray
+    orientation: np.ndarray
+    header_width: np.ndarray
+    header_height: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        id: Any,
+        file_name: Any,
+        split: Any,
+        width: Any = None,
+        height: Any = None,
+        labelled: Any = None,
+        orientation: Any = None,
+        header_width: Any = None,
+        header_height: Any = None,
+    ) -> ImageTable:
+        """Columns from sequences; left-out columns take their defaults."""
+        ids = np.ascontiguousarray(id, dtype=np.int64).reshape(-1)
+        n = len(ids)
+        split_arr = np.asarray(split, dtype=str) if np.ndim(split) else np.full(n, str(split))
+        table = cls(
+            id=ids,
+            file_name=_strings(file_name, n),
+            width=_column(width, n, np.int64, 0),
+            height=_column(height, n, np.int64, 0),
+            split=split_arr if n else np.zeros(0, dtype="U1"),
+            labelled=_column(labelled, n, bool, True),
+            orientation=_column(orientation, n, np.int8, 0),
+            header_width=_column(header_width, n, np.int64, 0),
+            header_height=_column(header_height, n, np.int64, 0),
+        )
+        table.check_lengths()
+        return table
+
+    def displayed_header_size(self) -> tuple[np.ndarray, np.ndarray]:
+        """The header size turned by the EXIF orientation: the frame annotations are drawn in."""
+        swap = np.isin(self.orientation, ORIENTATION_SWAPS)
+        return (
+            np.where(swap, self.header_height, self.header_width),
+            np.where(swap, self.header_width, self.header_height),
+        )
+
+
+@dataclass(eq=False)
+class BoxTable(_Table):
+    """One row per box, grouped by image. Coordinates are ``xyxy`` absolute pixels, float64.
+
+    ``parent`` is the row of the box's parent (its vehicle) in this table, −1 if none;
+    ``link_score`` is NaN where there is no link. ``area`` is the source's own ``area`` (NaN when
+    it gave none). ``difficult``/``truncated``/``occluded`` are −1 when unspecified. ``text``,
+    ``corners`` (N×4×2) and ``segmentation`` (raw JSON per box) are ``None`` when no box has one.
+    """
+
+    id: np.ndarray
+    image: np.ndarray
+    category: np.ndarray
+    xyxy: np.ndarray
+    iscrowd: np.ndarray
+    parent: np.ndarray
+    link_score: np.ndarray
+    area: np.ndarray
+    difficult: np.ndarray
+    truncated: np.ndarray
+    occluded: np.ndarray
+    text: np.ndarray | None = field(default=None)
+    corners: np.ndarray | None = field(default=None)
+    segmentation: np.ndarray | None = field(default=None)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        id: Any,
+        image: Any,
+        category: Any,
+        xyxy: Any,
+        iscrowd: Any = None,
+        parent: Any = None,
+        link_score: Any = None,
+        area: Any = None,
+        difficult: Any = None,
+        truncated: Any = None,
+        occluded: Any = None,
+        text: Any = None,
+        corners: Any = None,
+        segmentation: Any = None,
+    ) -> BoxTable:
+        """Columns from sequences; left-out columns take their defaults."""
+        ids = np.ascontiguousarray(id, dtype=np.int64).reshape(-1)
+        n = len(ids)
+        table = cls(
+            id=ids,
+            image=_column(image, n, np.int64, 0),
+            category=_column(category, n, np.int64, 0),
+            xyxy=np.ascontiguousarray(xyxy, dtype=np.float64).reshape(n, 4),
+            iscrowd=_column(iscrowd, n, bool, False),
+            parent=_column(parent, n, np.int64, -1),
+            link_score=_column(link_score, n, np.float64, np.nan),
+            area=_column(area, n, np.float64, np.nan),
+            difficult=_column(difficult, n, np.int8, -1),
+            truncated=_column(truncated, n, np.int8, -1),
+            occluded=_column(occluded, n, np.int8, -1),
+            text=None if text is None else np.asarray(text, dtype=str).reshape(n),
+            corners=None if corners is None else np.asarray(corners, np.float64).reshape(n, 4, 2),
+            segmentation=None if segmentation is None else _objects(segmentation, n),
+        )
+        table.check_lengths()
+        return table
+
+    @classmethod
+    def empty(cls) -> BoxTable:
+        return cls.build(id=[], image=[], category=[], xyxy=np.zeros((0, 4)))
+
+    def remap_parents(self, new_of_old: np.ndarray) -> None:
+        """Rewrite ``parent`` after rows moved: ``new_of_old[old_row]`` is the new row (−1: gone)."""
+        has = self.parent >= 0
+        self.parent = np.where(has, new_of_old[np.where(has, self.parent, 0)], -1)
+        self.link_score = np.where(self.parent >= 0, self.link_score, np.nan)
+
+    def take_with_parents(self, index: np.ndarray, n_before: int) -> BoxTable:
+        """Rows at ``index`` with parent rows remapped; a parent left out becomes −1."""
+        rows = np.arange(n_before)[index]
+        new_of_old = np.full(n_before + 1, -1, dtype=np.int64)
+        new_of_old[rows] = np.arange(len(rows))
+        out = self.take(index)
+        out.remap_parents(new_of_old)
+        return out
+
+
+def _objects(values: Any, n: int) -> np.ndarray:
+    arr = np.empty(n, dtype=object)
+    arr[:] = list(values)
+    return arr
+
+
+def concat_tables(tables: list[T]) -> T:
+    """Rows of several tables of one type, in order (no index fixing: callers do that)."""
+    kind = type(tables[0])
+    cols: dict[str, Any] = {}
+    for f in dataclasses.fields(kind):
+        parts = [getattr(t, f.name) for t in tables]
+        if all(p is None for p in parts):
+            cols[f.name] = None
+            continue
+        filled = [p if p is not None else _default_like(kind, f.name, t) for p, t in zip(parts, tables)]
+        cols[f.name] = np.concatenate(filled)
+    return kind(**cols)
+
+
+def _default_like(kind: type, name: str, table: Any) -> np.ndarray:
+    n = len(table)
+    if name == "text":
+        return np.full(n, "", dtype="U1")
+    if name == "corners":
+        return np.full((n, 4, 2), np.nan)
+    return np.full(n, None, dtype=object)

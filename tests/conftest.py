@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import FIXTURES, PLATES  # noqa: E402
+
+os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    )
+    settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
+except ImportError:  # pragma: no cover
+    pass
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"shared fixtures missing at {FIXTURES}; the checkout needs ../shared beside it")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def plates_dir() -> Path:
+    if not PLATES.is_dir():
+        pytest.fail(f"real data set missing at {PLATES}; the checkout needs ../shared beside it")
+    return PLATES
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The embedded sample release, unpacked once per session (read-only for tests)."""
+    from svmlp.sample import unpack_sample
+
+    return unpack_sample(tmp_path_factory.mktemp("sample") / "release")
