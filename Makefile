@@ -41,6 +41,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.installed-test
+	$(PIP) install -q -c $(CONSTRAINTS) -e '.[all,dev,bench]'
 	$(BIN)/python scripts/bench_convert.py
 
 lint: $(VENV)/.installed-test
