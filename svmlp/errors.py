@@ -25,7 +25,11 @@ __all__ = [
 
 
 class SvmlpError(Exception):
-    """Base class of every error svmlp raises on purpose."""
+    """Base class of every error svmlp raises on purpose. Its message is always one line."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        # messages quote parser errors and file content; keep them to the one line the CLI prints
+        super().__init__(" ".join(str(message).split()), *args)
 
 
 class AnnotationError(SvmlpError, ValueError):

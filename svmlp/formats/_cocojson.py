@@ -230,23 +230,36 @@ def _segmentation(raw: msgspec.Raw) -> Any:
 
 
 def clean_extent(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """``stop - start``, rounded to the fewest decimals for which ``start + extent == stop``.
+    """A width ``w`` with ``start + w == stop`` exactly, with as few decimals as possible.
 
-    Keeps a COCO ``[x, y, w, h]`` round trip exact (the plain difference can differ from the
-    source's width in the last bit) and writes ``0.2`` rather than ``0.20000000000000004``.
+    The plain ``stop - start`` is not always such a width (when ``start`` is much smaller than
+    ``stop`` the subtraction rounds), so a COCO ``[x, y, w, h]`` round trip would drift in the
+    last bit. Tries rounded values first (so ``0.2`` is written, not ``0.20000000000000004``),
+    then the neighbouring floats of the difference.
     """
     extent = stop - start
     out = extent.copy()
     todo = np.ones(len(extent), dtype=bool)
-    for decimals in range(0, 17):
+    candidates = [lambda e, d=d: np.round(e, d) for d in range(17)]
+    for steps in (1, 2, 3):
+        candidates += [lambda e, k=steps: _step(e, k), lambda e, k=steps: _step(e, -k)]
+    for make in candidates:
         if not todo.any():
             break
-        cand = np.round(extent[todo], decimals)
+        cand = make(extent[todo])
         ok = start[todo] + cand == stop[todo]
         idx = np.flatnonzero(todo)[ok]
         out[idx] = cand[ok]
         todo[idx] = False
     return out
+
+
+def _step(values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` moved ``k`` floats up (k > 0) or down."""
+    toward = np.inf if k > 0 else -np.inf
+    for _ in range(abs(k)):
+        values = np.nextafter(values, toward)
+    return values
 
 
 def _number(v: float) -> int | float:

@@ -103,7 +103,7 @@ def save(ds: Dataset, folder: Path, fmt: str, rows_of: dict[int, list[int]]) -> 
                 if keep:
                     extras.append({"id": d["id"], **keep})
             else:
-                extras.append({k: v for k, v in d.items() if k != "image_id"})
+                extras.append({**{k: v for k, v in d.items() if k != "image_id"}, "position": r - lo})
         images.append(
             SidecarImage(
                 split=str(im.split[i]),

@@ -64,7 +64,8 @@ def _split_of(f: Path, *, single: bool) -> str:
     stem = f.name.removesuffix(".json").removesuffix(".svmlp").removesuffix(".coco")
     if stem in ("_annotations", "annotations"):
         return infer_split(f.parent.name) or f.parent.name
-    return infer_split(stem) or (DEFAULT_SPLIT if single else stem)
+    bare = stem.removeprefix("instances_") or stem
+    return infer_split(stem) or (DEFAULT_SPLIT if single and bare == stem else bare)
 
 
 def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
@@ -108,7 +109,8 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
             roots[split] = root
     categories = _merge_categories([(f, p.categories) for (f, _), p in zip(files, parts)])
     images, boxes = _merge_parts(parts, categories)
-    ds = Dataset(categories, images, boxes, roots=roots, info=parts[0].info if parts else {})
+    source = files[0][0] if len(files) == 1 else files[0][0].parent
+    ds = Dataset(categories, images, boxes, roots=roots, info=parts[0].info if parts else {}, source=source)
     return probe_headers(ds) if probe else ds
 
 

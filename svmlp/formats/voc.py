@@ -57,9 +57,9 @@ def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
     for split, p in lists.items():
         entries = []
         for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-            tok = line.split()
-            if tok and not tok[0].startswith("#"):
-                entries.append((tok[0], lineno))
+            line = line.strip()
+            if line and not line.startswith("#"):
+                entries.append((line, lineno))  # the whole line: file names may hold spaces
         out[split] = entries
     return out
 
@@ -195,7 +195,7 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
     names = side.category_list() if side else None
     categories = names or _categories_from(parsed, base)
-    return _assemble(categories, parsed, split_of, known, img_dir, sets, probe)
+    return _assemble(categories, parsed, split_of, known, img_dir, sets, probe, base)
 
 
 def _assign_splits(xmls: dict[str, Path], lists: dict[str, list[tuple[str, int]]], sets: Path | None) -> dict[str, str]:
@@ -227,7 +227,7 @@ def _categories_from(parsed: dict[str, _Parsed], base: Path) -> list[Category]:
     return list(categories_from_names(order + extra, start=1))
 
 
-def _assemble(categories, parsed, split_of, known, img_dir, sets, probe) -> Dataset:  # noqa: ANN001
+def _assemble(categories, parsed, split_of, known, img_dir, sets, probe, base) -> Dataset:  # noqa: ANN001
     cat_row = {c.name: k for k, c in enumerate(categories)}
     stems = list(dict.fromkeys(list(split_of)))
     records = []  # (stem, split, file_name, parsed or None)
@@ -275,7 +275,7 @@ def _assemble(categories, parsed, split_of, known, img_dir, sets, probe) -> Data
         orientation=[hd.orientation for hd in headers] if headers else None,
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
-    return Dataset(categories, images, builder.build(), roots=roots)
+    return Dataset(categories, images, builder.build(), roots=roots, source=base)
 
 
 # -- writing ------------------------------------------------------------------------------------

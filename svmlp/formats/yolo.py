@@ -122,7 +122,8 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
     images, builder, notes = _read_labels(records, layout, categories, known, probe)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
-        categories, images, builder.build(), roots=roots, info=side.info if side else {}, notes=layout.notes + notes
+        categories, images, builder.build(), roots=roots, info=side.info if side else {}, notes=layout.notes + notes,
+        source=layout.config or layout.base,
     )
 
 
@@ -168,16 +169,11 @@ def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, AN
         if len(cls) and not (w and h):
             raise ImageError(f"{label_file}: its image {img} is missing or unreadable, so its size is unknown")
         xyxy *= np.array([w, h, w, h], dtype=np.float64)
-        box_ids, extras = None, None
-        if entry is not None:
-            if [c for _, c in entry.rows] == cls.tolist():
-                box_ids = np.array([b for b, _ in entry.rows], dtype=np.int64)
-                extras = _extras_for(entry, box_ids)
-            else:
-                stale += 1
-        builder.add(i, cls, xyxy, box_ids, extras=extras, source=label_file)
-        if entry is not None and box_ids is not None:
-            _add_crowd(builder, i, entry, categories, label_file)
+        if entry is not None and [c for _, c in entry.rows] == cls.tolist():
+            _add_with_sidecar(builder, i, cls, xyxy, entry, categories, label_file)
+        else:
+            stale += entry is not None
+            builder.add(i, cls, xyxy, source=label_file)
     if stale:
         notes.append(f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored")
     _check_orphan_labels(layout, claimed)
@@ -193,21 +189,30 @@ def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, AN
     return images, builder, notes
 
 
-def _extras_for(entry: Any, box_ids: np.ndarray) -> list[dict[str, Any] | None]:
+def _add_with_sidecar(
+    builder: BoxBuilder, i: int, cls: np.ndarray, xyxy: np.ndarray, entry: Any, categories: list[Category], source: Path
+) -> None:
+    """The label rows with their ids and extras, and the crowd boxes back in their places."""
+    ids = [b for b, _ in entry.rows]
     by_id = {a["id"]: a for a in entry.annotations if "bbox" not in a}
-    return [by_id.get(int(b)) for b in box_ids]
-
-
-def _add_crowd(builder: BoxBuilder, i: int, entry: Any, categories: list[Category], source: Path) -> None:
     crowd = [a for a in entry.annotations if "bbox" in a]
-    if not crowd:
-        return
     cat_row = {c.id: k for k, c in enumerate(categories)}
-    xyxy = np.array([a["bbox"] for a in crowd], dtype=np.float64).reshape(-1, 4)
-    xyxy[:, 2:] += xyxy[:, :2]
+    n = len(ids) + len(crowd)
+    slots = [a.get("position", n) for a in crowd]
+    taken = set(slots)
+    free = iter(k for k in range(n + len(crowd)) if k not in taken)
+    order = [next(free) for _ in ids] + slots
+    crowd_xyxy = np.array([a["bbox"] for a in crowd], dtype=np.float64).reshape(-1, 4)
+    crowd_xyxy[:, 2:] += crowd_xyxy[:, :2]
+    perm = np.argsort(order, kind="stable")
     builder.add(
-        i, np.array([cat_row[a["category_id"]] for a in crowd]), xyxy, np.array([a["id"] for a in crowd]),
-        iscrowd=np.array([bool(a.get("iscrowd", 0)) for a in crowd]), extras=crowd, source=source,
+        i,
+        np.concatenate([cls, [cat_row[a["category_id"]] for a in crowd]]).astype(np.int64)[perm],
+        np.concatenate([xyxy, crowd_xyxy])[perm],
+        np.array(ids + [a["id"] for a in crowd], dtype=np.int64)[perm],
+        iscrowd=np.array([False] * len(ids) + [bool(a.get("iscrowd", 1)) for a in crowd])[perm],
+        extras=[([by_id.get(b) for b in ids] + crowd)[k] for k in perm],
+        source=source,
     )
 
 

@@ -68,7 +68,8 @@ class Dataset:
     source's free-form description (COCO ``info``); ``notes`` are what the reader repaired or
     noticed on the way (paths found elsewhere than written, stale sidecar entries).
     The constructor sorts boxes by image and checks every invariant; it raises
-    :class:`~svmlp.errors.AnnotationError` rather than drop or fix anything.
+    :class:`~svmlp.errors.AnnotationError` (prefixed with ``source``, the file it came from, when
+    given) rather than drop or fix anything.
 
     >>> import numpy as np
     >>> from svmlp.model import Category, ImageTable, BoxTable
@@ -92,6 +93,7 @@ class Dataset:
         info: Mapping[str, Any] | None = None,
         notes: Sequence[str] = (),
         validate: bool = True,
+        source: str | Path | None = None,
     ) -> None:
         self.categories: tuple[Category, ...] = tuple(categories)
         self.images = images
@@ -111,7 +113,12 @@ class Dataset:
         if validate:
             from svmlp.model.validate import validate_dataset
 
-            validate_dataset(self)
+            try:
+                validate_dataset(self)
+            except AnnotationError as exc:
+                if source is None:
+                    raise
+                raise AnnotationError(f"{source}: {exc}") from None
 
     # -- sizes and lookups ------------------------------------------------------------------
 
