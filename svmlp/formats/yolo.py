@@ -144,7 +144,9 @@ def _collect_images(layout: Any, known: dict[tuple[str, str], Any]) -> list[tupl
 
 def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, ANN202
     n = len(records)
-    headers = read_headers([p for _, _, p in records]) if probe else None
+    # YOLO boxes are relative: a size the sidecar lacks must come from the header, probe or not
+    need = [probe or (k := known.get((s, key))) is None or not k.width for s, key, _ in records]
+    headers = read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
     builder, notes = BoxBuilder(), []
     ids, widths, heights, labelled = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, bool)
     claimed: set[Path] = set()

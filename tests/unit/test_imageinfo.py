@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from svmlp.imageinfo import read_header, read_headers
+
+
+def test_size_and_exif_orientation(tmp_path: Path) -> None:
+    im = Image.new("RGB", (64, 32))
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "turned.jpg", exif=exif)
+    im.save(tmp_path / "plain.png")
+    turned = read_header(tmp_path / "turned.jpg")
+    assert (turned.width, turned.height, turned.orientation) == (64, 32, 6)
+    assert turned.displayed == (32, 64)
+    plain = read_header(tmp_path / "plain.png")
+    assert (plain.width, plain.height, plain.orientation, plain.error) == (64, 32, 1, None)
+
+
+def test_errors_are_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "text.jpg").write_text("not an image")
+    assert read_header(tmp_path / "text.jpg").error == "not an image"
+    assert read_header(tmp_path / "none.jpg").error == "missing"
+    infos = read_headers([tmp_path / "none.jpg", None] * 40, threads=4)
+    assert {i.error for i in infos} == {"missing"}
