@@ -46,13 +46,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        scenes = generate(Path(tmp) / "scenes", args.images, seed=args.seed, noise=0.03, unlabelled=0.03, quality=80)
+        scenes = generate(
+            Path(tmp) / "scenes", args.images, seed=args.seed, noise=0.03, unlabelled=0.03, quality=80
+        )
         release = Path(tmp) / "release"
         write(scenes, release, format="svmlp")
         members = [
-            {"path": p.relative_to(release).as_posix(), "size": p.stat().st_size,
-             "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-            for p in sorted(release.rglob("*")) if p.is_file()
+            {
+                "path": p.relative_to(release).as_posix(),
+                "size": p.stat().st_size,
+                "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+            }
+            for p in sorted(release.rglob("*"))
+            if p.is_file()
         ]
         data = _tar_bytes(release)
     archive = f"{NAME}-{VERSION}.tar.gz"
@@ -65,10 +71,16 @@ def main() -> None:
         "version": VERSION,
         "description": f"{args.images} synthetic SVMLP-like scenes (svmlp.synth, seed {args.seed}) with native annotations",
         "license": "CC0-1.0",
-        "files": [{
-            "name": archive, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-            "kind": "archive", "unpack_to": ".", "members": members,
-        }],
+        "files": [
+            {
+                "name": archive,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "kind": "archive",
+                "unpack_to": ".",
+                "members": members,
+            }
+        ],
     }
     (SAMPLE_DIR / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {SAMPLE_DIR / archive} ({len(data) / 1e6:.2f} MB, {len(members)} files)")

@@ -18,12 +18,19 @@ def _csv(text: str) -> list[str]:
 def _add_read_options(p: argparse.ArgumentParser) -> None:
     from svmlp.formats import FORMATS
 
-    p.add_argument("--from", dest="from_", choices=list(FORMATS), help="source format (detected when left out)")
     p.add_argument(
-        "--voc-origin", type=int, choices=(0, 1), default=None,
+        "--from", dest="from_", choices=list(FORMATS), help="source format (detected when left out)"
+    )
+    p.add_argument(
+        "--voc-origin",
+        type=int,
+        choices=(0, 1),
+        default=None,
         help="VOC coordinates: 1 = devkit 1-based pixel indices (default), 0 = 0-based continuous",
     )
-    p.add_argument("--no-probe", action="store_true", help="do not read image headers (faster; sizes as stored)")
+    p.add_argument(
+        "--no-probe", action="store_true", help="do not read image headers (faster; sizes as stored)"
+    )
 
 
 def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, object]:
@@ -43,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     from svmlp import __version__
     from svmlp.formats import FORMATS, IMAGE_MODES
 
-    parser = argparse.ArgumentParser(prog="svmlp", description="Get, trust and train on the SVMLP licence-plate data set.")
+    parser = argparse.ArgumentParser(
+        prog="svmlp", description="Get, trust and train on the SVMLP licence-plate data set."
+    )
     parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -53,7 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
     _add_read_options(p)
     p.add_argument("--splits", type=_csv, help="only these splits, comma-separated (e.g. train,val)")
-    p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output (default: copy)")
+    p.add_argument(
+        "--images",
+        choices=IMAGE_MODES,
+        default="copy",
+        help="how image files reach the output (default: copy)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -88,7 +102,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     _print_notes(ds, args.quiet)
-    report = write(ds, args.out, format=args.to, overwrite=args.overwrite, images=args.images, splits=args.splits)
+    report = write(
+        ds, args.out, format=args.to, overwrite=args.overwrite, images=args.images, splits=args.splits
+    )
     if args.json:
         print(report.to_json())
     elif not args.quiet:

@@ -55,6 +55,7 @@ def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
 
 def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int = 8) -> list[HeaderInfo]:
     """:func:`read_header` for many files; threads overlap the file-system latency."""
+
     def one(p: str | os.PathLike[str] | None) -> HeaderInfo:
         return HeaderInfo(0, 0, 0, "missing") if p is None else read_header(p)
 

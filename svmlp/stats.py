@@ -68,18 +68,27 @@ def format_stats(stats: dict[str, Any]) -> str:
     get = lambda col: stats["all"] if col == "all" else stats["splits"][col]  # noqa: E731
     rows: list[tuple[str, list[str]]] = []
     for key, label in (
-        ("images", "images"), ("labelled", "  labelled"), ("empty", "  of which empty (negatives)"),
-        ("unlabelled", "  unlabelled"), ("boxes", "boxes"), ("crowd", "  crowd"),
-        ("plates_linked", "plates linked to a vehicle"), ("plates_unlinked", "plates without a vehicle"),
+        ("images", "images"),
+        ("labelled", "  labelled"),
+        ("empty", "  of which empty (negatives)"),
+        ("unlabelled", "  unlabelled"),
+        ("boxes", "boxes"),
+        ("crowd", "  crowd"),
+        ("plates_linked", "plates linked to a vehicle"),
+        ("plates_unlinked", "plates without a vehicle"),
     ):
         rows.append((label, [str(get(c)[key]) for c in cols]))
     for name, _, _ in SIZE_BUCKETS:
         rows.append((f"boxes {name}", [str(get(c)["sizes"][name]) for c in cols]))
     for cat in stats["categories"]:
         role = f" ({cat['role']})" if cat["role"] else ""
-        rows.append((f"class {cat['name']!r}{role}", [str(get(c)["classes"][cat["name"]]["boxes"]) for c in cols]))
+        rows.append(
+            (f"class {cat['name']!r}{role}", [str(get(c)["classes"][cat["name"]]["boxes"]) for c in cols])
+        )
     width = max(len(r[0]) for r in rows)
     colw = [max(len(c), *(len(r[1][k]) for r in rows)) for k, c in enumerate(cols)]
     lines = [" " * width + "  " + "  ".join(c.rjust(w) for c, w in zip(cols, colw))]
-    lines += [label.ljust(width) + "  " + "  ".join(v.rjust(w) for v, w in zip(vals, colw)) for label, vals in rows]
+    lines += [
+        label.ljust(width) + "  " + "  ".join(v.rjust(w) for v, w in zip(vals, colw)) for label, vals in rows
+    ]
     return "\n".join(lines)

@@ -52,7 +52,9 @@ def _clip(box: tuple[float, float, float, float], w: int, h: int) -> tuple[float
     return (x0, y0, x1, y1) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
-def _plates_for(v: tuple[float, float, float, float], rng: np.random.Generator) -> list[tuple[float, float, float, float]]:
+def _plates_for(
+    v: tuple[float, float, float, float], rng: np.random.Generator
+) -> list[tuple[float, float, float, float]]:
     vw, vh = v[2] - v[0], v[3] - v[1]
     count = int(rng.choice(3, p=(0.12, 0.73, 0.15)))
     out = []
@@ -65,7 +67,9 @@ def _plates_for(v: tuple[float, float, float, float], rng: np.random.Generator) 
     return out
 
 
-def _corners(b: tuple[float, float, float, float], rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
+def _corners(
+    b: tuple[float, float, float, float], rng: np.random.Generator
+) -> tuple[tuple[float, float], ...]:
     """A slightly skewed quadrilateral inside the box: clockwise from top-left."""
     x0, y0, x1, y1 = b
     dx, dy = (x1 - x0) * 0.06, (y1 - y0) * 0.12
@@ -98,7 +102,9 @@ def _scene(rng: np.random.Generator, w: int, h: int, vehicles: tuple[int, int]) 
     return boxes
 
 
-def _add_noise(boxes: list[_Box], rng: np.random.Generator, rate: float, w: int, h: int) -> list[tuple[int, str]]:
+def _add_noise(
+    boxes: list[_Box], rng: np.random.Generator, rate: float, w: int, h: int
+) -> list[tuple[int, str]]:
     """Corrupt about ``rate`` of the boxes in place; returns (box index, kind) of what changed."""
     events: list[tuple[int, str]] = []
     for i in range(len(boxes)):
@@ -109,7 +115,10 @@ def _add_noise(boxes: list[_Box], rng: np.random.Generator, rate: float, w: int,
         x0, y0, x1, y1 = b.xyxy
         bw, bh = x1 - x0, y1 - y0
         if kind == "shifted":
-            dx, dy = rng.choice((-1, 1)) * bw * rng.uniform(0.25, 0.5), rng.choice((-1, 1)) * bh * rng.uniform(0.25, 0.5)
+            dx, dy = (
+                rng.choice((-1, 1)) * bw * rng.uniform(0.25, 0.5),
+                rng.choice((-1, 1)) * bh * rng.uniform(0.25, 0.5),
+            )
             moved = _clip((x0 + dx, y0 + dy, x1 + dx, y1 + dy), w, h)
             if moved is None:
                 continue
@@ -157,7 +166,9 @@ def generate_annotations(
     names, shares = [s for s, _ in splits], np.array([p for _, p in splits], dtype=float)
     split_rng = np.random.default_rng([seed, 1 << 20])
     split_of = split_rng.choice(len(names), size=n_images, p=shares / shares.sum())
-    cols: dict[str, list[Any]] = {k: [] for k in ("image", "category", "xyxy", "parent", "text", "corners", "id")}
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("image", "category", "xyxy", "parent", "text", "corners", "id")
+    }
     labelled = np.ones(n_images, dtype=bool)
     noise_log = []
     next_id = 1
@@ -186,16 +197,26 @@ def generate_annotations(
             noise_log.append({"image_id": i + 1, "box_id": box_id, "kind": kind})
         next_id += len(keep)
     images = ImageTable.build(
-        id=np.arange(1, n_images + 1), file_name=[f"scene_{i:06d}.jpg" for i in range(n_images)],
-        split=[names[k] for k in split_of] or np.zeros(0, "U1"), width=np.full(n_images, w), height=np.full(n_images, h),
+        id=np.arange(1, n_images + 1),
+        file_name=[f"scene_{i:06d}.jpg" for i in range(n_images)],
+        split=[names[k] for k in split_of] or np.zeros(0, "U1"),
+        width=np.full(n_images, w),
+        height=np.full(n_images, h),
         labelled=labelled,
     )
     boxes = BoxTable.build(
-        id=cols["id"], image=cols["image"], category=cols["category"], xyxy=np.array(cols["xyxy"]).reshape(-1, 4),
-        parent=cols["parent"], text=cols["text"] if cols["text"] else None,
+        id=cols["id"],
+        image=cols["image"],
+        category=cols["category"],
+        xyxy=np.array(cols["xyxy"]).reshape(-1, 4),
+        parent=cols["parent"],
+        text=cols["text"] if cols["text"] else None,
         corners=np.array(cols["corners"], dtype=float).reshape(-1, 4, 2) if cols["corners"] else None,
     )
-    info: dict[str, Any] = {"description": "svmlp synthetic scenes", "synth": {"seed": seed, "vehicles": list(vehicles)}}
+    info: dict[str, Any] = {
+        "description": "svmlp synthetic scenes",
+        "synth": {"seed": seed, "vehicles": list(vehicles)},
+    }
     if noise:
         info["synth_noise"] = noise_log
     return Dataset(CATEGORIES, images, boxes, info=info)
@@ -210,8 +231,12 @@ def _draw_vehicle(draw: Any, box: tuple[float, float, float, float], colour: int
     w, h = x1 - x0, y1 - y0
     body = ((colour >> 16) & 255, (colour >> 8) & 255, colour & 255)
     r = max(1, int(min(w, h) * 0.12))
-    draw.rounded_rectangle((x0, y0 + h * 0.35, x1, y1 - h * 0.12), radius=r, fill=body, outline=_shade(body, 0.5))
-    draw.rounded_rectangle((x0 + w * 0.15, y0, x1 - w * 0.15, y0 + h * 0.45), radius=r, fill=_shade(body, 0.85))
+    draw.rounded_rectangle(
+        (x0, y0 + h * 0.35, x1, y1 - h * 0.12), radius=r, fill=body, outline=_shade(body, 0.5)
+    )
+    draw.rounded_rectangle(
+        (x0 + w * 0.15, y0, x1 - w * 0.15, y0 + h * 0.45), radius=r, fill=_shade(body, 0.85)
+    )
     draw.rectangle((x0 + w * 0.2, y0 + h * 0.07, x1 - w * 0.2, y0 + h * 0.36), fill=(70, 90, 110))
     for cx in (x0 + w * 0.2, x1 - w * 0.2):
         draw.ellipse((cx - w * 0.1, y1 - h * 0.24, cx + w * 0.1, y1), fill=(20, 20, 20))
@@ -276,7 +301,11 @@ def render(ds: Dataset, out: str | Path, *, quality: int = 85, seed: int | None 
             draw.line((w * 0.48, y, w * 0.52, y), fill=(230, 230, 210), width=max(1, int((y - horizon) / 40)))
         lo, hi = int(ds.offsets[i]), int(ds.offsets[i + 1])
         if im.labelled[i]:
-            cat, xyxy, parent = b.category[lo:hi], b.xyxy[lo:hi], np.where(b.parent[lo:hi] >= 0, b.parent[lo:hi] - lo, -1)
+            cat, xyxy, parent = (
+                b.category[lo:hi],
+                b.xyxy[lo:hi],
+                np.where(b.parent[lo:hi] >= 0, b.parent[lo:hi] - lo, -1),
+            )
             text = b.text[lo:hi].tolist() if b.text is not None else [""] * (hi - lo)
         else:
             cat, xyxy, parent, text = _unlabelled_scene(ds, i, seed)
@@ -287,8 +316,15 @@ def render(ds: Dataset, out: str | Path, *, quality: int = 85, seed: int | None 
     return ds.replace(roots={s: out / "images" / s for s in ds.splits})
 
 
-def _draw_boxes(draw: Any, cat: np.ndarray, xyxy: np.ndarray, parent: np.ndarray, text: list[str],
-                rng: np.random.Generator, fonts: dict[int, Any]) -> None:
+def _draw_boxes(
+    draw: Any,
+    cat: np.ndarray,
+    xyxy: np.ndarray,
+    parent: np.ndarray,
+    text: list[str],
+    rng: np.random.Generator,
+    fonts: dict[int, Any],
+) -> None:
     """Vehicles far to near, each with its plates; then plates that have no vehicle."""
     for r in sorted(range(len(cat)), key=lambda k: xyxy[k, 3]):
         if cat[r] == _VEHICLE:

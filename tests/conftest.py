@@ -15,7 +15,10 @@ try:
     from hypothesis import HealthCheck, settings
 
     settings.register_profile(
-        "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+        "ci",
+        max_examples=60,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 except ImportError:  # pragma: no cover

@@ -35,7 +35,9 @@ def assert_same_dataset(
     """
     assert [c.name for c in a.categories] == [c.name for c in b.categories] or not category_ids
     if category_ids:
-        assert [(c.id, c.name, c.role) for c in a.categories] == [(c.id, c.name, c.role) for c in b.categories]
+        assert [(c.id, c.name, c.role) for c in a.categories] == [
+            (c.id, c.name, c.role) for c in b.categories
+        ]
     ka, kb = _keyed(a), _keyed(b)
     assert set(ka) == set(kb), f"images differ: {sorted(set(ka) ^ set(kb))[:5]}"
     for key, i in ka.items():

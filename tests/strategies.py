@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 from svmlp.model import BoxTable, Category, Dataset, ImageTable
 
-_NAME_CHARS = st.characters(whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters=" -_.()&'", max_codepoint=0x24F)
+_NAME_CHARS = st.characters(
+    whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters=" -_.()&'", max_codepoint=0x24F
+)
 _SPLITS = ("train", "val", "test", "extra")
 
 
@@ -15,11 +17,19 @@ _SPLITS = ("train", "val", "test", "extra")
 def categories(draw: st.DrawFn) -> list[Category]:
     n = draw(st.integers(1, 4))
     names = draw(
-        st.lists(st.text(_NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(bool), min_size=n, max_size=n, unique=True)
+        st.lists(
+            st.text(_NAME_CHARS, min_size=1, max_size=12).map(str.strip).filter(bool),
+            min_size=n,
+            max_size=n,
+            unique=True,
+        )
     )
     ids = draw(st.lists(st.integers(0, 10_000), min_size=n, max_size=n, unique=True))
     roles = ["parent", "child"] + [None] * (n - 2) if n >= 2 else [None]
-    return [Category(i, nm, draw(st.sampled_from(["", "vehicle", "thing"])), r) for i, nm, r in zip(ids, names, roles)]
+    return [
+        Category(i, nm, draw(st.sampled_from(["", "vehicle", "thing"])), r)
+        for i, nm, r in zip(ids, names, roles)
+    ]
 
 
 @st.composite
@@ -29,8 +39,14 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
     cats = draw(categories())
     n_img = draw(st.integers(1, 6))
     stems = draw(
-        st.lists(st.text(_NAME_CHARS, min_size=1, max_size=10).map(str.strip).filter(lambda s: s and not s.startswith(".")),
-                 min_size=n_img, max_size=n_img, unique_by=str.lower)
+        st.lists(
+            st.text(_NAME_CHARS, min_size=1, max_size=10)
+            .map(str.strip)
+            .filter(lambda s: s and not s.startswith(".")),
+            min_size=n_img,
+            max_size=n_img,
+            unique_by=str.lower,
+        )
     )
     folder = draw(st.sampled_from(["", "sub dir/"]))
     names = [f"{folder}{s}.{draw(st.sampled_from(['jpg', 'png', 'jpeg']))}" for s in stems]
@@ -53,8 +69,12 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
             cols["image"].append(i)
             cols["category"].append(cat)
             cols["xyxy"].append((x[0], y[0], x[1], y[1]))
-            cols["iscrowd"].append(crowd and cats[cat].role is None and draw(st.booleans()) and draw(st.booleans()))
-            cols["text"].append(draw(st.text("ABC 123", max_size=8)).strip() if text and cats[cat].role == "child" else "")
+            cols["iscrowd"].append(
+                crowd and cats[cat].role is None and draw(st.booleans()) and draw(st.booleans())
+            )
+            cols["text"].append(
+                draw(st.text("ABC 123", max_size=8)).strip() if text and cats[cat].role == "child" else ""
+            )
             cols["parent"].append(-1)
         rows = range(first, len(cols["image"]))
         parents = [r for r in rows if cats[cols["category"][r]].role == "parent" and not cols["iscrowd"][r]]
@@ -64,12 +84,19 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
     n_box = len(cols["image"])
     images = ImageTable.build(
         id=draw(st.lists(st.integers(0, 10**9), min_size=n_img, max_size=n_img, unique=True)),
-        file_name=names, split=splits, width=[s[0] for s in sizes], height=[s[1] for s in sizes], labelled=labelled,
+        file_name=names,
+        split=splits,
+        width=[s[0] for s in sizes],
+        height=[s[1] for s in sizes],
+        labelled=labelled,
     )
     boxes = BoxTable.build(
         id=draw(st.lists(st.integers(1, 10**9), min_size=n_box, max_size=n_box, unique=True)),
-        image=cols["image"], category=cols["category"], xyxy=np.array(cols["xyxy"], dtype=float).reshape(-1, 4),
-        iscrowd=cols["iscrowd"], parent=cols["parent"],
+        image=cols["image"],
+        category=cols["category"],
+        xyxy=np.array(cols["xyxy"], dtype=float).reshape(-1, 4),
+        iscrowd=cols["iscrowd"],
+        parent=cols["parent"],
         text=cols["text"] if any(cols["text"]) else None,
     )
     return Dataset(cats, images, boxes)

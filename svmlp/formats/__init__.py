@@ -69,7 +69,11 @@ def detect(path: str | Path) -> str:
     yaml_names = ("data.yaml", "dataset.yaml", "data.yml", "obj.data", "obj.names")
     if any((p / n).is_file() for n in yaml_names) or list(p.glob("*.yaml")):
         return "yolo"
-    if (ann.is_dir() and list(ann.glob("*.json"))) or list(p.glob("*.json")) or list(p.glob("*/_annotations.coco.json")):
+    if (
+        (ann.is_dir() and list(ann.glob("*.json")))
+        or list(p.glob("*.json"))
+        or list(p.glob("*/_annotations.coco.json"))
+    ):
         return "coco"
     if (p / "labels").is_dir():
         return "yolo"

@@ -131,7 +131,9 @@ def part_from_file(f: _File, path: Path, split: str) -> CocoPart:
     ]
     for c in cats:
         if c.role not in (None, "parent", "child"):
-            raise AnnotationError(f"{path}: category {c.name!r} has role {c.role!r}; expected parent, child or null")
+            raise AnnotationError(
+                f"{path}: category {c.name!r} has role {c.role!r}; expected parent, child or null"
+            )
     cat_ids = np.array([c.id for c in cats], dtype=np.int64)
     if (dup := _duplicate(cat_ids)) is not None:
         raise AnnotationError(f"{path}: category id {dup} appears twice in 'categories'")
@@ -143,7 +145,9 @@ def part_from_file(f: _File, path: Path, split: str) -> CocoPart:
     sizes = np.array([(i.width, i.height) for i in ims], dtype=np.int64).reshape(-1, 2)
     if len(sizes) and sizes.min() < 0:
         row = int(np.flatnonzero(sizes.min(axis=1) < 0)[0])
-        raise AnnotationError(f"{where(path, at=f'$.images[{row}]')}: negative width or height {sizes[row].tolist()}")
+        raise AnnotationError(
+            f"{where(path, at=f'$.images[{row}]')}: negative width or height {sizes[row].tolist()}"
+        )
     images = ImageTable.build(
         id=img_ids,
         file_name=[i.file_name for i in ims],
@@ -158,7 +162,9 @@ def part_from_file(f: _File, path: Path, split: str) -> CocoPart:
 
 def _boxes_from(anns: list[_Annotation], path: Path, img_ids: np.ndarray, cat_ids: np.ndarray) -> BoxTable:
     n = len(anns)
-    ints = np.array([(a.id, a.image_id, a.category_id, a.iscrowd) for a in anns], dtype=np.int64).reshape(n, 4)
+    ints = np.array([(a.id, a.image_id, a.category_id, a.iscrowd) for a in anns], dtype=np.int64).reshape(
+        n, 4
+    )
     xywh = np.array([a.bbox for a in anns], dtype=np.float64).reshape(n, 4)
     ids = ints[:, 0]
     if (dup := _duplicate(ids)) is not None:
@@ -173,7 +179,9 @@ def _boxes_from(anns: list[_Annotation], path: Path, img_ids: np.ndarray, cat_id
     image_row, found = _index_of(img_ids, ints[:, 1])
     if not found.all():
         r = int(np.flatnonzero(~found)[0])
-        raise AnnotationError(f"{path}: annotation id {int(ids[r])} refers to image id {int(ints[r, 1])}, which is not in 'images'")
+        raise AnnotationError(
+            f"{path}: annotation id {int(ids[r])} refers to image id {int(ints[r, 1])}, which is not in 'images'"
+        )
     cat_row, found = _index_of(cat_ids, ints[:, 2])
     if not found.all():
         r = int(np.flatnonzero(~found)[0])
@@ -206,7 +214,9 @@ def _boxes_from(anns: list[_Annotation], path: Path, img_ids: np.ndarray, cat_id
         cols["corners"] = [_corners(p, path, i) for i, p in enumerate(plates)]
     if any(len(a.segmentation) for a in anns):
         cols["segmentation"] = [_segmentation(a.segmentation) for a in anns]
-    return BoxTable.build(id=ids, image=image_row, category=cat_row, xyxy=xyxy, iscrowd=ints[:, 3] != 0, **cols)
+    return BoxTable.build(
+        id=ids, image=image_row, category=cat_row, xyxy=xyxy, iscrowd=ints[:, 3] != 0, **cols
+    )
 
 
 def _corners(p: _Plate | None, path: Path, row: int) -> Any:
@@ -313,7 +323,11 @@ def _annotation_dicts(ds: Dataset) -> list[dict[str, Any]]:
     bbox = np.stack([x0, y0, w, h], axis=1).tolist()
     area_l, crowd = area.tolist(), b.iscrowd.tolist()
     parent, score = b.parent.tolist(), b.link_score.tolist()
-    flags = [(k, getattr(b, k).tolist()) for k in ("difficult", "truncated", "occluded") if (getattr(b, k) >= 0).any()]
+    flags = [
+        (k, getattr(b, k).tolist())
+        for k in ("difficult", "truncated", "occluded")
+        if (getattr(b, k) >= 0).any()
+    ]
     text = b.text.tolist() if b.text is not None else None
     corners = b.corners.tolist() if b.corners is not None else None
     seg = b.segmentation

@@ -25,7 +25,22 @@ __all__ = [
 DEFAULT_SPLIT = "train"
 
 IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jpe", ".jfif", ".pgm", ".ppm", ".mpo", ".dng"}
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".gif",
+        ".jpe",
+        ".jfif",
+        ".pgm",
+        ".ppm",
+        ".mpo",
+        ".dng",
+    }
 )
 
 _KNOWN_SPLITS = {"train", "val", "valid", "validation", "test", "trainval", "minival", "dev", "eval"}

@@ -55,7 +55,9 @@ class Sidecar(msgspec.Struct):
 
     def category_list(self) -> list[Category]:
         return [
-            Category(c.id, c.name, c.supercategory, c.role if c.role in ("parent", "child") else role_for(c.name))
+            Category(
+                c.id, c.name, c.supercategory, c.role if c.role in ("parent", "child") else role_for(c.name)
+            )
             for c in self.categories
         ]
 
@@ -72,7 +74,9 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
     try:
         side = msgspec.json.decode(data, type=Sidecar, strict=False)
     except msgspec.ValidationError as exc:
-        raise AnnotationError(f"{path}: not a valid svmlp sidecar ({exc}); delete it to read the labels alone") from None
+        raise AnnotationError(
+            f"{path}: not a valid svmlp sidecar ({exc}); delete it to read the labels alone"
+        ) from None
     except msgspec.DecodeError as exc:
         raise AnnotationError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
     if side.format != fmt:

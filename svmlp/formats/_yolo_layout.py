@@ -22,7 +22,17 @@ from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, is_image, resolve_
 __all__ = ["SplitSource", "YoloLayout", "find_layout", "label_path_candidates"]
 
 _CONFIG_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
-_NOT_SPLITS = {"path", "download", "names", "nc", "roboflow", "kpt_shape", "flip_idx", "channels", "yaml_file"}
+_NOT_SPLITS = {
+    "path",
+    "download",
+    "names",
+    "nc",
+    "roboflow",
+    "kpt_shape",
+    "flip_idx",
+    "channels",
+    "yaml_file",
+}
 _DARKNET_SPLITS = {"train": "train", "valid": "val", "val": "val", "test": "test"}
 
 
@@ -56,7 +66,12 @@ def label_path_candidates(image: Path) -> list[Path]:
     """Label files an image may have, most likely first (ultralytics' rule first)."""
     parts = image.parts
     out = []
-    for src, dst in (("images", "labels"), ("Images", "Annotations"), ("images", "Annotations"), ("JPEGImages", "labels")):
+    for src, dst in (
+        ("images", "labels"),
+        ("Images", "Annotations"),
+        ("images", "Annotations"),
+        ("JPEGImages", "labels"),
+    ):
         if src in parts:
             k = len(parts) - 1 - parts[::-1].index(src)
             out.append(Path(*parts[:k], dst, *parts[k + 1 :]).with_suffix(".txt"))
@@ -78,11 +93,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise AnnotationError(f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', exc)})") from None
+        raise AnnotationError(
+            f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"{path}: cannot read ({exc})") from None
     if not isinstance(data, dict):
-        raise AnnotationError(f"{path}: expected a mapping with 'names' and split paths, found {type(data).__name__}")
+        raise AnnotationError(
+            f"{path}: expected a mapping with 'names' and split paths, found {type(data).__name__}"
+        )
     return data
 
 
@@ -94,7 +113,9 @@ def _names_from_yaml(path: Path, data: dict[str, Any]) -> list[str]:
         except (TypeError, ValueError):
             raise AnnotationError(f"{path}: 'names' keys must be class indices 0, 1, ...") from None
         if keys != list(range(len(keys))):
-            raise AnnotationError(f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {keys}")
+            raise AnnotationError(
+                f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {keys}"
+            )
         out = [str(names[k] if k in names else names[str(k)]) for k in keys]
     elif isinstance(names, list):
         out = [str(n) for n in names]
@@ -114,7 +135,9 @@ def _resolve(text: str, base: Path, config: Path, key: str, notes: list[str]) ->
     return found
 
 
-def _split_from_entries(entries: list[str], base: Path, config: Path, key: str, notes: list[str]) -> SplitSource:
+def _split_from_entries(
+    entries: list[str], base: Path, config: Path, key: str, notes: list[str]
+) -> SplitSource:
     roots, images, label_dirs = [], [], []
     for text in entries:
         p = _resolve(str(text), base, config, key, notes)
@@ -142,11 +165,15 @@ def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
             continue
         found = resolve_moved(line, txt.parent) or resolve_moved(line, base)
         if found is None:
-            raise AnnotationError(f"{where(txt, lineno)}: image {line!r} not found, as given or relative to {base}")
+            raise AnnotationError(
+                f"{where(txt, lineno)}: image {line!r} not found, as given or relative to {base}"
+            )
         out.append(found)
         unresolved += found != (txt.parent / line)
     if unresolved:
-        notes.append(f"{txt.name}: {unresolved} image path(s) did not exist as written; found them under {base}")
+        notes.append(
+            f"{txt.name}: {unresolved} image path(s) did not exist as written; found them under {base}"
+        )
     return out
 
 
@@ -181,7 +208,9 @@ def _from_darknet(obj_data: Path) -> YoloLayout:
         if not line.strip() or line.strip().startswith("#"):
             continue
         if "=" not in line:
-            raise AnnotationError(f"{where(obj_data, lineno)}: expected 'key = value', found {line.strip()!r}")
+            raise AnnotationError(
+                f"{where(obj_data, lineno)}: expected 'key = value', found {line.strip()!r}"
+            )
         k, v = (s.strip() for s in line.split("=", 1))
         entries[k] = v
     names_file = _resolve(entries.get("names", "obj.names"), base, obj_data, "names", notes)

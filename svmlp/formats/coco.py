@@ -50,12 +50,16 @@ def find_files(path: Path, *, suffix: str = ".json", native: bool = False) -> li
         files = sorted(p for p in path.glob("*/*.json") if accept(p))
     if not files:
         kind = "native SVMLP (*.svmlp.json)" if native else "COCO (*.json)"
-        raise AnnotationError(f"{path}: found no {kind} annotation file here, in annotations/ or in a split folder")
+        raise AnnotationError(
+            f"{path}: found no {kind} annotation file here, in annotations/ or in a split folder"
+        )
     found = [(f, _split_of(f, single=len(files) == 1)) for f in files]
     seen: dict[str, Path] = {}
     for f, split in found:
         if split in seen:
-            raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+            raise AnnotationError(
+                f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
+            )
         seen[split] = f
     return found
 
@@ -73,8 +77,14 @@ def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
     base = f.parent.parent if f.parent.name == "annotations" else f.parent
     dir_split = f.stem.removeprefix("instances_")
     cands = [
-        base / "images" / dir_split, base / "images" / split, base / dir_split, base / split,
-        f.parent, base / "images", base / "data", base,
+        base / "images" / dir_split,
+        base / "images" / split,
+        base / dir_split,
+        base / split,
+        f.parent,
+        base / "images",
+        base / "data",
+        base,
     ]
     unique = list(dict.fromkeys(cands))
     probes = [str(n) for n in file_names[:3]]
@@ -100,7 +110,9 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
         else:
             decoded = _cocojson.decode(f, data)
         if split in seen:
-            raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+            raise AnnotationError(
+                f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
+            )
         seen[split] = f
         part = _cocojson.part_from_file(decoded, f, split)
         parts.append(part)
@@ -140,7 +152,9 @@ def _merge_parts(parts: list[_cocojson.CocoPart], categories: list[Category]) ->
         box_tables.append(b)
         image_offset += len(part.images)
         box_offset += len(b)
-    images = concat_tables([p.images for p in parts]) if parts else ImageTable.build(id=[], file_name=[], split=[])
+    images = (
+        concat_tables([p.images for p in parts]) if parts else ImageTable.build(id=[], file_name=[], split=[])
+    )
     boxes = concat_tables(box_tables) if box_tables else BoxTable.empty()
     return images, boxes
 
@@ -163,5 +177,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/instances_<split>.json`` for every split; returns notes for the summary."""
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in sort_splits(ds.images.split.tolist()):
-        (out / "annotations" / f"instances_{split}.json").write_bytes(_cocojson.encode(ds, split, native=False))
+        (out / "annotations" / f"instances_{split}.json").write_bytes(
+            _cocojson.encode(ds, split, native=False)
+        )
     return []

@@ -22,7 +22,7 @@ from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder
 from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES
-from svmlp.imageinfo import read_headers
+from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
 
 __all__ = ["NAME", "image_destination", "read", "write"]
@@ -101,7 +101,9 @@ def _parse_xml(path: Path, rel_stem: str, images: Path | None, origin: int) -> _
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
-        raise AnnotationError(f"{where(path, exc.position[0])}: malformed XML ({exc.msg if hasattr(exc, 'msg') else exc})") from None
+        raise AnnotationError(
+            f"{where(path, exc.position[0])}: malformed XML ({exc.msg if hasattr(exc, 'msg') else exc})"
+        ) from None
     except OSError as exc:
         raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
     if root.tag != "annotation":
@@ -138,7 +140,9 @@ def _parse_object(obj: ET.Element, path: Path, k: int, origin: int, out: _Parsed
         raise AnnotationError(f"{path}: object {k} ({name}) <bndbox> lacks one of xmin, ymin, xmax, ymax")
     x0, y0, x1, y1 = vals[0] - origin, vals[1] - origin, vals[2], vals[3]  # type: ignore[operator]
     if not all(np.isfinite((x0, y0, x1, y1))) or x1 < x0 or y1 < y0:
-        raise AnnotationError(f"{path}: object {k} ({name}) has box {vals}; expected finite xmin <= xmax, ymin <= ymax")
+        raise AnnotationError(
+            f"{path}: object {k} ({name}) has box {vals}; expected finite xmin <= xmax, ymin <= ymax"
+        )
     extra: dict[str, Any] = {}
     for flag in _FLAGS:
         v = _number(obj, flag, path, f"object {k} ({name})")
@@ -195,10 +199,14 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
     names = side.category_list() if side else None
     categories = names or _categories_from(parsed, base)
-    return _assemble(categories, parsed, split_of, known, img_dir, sets, probe, base)
+    return _assemble(
+        categories, _records(parsed, split_of, known, img_dir, sets), known, img_dir, probe, base
+    )
 
 
-def _assign_splits(xmls: dict[str, Path], lists: dict[str, list[tuple[str, int]]], sets: Path | None) -> dict[str, str]:
+def _assign_splits(
+    xmls: dict[str, Path], lists: dict[str, list[tuple[str, int]]], sets: Path | None
+) -> dict[str, str]:
     split_of: dict[str, str] = {}
     for split in sort_splits(lists):
         entries = lists[split]
@@ -227,52 +235,80 @@ def _categories_from(parsed: dict[str, _Parsed], base: Path) -> list[Category]:
     return list(categories_from_names(order + extra, start=1))
 
 
-def _assemble(categories, parsed, split_of, known, img_dir, sets, probe, base) -> Dataset:  # noqa: ANN001
-    cat_row = {c.name: k for k, c in enumerate(categories)}
-    stems = list(dict.fromkeys(list(split_of)))
-    records = []  # (stem, split, file_name, parsed or None)
-    for stem in stems:
+def _records(
+    parsed: dict[str, _Parsed],
+    split_of: dict[str, str],
+    known: dict[tuple[str, str], Any],
+    img_dir: Path | None,
+    sets: Path | None,
+) -> list[tuple[str, str, _Parsed | None]]:
+    """(split, file name, parsed XML or None for an unlabelled image) per image, in split order."""
+    by_stem = {(s, Path(k).with_suffix("").as_posix()): e for (s, k), e in known.items()}
+    records = []
+    for stem, split in split_of.items():
         p = parsed.get(stem)
-        split = split_of[stem]
         if p is not None:
             records.append((split, p.file_name, p))
             continue
-        entry = next((e for (s, k), e in known.items() if s == split and Path(k).with_suffix("").as_posix() == stem), None)
+        entry = by_stem.get((split, stem))
         name = entry.file_name if entry else _find_image(img_dir, stem)
         if name is None:
-            raise AnnotationError(
-                f"{sets / f'{split}.txt'}: {stem!r} has neither an annotation file nor an image"  # type: ignore[operator]
-            )
+            listed = sets / f"{split}.txt" if sets else split
+            raise AnnotationError(f"{listed}: {stem!r} has neither an annotation file nor an image")
         records.append((split, name, None))
+    return records
+
+
+def _assemble(
+    categories: list[Category],
+    records: list[tuple[str, str, _Parsed | None]],
+    known: dict[tuple[str, str], Any],
+    img_dir: Path | None,
+    probe: bool,
+    base: Path,
+) -> Dataset:
+    cat_row = {c.name: k for k, c in enumerate(categories)}
     n = len(records)
-    paths = [img_dir / name if img_dir else None for _, name, _ in records]
-    headers = read_headers(paths) if probe else None
+    headers = read_headers([img_dir / name if img_dir else None for _, name, _ in records]) if probe else None
     builder = BoxBuilder()
     ids, widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     for i, (split, name, p) in enumerate(records):
         entry = known.get((split, name))
-        hdr = headers[i] if headers else None
         w, h = (p.width, p.height) if p is not None else (0, 0)
         if not w and entry is not None:
             w, h = entry.width, entry.height
-        if not w and hdr is not None and hdr.error is None:
-            w, h = hdr.displayed
+        if not w and headers and headers[i].error is None:
+            w, h = headers[i].displayed
         widths[i], heights[i] = w, h
         ids[i] = p.image_id if p is not None and p.image_id is not None else (entry.id if entry else i + 1)
         if p is None or not p.names:
             continue
         unknown = [nm for nm in p.names if nm not in cat_row]
         if unknown:
-            raise AnnotationError(f"{name}: class {unknown[0]!r} is not among the categories of svmlp.sidecar.json")
+            raise AnnotationError(
+                f"{name}: class {unknown[0]!r} is not among the categories of svmlp.sidecar.json"
+            )
         box_ids = np.array([e.pop("id", -1) for e in p.extras], dtype=np.int64)
-        builder.add(i, np.array([cat_row[nm] for nm in p.names]), np.array(p.xyxy), box_ids,
-                    iscrowd=np.array(p.crowd), extras=p.extras, source=name)
+        builder.add(
+            i,
+            np.array([cat_row[nm] for nm in p.names]),
+            np.array(p.xyxy),
+            box_ids,
+            iscrowd=np.array(p.crowd),
+            extras=p.extras,
+            source=name,
+        )
+    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
-        id=ids, file_name=[r[1] for r in records], split=[r[0] for r in records] or np.zeros(0, "U1"),
-        width=widths, height=heights, labelled=[r[2] is not None for r in records],
-        header_width=[hd.width for hd in headers] if headers else None,
-        header_height=[hd.height for hd in headers] if headers else None,
-        orientation=[hd.orientation for hd in headers] if headers else None,
+        id=ids,
+        file_name=[r[1] for r in records],
+        split=[r[0] for r in records] or np.zeros(0, "U1"),
+        width=widths,
+        height=heights,
+        labelled=[r[2] is not None for r in records],
+        header_width=hw,
+        header_height=hh,
+        orientation=ho,
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
     return Dataset(categories, images, builder.build(), roots=roots, source=base)
@@ -339,8 +375,13 @@ def write(ds: Dataset, out: Path) -> list[str]:
     _check_writable(ds)
     b, im = ds.boxes, ds.images
     cols = {
-        "id": b.id.tolist(), "category": b.category.tolist(), "xyxy": b.xyxy.tolist(), "iscrowd": b.iscrowd.tolist(),
-        "parent": b.parent.tolist(), "score": b.link_score.tolist(), "area": b.area.tolist(),
+        "id": b.id.tolist(),
+        "category": b.category.tolist(),
+        "xyxy": b.xyxy.tolist(),
+        "iscrowd": b.iscrowd.tolist(),
+        "parent": b.parent.tolist(),
+        "score": b.link_score.tolist(),
+        "area": b.area.tolist(),
         "text": b.text.tolist() if b.text is not None else None,
         **{k: getattr(b, k).tolist() for k in _FLAGS},
     }
@@ -356,11 +397,15 @@ def write(ds: Dataset, out: Path) -> list[str]:
         lists[split].append(stem)
         if not im.labelled[i]:
             continue
-        size = f"<size><width>{im.width[i]}</width><height>{im.height[i]}</height><depth>3</depth></size>" if im.width[i] else ""
+        size = (
+            f"<size><width>{im.width[i]}</width><height>{im.height[i]}</height><depth>3</depth></size>"
+            if im.width[i]
+            else ""
+        )
         objects = "".join(_object_xml(ds, r, cols) for r in range(off[i], off[i + 1]))
         xml = (
             f"<annotation><folder>JPEGImages</folder><filename>{escape(Path(name).name)}</filename>{size}"
-            f"<segmented>0</segmented><svmlp id=\"{im.id[i]}\"/>{objects}</annotation>\n"
+            f'<segmented>0</segmented><svmlp id="{im.id[i]}"/>{objects}</annotation>\n'
         )
         dst = out / "Annotations" / f"{stem}.xml"
         if dst.parent not in made:
@@ -368,9 +413,13 @@ def write(ds: Dataset, out: Path) -> list[str]:
             made.add(dst.parent)
         dst.write_text(xml, encoding="utf-8")
     for split in sort_splits(lists):
-        (out / "ImageSets" / "Main" / f"{split}.txt").write_text("".join(s + "\n" for s in lists[split]), encoding="utf-8")
+        (out / "ImageSets" / "Main" / f"{split}.txt").write_text(
+            "".join(s + "\n" for s in lists[split]), encoding="utf-8"
+        )
     _sidecar.save(ds, out, NAME, {})
     notes = []
     if b.iscrowd.any():
-        notes.append(f"{int(b.iscrowd.sum())} crowd box(es) written as difficult objects (marked crowd in <svmlp>)")
+        notes.append(
+            f"{int(b.iscrowd.sum())} crowd box(es) written as difficult objects (marked crowd in <svmlp>)"
+        )
     return notes

@@ -18,8 +18,9 @@ import numpy as np
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder
-from svmlp.formats._yolo_layout import find_layout, label_path_candidates
-from svmlp.imageinfo import read_headers
+from svmlp.formats._sidecar import SidecarImage
+from svmlp.formats._yolo_layout import YoloLayout, find_layout, label_path_candidates
+from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
 
 __all__ = ["NAME", "image_destination", "label_destination", "read", "write"]
@@ -45,7 +46,9 @@ def _parse_rows(text: str, path: Path, n_classes: int) -> tuple[np.ndarray, np.n
             try:
                 polys[len(classes) - 1] = [float(t) for t in tok[1:]]
             except ValueError:
-                raise AnnotationError(f"{where(path, lineno)}: expected numbers, found {line.strip()!r}") from None
+                raise AnnotationError(
+                    f"{where(path, lineno)}: expected numbers, found {line.strip()!r}"
+                ) from None
         else:
             raise AnnotationError(
                 f"{where(path, lineno)}: {len(tok)} values; expected 5 (class cx cy w h) or an odd number >= 7 "
@@ -92,7 +95,9 @@ def _raise_first_bad(text: str, path: Path) -> None:
         try:
             [float(t) for t in line.split()]
         except ValueError:
-            raise AnnotationError(f"{where(path, lineno)}: expected numbers, found {line.strip()!r}") from None
+            raise AnnotationError(
+                f"{where(path, lineno)}: expected numbers, found {line.strip()!r}"
+            ) from None
     raise AnnotationError(f"{path}: malformed label file")
 
 
@@ -116,18 +121,27 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
     elif layout.names is not None:
         categories = list(categories_from_names(layout.names))
     else:
-        raise AnnotationError(f"{path}: no class names found (data.yaml 'names', obj.names or svmlp.sidecar.json)")
+        raise AnnotationError(
+            f"{path}: no class names found (data.yaml 'names', obj.names or svmlp.sidecar.json)"
+        )
     known = side.by_key() if side else {}
     records = _collect_images(layout, known)
     images, builder, notes = _read_labels(records, layout, categories, known, probe)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
-        categories, images, builder.build(), roots=roots, info=side.info if side else {}, notes=layout.notes + notes,
+        categories,
+        images,
+        builder.build(),
+        roots=roots,
+        info=side.info if side else {},
+        notes=layout.notes + notes,
         source=layout.config or layout.base,
     )
 
 
-def _collect_images(layout: Any, known: dict[tuple[str, str], Any]) -> list[tuple[str, str, Path]]:
+def _collect_images(
+    layout: YoloLayout, known: dict[tuple[str, str], SidecarImage]
+) -> list[tuple[str, str, Path]]:
     """(split, key, path) for every image on disk and every image only the sidecar knows."""
     out, seen = [], set()
     for split, src in layout.splits.items():
@@ -135,20 +149,33 @@ def _collect_images(layout: Any, known: dict[tuple[str, str], Any]) -> list[tupl
             key = p.relative_to(src.root).as_posix() if p.is_relative_to(src.root) else p.as_posix()
             out.append((split, key, p))
             seen.add((split, key))
-    for (split, key) in known:
+    for split, key in known:
         if (split, key) not in seen:
             root = layout.splits[split].root if split in layout.splits else layout.base / "images" / split
             out.append((split, key, root / key))
     return out
 
 
-def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, ANN202
+def _read_labels(
+    records: list[tuple[str, str, Path]],
+    layout: YoloLayout,
+    categories: list[Category],
+    known: dict[tuple[str, str], SidecarImage],
+    probe: bool,
+) -> tuple[ImageTable, BoxBuilder, list[str]]:
     n = len(records)
     # YOLO boxes are relative: a size the sidecar lacks must come from the header, probe or not
     need = [probe or (k := known.get((s, key))) is None or not k.width for s, key, _ in records]
-    headers = read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
+    headers = (
+        read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
+    )
     builder, notes = BoxBuilder(), []
-    ids, widths, heights, labelled = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, bool)
+    ids, widths, heights, labelled = (
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.zeros(n, np.int64),
+        np.ones(n, bool),
+    )
     claimed: set[Path] = set()
     stale = 0
     for i, (split, key, img) in enumerate(records):
@@ -169,7 +196,9 @@ def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, AN
         claimed.add(label_file)
         cls, xyxy = _parse_rows(text, label_file, len(categories))
         if len(cls) and not (w and h):
-            raise ImageError(f"{label_file}: its image {img} is missing or unreadable, so its size is unknown")
+            raise ImageError(
+                f"{label_file}: its image {img} is missing or unreadable, so its size is unknown"
+            )
         xyxy *= np.array([w, h, w, h], dtype=np.float64)
         if entry is not None and [c for _, c in entry.rows] == cls.tolist():
             _add_with_sidecar(builder, i, cls, xyxy, entry, categories, label_file)
@@ -177,22 +206,33 @@ def _read_labels(records, layout, categories, known, probe):  # noqa: ANN001, AN
             stale += entry is not None
             builder.add(i, cls, xyxy, source=label_file)
     if stale:
-        notes.append(f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored")
+        notes.append(
+            f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored"
+        )
     _check_orphan_labels(layout, claimed)
-    hw = hh = ho = None
-    if headers:
-        hw = [hd.width for hd in headers]
-        hh = [hd.height for hd in headers]
-        ho = [hd.orientation for hd in headers]
+    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
-        id=ids, file_name=[k for _, k, _ in records], split=[s for s, _, _ in records] or np.zeros(0, "U1"),
-        width=widths, height=heights, labelled=labelled, header_width=hw, header_height=hh, orientation=ho,
+        id=ids,
+        file_name=[k for _, k, _ in records],
+        split=[s for s, _, _ in records] or np.zeros(0, "U1"),
+        width=widths,
+        height=heights,
+        labelled=labelled,
+        header_width=hw,
+        header_height=hh,
+        orientation=ho,
     )
     return images, builder, notes
 
 
 def _add_with_sidecar(
-    builder: BoxBuilder, i: int, cls: np.ndarray, xyxy: np.ndarray, entry: Any, categories: list[Category], source: Path
+    builder: BoxBuilder,
+    i: int,
+    cls: np.ndarray,
+    xyxy: np.ndarray,
+    entry: SidecarImage,
+    categories: list[Category],
+    source: Path,
 ) -> None:
     """The label rows with their ids and extras, and the crowd boxes back in their places."""
     ids = [b for b, _ in entry.rows]
@@ -218,12 +258,14 @@ def _add_with_sidecar(
     )
 
 
-def _check_orphan_labels(layout: Any, claimed: set[Path]) -> None:
+def _check_orphan_labels(layout: YoloLayout, claimed: set[Path]) -> None:
     for src in layout.splits.values():
         for d in src.label_dirs:
             for txt in sorted(d.rglob("*.txt")):
                 if txt not in claimed:
-                    raise AnnotationError(f"{txt}: label file has no image (looked for an image of the same stem in {src.root})")
+                    raise AnnotationError(
+                        f"{txt}: label file has no image (looked for an image of the same stem in {src.root})"
+                    )
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -260,12 +302,16 @@ def write(ds: Dataset, out: Path) -> list[str]:
         if dst.parent not in made:
             dst.parent.mkdir(parents=True, exist_ok=True)
             made.add(dst.parent)
-        dst.write_text("".join("%d %.10g %.10g %.10g %.10g\n" % (cls[r], *norm[r]) for r in rows), encoding="utf-8")
+        dst.write_text(
+            "".join("%d %.10g %.10g %.10g %.10g\n" % (cls[r], *norm[r]) for r in rows), encoding="utf-8"
+        )
     _write_yaml(ds, out)
     _sidecar.save(ds, out, NAME, rows_of)
     notes = []
     if crowd.any():
-        notes.append(f"{int(crowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})")
+        notes.append(
+            f"{int(crowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})"
+        )
     moved = int((np.abs(clipped - b.xyxy) > 0).any(axis=1).sum())
     if moved:
         notes.append(f"{moved} box(es) crossing the image border were clipped to it")

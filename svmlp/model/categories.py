@@ -15,17 +15,48 @@ ROLES: tuple[str, ...] = ("parent", "child")
 ROLE_ALIASES: Mapping[str, Role] = {
     **dict.fromkeys(
         (
-            "vehicle", "vehicles", "car", "cars", "truck", "bus", "van", "suv", "pickup",
-            "taxi", "motorcycle", "motorbike", "moped", "scooter", "lorry", "trailer",
-            "automobile", "smallvehicle", "largevehicle", "minivan", "jeep",
+            "vehicle",
+            "vehicles",
+            "car",
+            "cars",
+            "truck",
+            "bus",
+            "van",
+            "suv",
+            "pickup",
+            "taxi",
+            "motorcycle",
+            "motorbike",
+            "moped",
+            "scooter",
+            "lorry",
+            "trailer",
+            "automobile",
+            "smallvehicle",
+            "largevehicle",
+            "minivan",
+            "jeep",
         ),
         "parent",
     ),
     **dict.fromkeys(
         (
-            "plate", "plates", "licenseplate", "licenseplates", "licenceplate", "licenceplates",
-            "license", "licence", "numberplate", "numberplates", "lp", "lpr", "carplate",
-            "vehicleplate", "registrationplate", "platenumber",
+            "plate",
+            "plates",
+            "licenseplate",
+            "licenseplates",
+            "licenceplate",
+            "licenceplates",
+            "license",
+            "licence",
+            "numberplate",
+            "numberplates",
+            "lp",
+            "lpr",
+            "carplate",
+            "vehicleplate",
+            "registrationplate",
+            "platenumber",
         ),
         "child",
     ),
@@ -75,6 +106,5 @@ def categories_from_names(
     [0, 1]
     """
     return tuple(
-        Category(id=start + i, name=name, role=role_for(name, overrides))
-        for i, name in enumerate(names)
+        Category(id=start + i, name=name, role=role_for(name, overrides)) for i, name in enumerate(names)
     )

@@ -32,7 +32,9 @@ def _split_codes(ds: Dataset) -> np.ndarray:
 
 
 def _describe_image(ds: Dataset, i: int) -> str:
-    return f"image {str(ds.images.file_name[i])!r} (id {int(ds.images.id[i])}, split {str(ds.images.split[i])})"
+    return (
+        f"image {str(ds.images.file_name[i])!r} (id {int(ds.images.id[i])}, split {str(ds.images.split[i])})"
+    )
 
 
 def validate_dataset(ds: Dataset) -> None:
@@ -67,7 +69,9 @@ def _check_images(ds: Dataset) -> None:
     if len(im):
         row = _first_duplicate(codes, im.file_name)
         if row is not None:
-            raise AnnotationError(f"image file {str(im.file_name[row])!r} appears twice in split {str(im.split[row])}")
+            raise AnnotationError(
+                f"image file {str(im.file_name[row])!r} appears twice in split {str(im.split[row])}"
+            )
     bad = np.flatnonzero((im.width < 0) | (im.height < 0))
     if len(bad):
         raise AnnotationError(f"{_describe_image(ds, int(bad[0]))}: negative width or height")

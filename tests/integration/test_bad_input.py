@@ -39,25 +39,42 @@ def _patched(**changes: object) -> dict:
 
 
 COCO_CASES: dict[str, tuple[object, str]] = {
-    "malformed json": ('{"images": [ {"id": 1,\n "file_name": "a.jpg" ]}', r"instances_train\.json:2: JSON is malformed"),
+    "malformed json": (
+        '{"images": [ {"id": 1,\n "file_name": "a.jpg" ]}',
+        r"instances_train\.json:2: JSON is malformed",
+    ),
     "results list": ([{"image_id": 1, "bbox": [0, 0, 1, 1]}], r"list \(a COCO results file\?\)"),
     "wrong type": (_patched(images__id="one"), r"at \$\.images\[0\]\.id: Expected `int`, got `str`"),
     "nan": ('{"images": [], "annotations": [], "categories": [], "x": NaN}', r"malformed"),
-    "inf bbox": (json.dumps(_patched(annotations__bbox=[1, 2, 3, 4])).replace("[1, 2, 3, 4]", "[1e999, 2, 3, 4]"),
-                 r"\$\.annotations\[0\]\.bbox"),
-    "negative width": (_patched(annotations__bbox=[1, 2, -3, 4]), r"annotation id 1 has bbox \[1\.0, 2\.0, -3\.0, 4\.0\]"),
+    "inf bbox": (
+        json.dumps(_patched(annotations__bbox=[1, 2, 3, 4])).replace("[1, 2, 3, 4]", "[1e999, 2, 3, 4]"),
+        r"\$\.annotations\[0\]\.bbox",
+    ),
+    "negative width": (
+        _patched(annotations__bbox=[1, 2, -3, 4]),
+        r"annotation id 1 has bbox \[1\.0, 2\.0, -3\.0, 4\.0\]",
+    ),
     "negative image width": (_patched(images__width=-5), r"\$\.images\[0\]: negative width"),
     "short bbox": (_patched(annotations__bbox=[1, 2, 3]), r"\$\.annotations\[0\]\.bbox"),
     "unknown category": (_patched(annotations__category_id=9), r"annotation id 1 has category_id 9"),
     "unknown image": (_patched(annotations__image_id=7), r"annotation id 1 refers to image id 7"),
     "duplicate image id": (_patched(images=GOOD_COCO["images"] * 2), r"image id 1 appears twice"),
-    "duplicate annotation id": (_patched(annotations=GOOD_COCO["annotations"] * 2), r"annotation id 1 appears twice"),
-    "duplicate category id": (_patched(categories=[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]),
-                              r"category id 1 appears twice"),
+    "duplicate annotation id": (
+        _patched(annotations=GOOD_COCO["annotations"] * 2),
+        r"annotation id 1 appears twice",
+    ),
+    "duplicate category id": (
+        _patched(categories=[{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]),
+        r"category id 1 appears twice",
+    ),
     "bad parent": (_patched(annotations__parent_id=99), r"parent_id 99, which is not an annotation"),
     "plate parent not a vehicle": (
-        _patched(annotations=[GOOD_COCO["annotations"][0], {"id": 2, "image_id": 1, "category_id": 2, "bbox": [2, 3, 4, 2],
-                                                            "parent_id": 2}]),
+        _patched(
+            annotations=[
+                GOOD_COCO["annotations"][0],
+                {"id": 2, "image_id": 1, "category_id": 2, "bbox": [2, 3, 4, 2], "parent_id": 2},
+            ]
+        ),
         r"box id 2 .* is its own parent",
     ),
     "bad role": (_patched(categories__role="boss"), r"role 'boss'"),
@@ -89,14 +106,26 @@ def _yolo(tmp: Path, label: str, *, names: str = "[car, plate]", image: bool = T
 YOLO_CASES: dict[str, tuple[dict, str]] = {
     "token count": ({"label": "0 0.5 0.5 0.2\n"}, r"a\.txt:1: 4 values; expected 5"),
     "even polygon": ({"label": "0 0.5 0.5 0.2 0.1 0.3\n"}, r"a\.txt:1: 6 values"),
-    "class out of range": ({"label": "0 0.5 0.5 0.2 0.2\n2 0.5 0.5 0.1 0.1\n"}, r"a\.txt:2: class '2' is not an index"),
+    "class out of range": (
+        {"label": "0 0.5 0.5 0.2 0.2\n2 0.5 0.5 0.1 0.1\n"},
+        r"a\.txt:2: class '2' is not an index",
+    ),
     "negative class": ({"label": "-1 0.5 0.5 0.2 0.2\n"}, r"a\.txt:1: class '-1'"),
     "fractional class": ({"label": "0.5 0.5 0.5 0.2 0.2\n"}, r"a\.txt:1: class '0\.5'"),
     "not a number": ({"label": "0 0.5 abc 0.2 0.2\n"}, r"a\.txt:1: expected numbers"),
     "nan": ({"label": "\n0 nan 0.5 0.2 0.2\n"}, r"a\.txt:2: box values must be finite"),
-    "negative size": ({"label": "0 0.5 0.5 -0.2 0.2\n"}, r"a\.txt:1: box values must be finite with width, height >= 0"),
-    "label without image": ({"label": "0 0.5 0.5 0.2 0.2\n", "image": False}, r"a\.txt: label file has no image"),
-    "names gap": ({"label": "", "names": "{0: car, 2: plate}"}, r"data\.yaml: 'names' keys must be 0\.\.1 without gaps"),
+    "negative size": (
+        {"label": "0 0.5 0.5 -0.2 0.2\n"},
+        r"a\.txt:1: box values must be finite with width, height >= 0",
+    ),
+    "label without image": (
+        {"label": "0 0.5 0.5 0.2 0.2\n", "image": False},
+        r"a\.txt: label file has no image",
+    ),
+    "names gap": (
+        {"label": "", "names": "{0: car, 2: plate}"},
+        r"data\.yaml: 'names' keys must be 0\.\.1 without gaps",
+    ),
     "bad yaml": ({"label": "", "names": "[car, plate"}, r"data\.yaml:\d+: malformed YAML"),
 }
 
@@ -111,10 +140,22 @@ def test_bad_yolo(case: str, tmp_path: Path) -> None:
 
 
 def test_yolo_stem_collision_on_write(tmp_path: Path) -> None:
-    ds = svmlp.read(_coco(tmp_path, _patched(images=[
-        {"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}, {"id": 2, "file_name": "a.png", "width": 8, "height": 8}],
-        annotations=[])), format="coco")
-    with pytest.raises(svmlp.AnnotationError, match=r"'a\.jpg' and 'a\.png' .* would share the label file a\.txt"):
+    ds = svmlp.read(
+        _coco(
+            tmp_path,
+            _patched(
+                images=[
+                    {"id": 1, "file_name": "a.jpg", "width": 8, "height": 8},
+                    {"id": 2, "file_name": "a.png", "width": 8, "height": 8},
+                ],
+                annotations=[],
+            ),
+        ),
+        format="coco",
+    )
+    with pytest.raises(
+        svmlp.AnnotationError, match=r"'a\.jpg' and 'a\.png' .* would share the label file a\.txt"
+    ):
         svmlp.write(ds, tmp_path / "out", format="yolo", images="none")
     assert not (tmp_path / "out").exists()
     with pytest.raises(svmlp.AnnotationError, match=r"would share Annotations/a\.xml"):
@@ -124,13 +165,25 @@ def test_yolo_stem_collision_on_write(tmp_path: Path) -> None:
 VOC_CASES: dict[str, tuple[str, str]] = {
     "malformed xml": ("<annotation><object><name>car</name>\n<bndbox></object>", r"a\.xml:2: malformed XML"),
     "wrong root": ("<html/>", r"root element is <html>"),
-    "no bndbox": ("<annotation><object><name>car</name></object></annotation>", r"object 1 \(car\) has no <bndbox>"),
+    "no bndbox": (
+        "<annotation><object><name>car</name></object></annotation>",
+        r"object 1 \(car\) has no <bndbox>",
+    ),
     "no name": ("<annotation><object><bndbox/></object></annotation>", r"object 1 has no <name>"),
-    "text coordinate": ("<annotation><object><name>car</name><bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax>"
-                        "<ymax>2</ymax></bndbox></object></annotation>", r"<xmin> is 'a', expected a number"),
-    "inverted": ("<annotation><object><name>car</name><bndbox><xmin>9</xmin><ymin>1</ymin><xmax>2</xmax>"
-                 "<ymax>2</ymax></bndbox></object></annotation>", r"expected finite xmin <= xmax"),
-    "negative size": ("<annotation><size><width>-3</width><height>4</height></size></annotation>", r"negative <size>"),
+    "text coordinate": (
+        "<annotation><object><name>car</name><bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax>"
+        "<ymax>2</ymax></bndbox></object></annotation>",
+        r"<xmin> is 'a', expected a number",
+    ),
+    "inverted": (
+        "<annotation><object><name>car</name><bndbox><xmin>9</xmin><ymin>1</ymin><xmax>2</xmax>"
+        "<ymax>2</ymax></bndbox></object></annotation>",
+        r"expected finite xmin <= xmax",
+    ),
+    "negative size": (
+        "<annotation><size><width>-3</width><height>4</height></size></annotation>",
+        r"negative <size>",
+    ),
 }
 
 
@@ -151,7 +204,10 @@ def test_voc_image_in_two_splits(tmp_path: Path) -> None:
     sets.mkdir(parents=True)
     (sets / "train.txt").write_text("a\n")
     (sets / "test.txt").write_text("a\n")
-    with pytest.raises(svmlp.AnnotationError, match=r"test\.txt:1: 'a' is also listed in train\.txt; an image belongs to one split"):
+    with pytest.raises(
+        svmlp.AnnotationError,
+        match=r"test\.txt:1: 'a' is also listed in train\.txt; an image belongs to one split",
+    ):
         svmlp.read(tmp_path, format="voc")
 
 
@@ -161,7 +217,9 @@ def test_voc_listed_image_missing(tmp_path: Path) -> None:
     sets = tmp_path / "ImageSets" / "Main"
     sets.mkdir(parents=True)
     (sets / "train.txt").write_text("ghost\n")
-    with pytest.raises(svmlp.AnnotationError, match=r"train\.txt: 'ghost' has neither an annotation file nor an image"):
+    with pytest.raises(
+        svmlp.AnnotationError, match=r"train\.txt: 'ghost' has neither an annotation file nor an image"
+    ):
         svmlp.read(tmp_path, format="voc")
 
 
@@ -172,7 +230,10 @@ def test_native_schema_error_cites_json_path(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(svmlp.SchemaError) as err:
         svmlp.read(path)
-    assert re.search(r"train\.svmlp\.json at \$\.annotations\[0\]: 'parent_id' is a dependency of 'link_score'", str(err.value)), str(err.value)
+    assert re.search(
+        r"train\.svmlp\.json at \$\.annotations\[0\]: 'parent_id' is a dependency of 'link_score'",
+        str(err.value),
+    ), str(err.value)
 
 
 def test_missing_image_on_copy_leaves_no_output(tmp_path: Path) -> None:
@@ -191,17 +252,36 @@ def test_yolo_write_needs_sizes(tmp_path: Path) -> None:
 
 
 CLI_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
-    ("bad coco", lambda t: ["convert", str(_coco(t, _patched(annotations__category_id=9))), "--to", "yolo", "-o", str(t / "out")],
-     "category_id 9"),
+    (
+        "bad coco",
+        lambda t: [
+            "convert",
+            str(_coco(t, _patched(annotations__category_id=9))),
+            "--to",
+            "yolo",
+            "-o",
+            str(t / "out"),
+        ],
+        "category_id 9",
+    ),
     ("missing source", lambda t: ["stats", str(t / "nope")], "no such file or folder"),
     ("undetectable", lambda t: ["stats", str(t)], "cannot tell the format"),
-    ("origin on coco", lambda t: ["stats", str(_coco(t, GOOD_COCO)), "--voc-origin", "0"], "--voc-origin applies to VOC"),
+    (
+        "origin on coco",
+        lambda t: ["stats", str(_coco(t, GOOD_COCO)), "--voc-origin", "0"],
+        "--voc-origin applies to VOC",
+    ),
 ]
 
 
 @pytest.mark.parametrize("name,argv,expect", CLI_CASES, ids=[c[0] for c in CLI_CASES])
-def test_cli_bad_input_one_line_exit_2(name: str, argv: Callable[[Path], list[str]], expect: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_input_one_line_exit_2(
+    name: str,
+    argv: Callable[[Path], list[str]],
+    expect: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     (tmp_path / "src").mkdir()
     code = main(argv(tmp_path / "src"))
     err = capsys.readouterr().err
@@ -218,5 +298,8 @@ def test_cli_refuses_non_empty_output(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["convert", str(src), "--to", "coco", "-o", str(out), "--images", "none"]) == 2
     assert "not empty; pass --overwrite" in capsys.readouterr().err
     assert (out / "keep.txt").read_text() == "mine"
-    assert main(["convert", str(src), "--to", "coco", "-o", str(out), "--images", "none", "--overwrite", "-q"]) == 0
+    assert (
+        main(["convert", str(src), "--to", "coco", "-o", str(out), "--images", "none", "--overwrite", "-q"])
+        == 0
+    )
     assert not (out / "keep.txt").exists() and (out / "annotations" / "instances_train.json").is_file()

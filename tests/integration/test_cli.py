@@ -13,21 +13,50 @@ from svmlp.cli import main
 
 
 def test_console_script_runs(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "svmlp", "sample", "-o", str(tmp_path / "s")], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "svmlp", "sample", "-o", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "unpacked the embedded sample release" in out.stdout
-    stats = subprocess.run([sys.executable, "-m", "svmlp", "stats", str(tmp_path / "s"), "--json"], capture_output=True,
-                           text=True, check=True)
+    stats = subprocess.run(
+        [sys.executable, "-m", "svmlp", "stats", str(tmp_path / "s"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(stats.stdout)
     assert data["all"]["images"] == 120 and set(data["splits"]) == {"train", "val", "test"}
 
 
 def test_convert_and_stats(sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["convert", str(sample_dir), "--to", "voc", "-o", str(tmp_path / "voc"), "--splits", "train,val"]) == 0
+    assert (
+        main(
+            ["convert", str(sample_dir), "--to", "voc", "-o", str(tmp_path / "voc"), "--splits", "train,val"]
+        )
+        == 0
+    )
     line = capsys.readouterr().out
     assert "wrote voc" in line and "110 images (train 90, val 20)" in line
-    assert main(["convert", str(tmp_path / "voc"), "--from", "voc", "--to", "coco", "-o", str(tmp_path / "coco"),
-                 "--images", "symlink", "--json"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "voc"),
+                "--from",
+                "voc",
+                "--to",
+                "coco",
+                "-o",
+                str(tmp_path / "coco"),
+                "--images",
+                "symlink",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 110 and report["splits"] == {"train": 90, "val": 20}
     assert main(["stats", str(tmp_path / "coco")]) == 0
@@ -38,7 +67,10 @@ def test_convert_and_stats(sample_dir: Path, tmp_path: Path, capsys: pytest.Capt
 def test_stats_prints_repairs(plates_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["stats", str(plates_dir), "--no-probe"]) == 0
     captured = capsys.readouterr()
-    assert "note: dataset.yaml: train path '/Users/kamal/Desktop/thesis/thesis/train/images' does not exist" in captured.err
+    assert (
+        "note: dataset.yaml: train path '/Users/kamal/Desktop/thesis/thesis/train/images' does not exist"
+        in captured.err
+    )
     assert "license-plate" in captured.out
 
 

@@ -50,7 +50,9 @@ _GARBAGE_TARGETS = {
 
 @pytest.mark.parametrize("target", list(_GARBAGE_TARGETS))
 @given(garbage=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
-def test_garbage_raises_only_svmlp_errors(target: str, garbage: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_garbage_raises_only_svmlp_errors(
+    target: str, garbage: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     root = tmp_path_factory.mktemp(target)
     path = root / _GARBAGE_TARGETS[target]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,8 +16,11 @@ TOLERANCE = {"svmlp": 0.0, "coco": 0.0, "yolo": 1e-6, "voc": 0.5}
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,9 @@ def test_every_format_round_trips(fmt: str, sample: svmlp.Dataset, sample_dir: P
     assert _tree_digest(tmp_path / "second") == _tree_digest(tmp_path / "third")
 
 
-@pytest.mark.parametrize("chain", [("yolo", "voc", "coco", "svmlp"), ("voc", "yolo", "svmlp"), ("coco", "yolo", "coco")])
+@pytest.mark.parametrize(
+    "chain", [("yolo", "voc", "coco", "svmlp"), ("voc", "yolo", "svmlp"), ("coco", "yolo", "coco")]
+)
 def test_chains_of_formats(chain: tuple[str, ...], sample: svmlp.Dataset, tmp_path: Path) -> None:
     ds = sample
     for k, fmt in enumerate(chain):
@@ -73,7 +78,9 @@ def test_crowd_boxes_left_out_of_yolo_labels_but_kept(sample: svmlp.Dataset, tmp
     b = sample.boxes
     crowd = np.zeros(len(b), bool)
     crowd[np.flatnonzero(~sample.role_mask("parent") & ~sample.role_mask("child"))] = True
-    vehicles = np.flatnonzero(sample.role_mask("parent") & (np.bincount(b.parent[b.parent >= 0], minlength=len(b)) == 0))
+    vehicles = np.flatnonzero(
+        sample.role_mask("parent") & (np.bincount(b.parent[b.parent >= 0], minlength=len(b)) == 0)
+    )
     crowd[vehicles[:5]] = True  # five vehicles without plates become crowd regions
     ds = sample.replace(boxes=BoxTable(**{**b.__dict__, "iscrowd": crowd}))
     rep = svmlp.write(ds, tmp_path / "y", format="yolo", images="none")
@@ -88,10 +95,18 @@ def test_crowd_boxes_left_out_of_yolo_labels_but_kept(sample: svmlp.Dataset, tmp
 def test_edited_yolo_label_drops_stale_links(sample: svmlp.Dataset, tmp_path: Path) -> None:
     svmlp.write(sample, tmp_path / "y", format="yolo", images="none")
     i = int(np.flatnonzero(np.diff(sample.offsets) >= 3)[0])
-    label = tmp_path / "y" / "labels" / str(sample.images.split[i]) / Path(str(sample.images.file_name[i])).with_suffix(".txt")
+    label = (
+        tmp_path
+        / "y"
+        / "labels"
+        / str(sample.images.split[i])
+        / Path(str(sample.images.file_name[i])).with_suffix(".txt")
+    )
     label.write_text("".join(label.read_text().splitlines(keepends=True)[1:]))  # a user deleted the first row
     back = svmlp.read(tmp_path / "y")
-    assert back.notes == ["1 label file(s) changed since svmlp wrote them; their box ids and links were not restored"]
+    assert back.notes == [
+        "1 label file(s) changed since svmlp wrote them; their box ids and links were not restored"
+    ]
     assert len(back.boxes) == len(sample.boxes) - 1
 
 

@@ -15,7 +15,9 @@ def test_import_svmlp_stays_light() -> None:
         "heavy = [m for m in ('torch', 'fiftyone', 'requests', 'pycocotools', 'shapely') if m in sys.modules];"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""
 
 

@@ -10,8 +10,17 @@ from svmlp.formats._cocojson import clean_extent
 from svmlp.formats._layout import atomic_output_dir, infer_split, resolve_moved
 
 
-@pytest.mark.parametrize("name,split", [("instances_val2017", "val"), ("train", "train"), ("valid", "valid"),
-                                        ("instances_test-dev", None), ("annotations", None), ("svmlp_test", "test")])
+@pytest.mark.parametrize(
+    "name,split",
+    [
+        ("instances_val2017", "val"),
+        ("train", "train"),
+        ("valid", "valid"),
+        ("instances_test-dev", None),
+        ("annotations", None),
+        ("svmlp_test", "test"),
+    ],
+)
 def test_infer_split(name: str, split: str | None) -> None:
     assert infer_split(name) == split
 

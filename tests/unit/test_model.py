@@ -10,13 +10,23 @@ CATS = [Category(1, "car", role="parent"), Category(2, "plate", role="child"), C
 
 
 def _images(n: int = 2, split: object = "train") -> ImageTable:
-    return ImageTable.build(id=np.arange(1, n + 1), file_name=[f"{i}.jpg" for i in range(n)], split=split,
-                            width=[100] * n, height=[80] * n)
+    return ImageTable.build(
+        id=np.arange(1, n + 1),
+        file_name=[f"{i}.jpg" for i in range(n)],
+        split=split,
+        width=[100] * n,
+        height=[80] * n,
+    )
 
 
 def _boxes(**cols: object) -> BoxTable:
-    base = dict(id=[10, 11, 12], image=[1, 0, 0], category=[1, 0, 1],
-                xyxy=[[1, 1, 5, 5], [0, 0, 50, 40], [10, 30, 20, 35]], parent=[-1, -1, 1])
+    base = dict(
+        id=[10, 11, 12],
+        image=[1, 0, 0],
+        category=[1, 0, 1],
+        xyxy=[[1, 1, 5, 5], [0, 0, 50, 40], [10, 30, 20, 35]],
+        parent=[-1, -1, 1],
+    )
     base.update(cols)
     return BoxTable.build(**base)
 
@@ -65,8 +75,11 @@ def test_invariants(images: dict, boxes: dict, match: str) -> None:
 
 
 def test_same_ids_in_different_splits_are_fine() -> None:
-    ds = Dataset(CATS, ImageTable.build(id=[1, 1], file_name=["a.jpg", "a.jpg"], split=["train", "val"]),
-                 BoxTable.build(id=[1, 1], image=[0, 1], category=[0, 0], xyxy=[[0, 0, 1, 1]] * 2))
+    ds = Dataset(
+        CATS,
+        ImageTable.build(id=[1, 1], file_name=["a.jpg", "a.jpg"], split=["train", "val"]),
+        BoxTable.build(id=[1, 1], image=[0, 1], category=[0, 0], xyxy=[[0, 0, 1, 1]] * 2),
+    )
     assert ds.splits == ["train", "val"]
 
 
@@ -82,8 +95,17 @@ def test_source_prefixes_messages() -> None:
         Dataset(CATS, ImageTable.build(id=[1, 1], file_name=["a", "b"], split="train"), source="x/y.json")
 
 
-@pytest.mark.parametrize("name,role", [("License Plate", "child"), ("licence-plate", "child"), ("LP", "child"),
-                                       ("car", "parent"), ("Small_Vehicle", "parent"), ("person", None)])
+@pytest.mark.parametrize(
+    "name,role",
+    [
+        ("License Plate", "child"),
+        ("licence-plate", "child"),
+        ("LP", "child"),
+        ("car", "parent"),
+        ("Small_Vehicle", "parent"),
+        ("person", None),
+    ],
+)
 def test_role_aliases(name: str, role: str | None) -> None:
     assert role_for(name) == role
 
@@ -94,7 +116,13 @@ def test_role_overrides_win() -> None:
 
 
 def test_displayed_header_size_turns_with_exif() -> None:
-    im = ImageTable.build(id=[1, 2], file_name=["a", "b"], split="train", header_width=[640, 640],
-                          header_height=[480, 480], orientation=[1, 6])
+    im = ImageTable.build(
+        id=[1, 2],
+        file_name=["a", "b"],
+        split="train",
+        header_width=[640, 640],
+        header_height=[480, 480],
+        orientation=[1, 6],
+    )
     w, h = im.displayed_header_size()
     assert w.tolist() == [640, 480] and h.tolist() == [480, 640]

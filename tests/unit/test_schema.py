@@ -14,18 +14,37 @@ from svmlp.formats.native import schema_path
 VALID = {
     "svmlp": {"version": "1.0", "split": "train"},
     "info": {"description": "example"},
-    "categories": [{"id": 1, "name": "car", "role": "parent"}, {"id": 2, "name": "plate", "role": "child"},
-                   {"id": 3, "name": "person", "role": None}],
-    "images": [{"id": 1, "file_name": "sub/a b.jpg", "width": 640, "height": 480},
-               {"id": 2, "file_name": "empty.jpg", "width": 640, "height": 480},
-               {"id": 3, "file_name": "unlabelled.jpg", "width": 0, "height": 0, "labelled": False}],
+    "categories": [
+        {"id": 1, "name": "car", "role": "parent"},
+        {"id": 2, "name": "plate", "role": "child"},
+        {"id": 3, "name": "person", "role": None},
+    ],
+    "images": [
+        {"id": 1, "file_name": "sub/a b.jpg", "width": 640, "height": 480},
+        {"id": 2, "file_name": "empty.jpg", "width": 640, "height": 480},
+        {"id": 3, "file_name": "unlabelled.jpg", "width": 0, "height": 0, "labelled": False},
+    ],
     "annotations": [
         {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 300, 200], "area": 60000, "iscrowd": 0},
-        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [100.5, 190, 60, 15], "parent_id": 1, "link_score": 1.0,
-         "plate": {"text": "AB 123", "corners": [[100.5, 190], [160.5, 191], [160, 205], [101, 204]]},
-         "difficult": 0, "occluded": 1},
-        {"id": 3, "image_id": 1, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1,
-         "segmentation": {"counts": [0, 25], "size": [480, 640]}},
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 2,
+            "bbox": [100.5, 190, 60, 15],
+            "parent_id": 1,
+            "link_score": 1.0,
+            "plate": {"text": "AB 123", "corners": [[100.5, 190], [160.5, 191], [160, 205], [101, 204]]},
+            "difficult": 0,
+            "occluded": 1,
+        },
+        {
+            "id": 3,
+            "image_id": 1,
+            "category_id": 3,
+            "bbox": [0, 0, 5, 5],
+            "iscrowd": 1,
+            "segmentation": {"counts": [0, 25], "size": [480, 640]},
+        },
     ],
 }
 

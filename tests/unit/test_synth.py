@@ -10,7 +10,11 @@ from svmlp.synth import NOISE_KINDS, generate, generate_annotations
 
 
 def test_deterministic_and_seeded() -> None:
-    a, b, c = generate_annotations(30, seed=4), generate_annotations(30, seed=4), generate_annotations(30, seed=5)
+    a, b, c = (
+        generate_annotations(30, seed=4),
+        generate_annotations(30, seed=4),
+        generate_annotations(30, seed=5),
+    )
     assert np.array_equal(a.boxes.xyxy, b.boxes.xyxy) and a.images.split.tolist() == b.images.split.tolist()
     assert not np.array_equal(a.boxes.xyxy[:5], c.boxes.xyxy[:5])
 
@@ -21,7 +25,12 @@ def test_clean_scenes_link_every_plate_inside_its_vehicle() -> None:
     plates = np.flatnonzero(ds.role_mask("child"))
     assert (b.parent[plates] >= 0).all()
     p, v = b.xyxy[plates], b.xyxy[b.parent[plates]]
-    inside = (p[:, 0] >= v[:, 0] - 1e-9) & (p[:, 1] >= v[:, 1] - 1e-9) & (p[:, 2] <= v[:, 2] + 1e-9) & (p[:, 3] <= v[:, 3] + 1e-9)
+    inside = (
+        (p[:, 0] >= v[:, 0] - 1e-9)
+        & (p[:, 1] >= v[:, 1] - 1e-9)
+        & (p[:, 2] <= v[:, 2] + 1e-9)
+        & (p[:, 3] <= v[:, 3] + 1e-9)
+    )
     assert inside.mean() > 0.97  # a plate cut by the border is clipped with its vehicle
     per_vehicle = np.bincount(b.parent[plates], minlength=len(b))[ds.role_mask("parent")]
     assert set(per_vehicle.tolist()) == {0, 1, 2}
