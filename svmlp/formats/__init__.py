@@ -64,7 +64,8 @@ def detect(path: str | Path) -> str:
     ann = p / "annotations"
     if list(p.glob("*.svmlp.json")) or (ann.is_dir() and list(ann.glob("*.svmlp.json"))):
         return "svmlp"
-    if (p / "Annotations").is_dir() or (p / "ImageSets").is_dir() or next(p.glob("*.xml"), None):
+    voc_xml = (p / "Annotations").is_dir() and next((p / "Annotations").rglob("*.xml"), None)
+    if voc_xml or (p / "ImageSets" / "Main").is_dir() or next(p.glob("*.xml"), None):
         return "voc"
     yaml_names = ("data.yaml", "dataset.yaml", "data.yml", "obj.data", "obj.names")
     if any((p / n).is_file() for n in yaml_names) or list(p.glob("*.yaml")):

@@ -55,6 +55,7 @@ class _Annotation(msgspec.Struct, gc=False):
     difficult: int | None = None
     truncated: int | None = None
     occluded: int | None = None
+    xyxy: tuple[float, float, float, float] | None = None
 
 
 class _File(msgspec.Struct):
@@ -190,6 +191,10 @@ def _boxes_from(anns: list[_Annotation], path: Path, img_ids: np.ndarray, cat_id
         )
     xyxy = xywh.copy()
     xyxy[:, 2:] += xyxy[:, :2]
+    exact = [(r, a.xyxy) for r, a in enumerate(anns) if a.xyxy is not None]
+    if exact:  # boxes whose [x, y, w, h] cannot hold the corners exactly in floating point
+        rows, values = zip(*exact)
+        xyxy[list(rows)] = np.array(values, dtype=np.float64)
     cols: dict[str, Any] = {}
     if any(a.parent_id is not None for a in anns):
         parent_ids = np.array([-1 if a.parent_id is None else a.parent_id for a in anns], dtype=np.int64)
@@ -310,13 +315,19 @@ def _image_dict(id_: int, name: str, w: int, h: int, labelled: bool) -> dict[str
     return d
 
 
-def _annotation_dicts(ds: Dataset) -> list[dict[str, Any]]:
+def _annotation_dicts(ds: Dataset, *, default_area: bool = True) -> list[dict[str, Any]]:
+    """One COCO annotation dict per box, with svmlp's extra keys where they have a value.
+
+    ``default_area``: give boxes without a source ``area`` the box area (COCO needs one).
+    """
     b, n = ds.boxes, len(ds.boxes)
     if not n:
         return []
     x0, y0, x1, y1 = (b.xyxy[:, k] for k in range(4))
     w, h = clean_extent(x0, x1), clean_extent(y0, y1)
-    area = np.where(np.isnan(b.area), w * h, b.area)
+    # rare: no float width reproduces x1 from x0 (a rounding tie); then the corners go verbatim
+    inexact = set(np.flatnonzero((x0 + w != x1) | (y0 + h != y1)).tolist())
+    area = np.where(np.isnan(b.area), w * h if default_area else np.nan, b.area)
     image_ids = ds.images.id[b.image].tolist()
     cat_ids = ds.category_ids[b.category].tolist()
     ids = b.id.tolist()
@@ -338,9 +349,12 @@ def _annotation_dicts(ds: Dataset) -> list[dict[str, Any]]:
             "image_id": image_ids[r],
             "category_id": cat_ids[r],
             "bbox": [_number(v) for v in bbox[r]],
-            "area": _number(area_l[r]),
-            "iscrowd": int(crowd[r]),
         }
+        if area_l[r] == area_l[r]:
+            d["area"] = _number(area_l[r])
+        d["iscrowd"] = int(crowd[r])
+        if r in inexact:
+            d["xyxy"] = b.xyxy[r].tolist()
         if seg is not None and seg[r] is not None:
             d["segmentation"] = seg[r]
         if parent[r] >= 0:

@@ -84,26 +84,49 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
     return side
 
 
-_ROW_KEYS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
+#: annotation keys a YOLO label row itself carries (crowd boxes are not rows: kept whole)
+YOLO_CARRIED = frozenset({"id", "image_id", "category_id", "bbox", "iscrowd", "xyxy"})
+#: annotation keys a VOC object (with its <svmlp> element) carries: only segmentation is left
+VOC_CARRIED = frozenset(
+    {
+        "id",
+        "image_id",
+        "category_id",
+        "bbox",
+        "iscrowd",
+        "xyxy",
+        "area",
+        "parent_id",
+        "link_score",
+        "plate",
+        "difficult",
+        "truncated",
+        "occluded",
+    }
+)
 
 
-def save(ds: Dataset, folder: Path, fmt: str, rows_of: dict[int, list[int]]) -> None:
-    """Write the sidecar; ``rows_of[image row]`` lists the box rows written to its label file."""
-    ann = _cocojson._annotation_dicts(ds)
-    has_area = ~(ds.boxes.area != ds.boxes.area)
+def save(
+    ds: Dataset, folder: Path, fmt: str, *, rows_of: dict[int, list[int]] | None, carried: frozenset[str]
+) -> None:
+    """Write the sidecar.
+
+    ``rows_of[image row]`` lists the box rows written to the image's label file (YOLO); boxes of
+    a labelled image not listed are kept whole. ``None``: every box is in the format's own file
+    (VOC). Of a written box, the sidecar keeps the annotation keys not in ``carried``.
+    """
+    ann = _cocojson._annotation_dicts(ds, default_area=False)
     images = []
     im = ds.images
     for i in range(len(im)):
         lo, hi = int(ds.offsets[i]), int(ds.offsets[i + 1])
-        written = rows_of.get(i, [])
+        written = list(range(lo, hi)) if rows_of is None else rows_of.get(i, [])
         written_set = set(written)
         extras = []
         for r in range(lo, hi):
             d = ann[r]
             if r in written_set:
-                keep = {k: v for k, v in d.items() if k not in _ROW_KEYS}
-                if has_area[r]:
-                    keep["area"] = d["area"]
+                keep = {k: v for k, v in d.items() if k not in carried}
                 if keep:
                     extras.append({"id": d["id"], **keep})
             else:
@@ -116,7 +139,9 @@ def save(ds: Dataset, folder: Path, fmt: str, rows_of: dict[int, list[int]]) -> 
                 width=int(im.width[i]),
                 height=int(im.height[i]),
                 labelled=bool(im.labelled[i]),
-                rows=[(int(ds.boxes.id[r]), int(ds.boxes.category[r])) for r in written],
+                rows=[]
+                if rows_of is None
+                else [(int(ds.boxes.id[r]), int(ds.boxes.category[r])) for r in written],
                 annotations=extras,
             )
         )

@@ -184,17 +184,34 @@ def _from_yaml(config: Path) -> YoloLayout:
     base = config.parent
     if isinstance(data.get("path"), str) and data["path"].strip():
         base = _resolve(data["path"], config.parent, config, "path", notes) or config.parent
-    splits = {}
+    splits: dict[str, SplitSource] = {}
+    guessed: set[str] = set()
     for key, value in data.items():
         if key in _NOT_SPLITS or value is None:
             continue
         entries = value if isinstance(value, list) else [value]
         if not entries or not all(isinstance(e, str) for e in entries):
             continue
+        before = len(notes)
         splits[str(key)] = _split_from_entries(entries, base, config, str(key), notes)
+        if len(notes) > before:
+            guessed.add(str(key))
+    _check_guesses(config, splits, guessed)
     if not splits:
         raise AnnotationError(f"{config}: names no split (train:, val:, test: ...) to read images from")
     return YoloLayout(base, config, names, splits, notes)
+
+
+def _check_guesses(config: Path, splits: dict[str, SplitSource], guessed: set[str]) -> None:
+    """A repaired path must not land on another split's images: that would leak one into the other."""
+    for key in sorted(guessed):
+        mine = set(splits[key].images)
+        for other, src in splits.items():
+            if other != key and mine and mine & set(src.images):
+                raise AnnotationError(
+                    f"{config}: {key} path was not found as written, and the nearest folder, {splits[key].root}, "
+                    f"holds {other}'s images too; fix the paths in the file"
+                )
 
 
 def _read_names(path: Path) -> list[str]:

@@ -49,7 +49,7 @@ def _json_path(parts: Any) -> str:
     return out
 
 
-def validate_document(path: Path, data: bytes) -> Any:
+def validate_document(path: Path, data: bytes) -> _cocojson._File:
     """Parse and validate one native file; raises :class:`SchemaError` citing the JSON path."""
     import jsonschema
 
@@ -62,7 +62,7 @@ def validate_document(path: Path, data: bytes) -> Any:
         raise SchemaError(
             f"{where(path, at=_json_path(error.absolute_path))}: {error.message} (schema: svmlp.schema.json)"
         )
-    return msgspec.convert(doc, _cocojson._File, strict=False)
+    return _cocojson.decode(path, data)
 
 
 def read(path: str | Path, *, probe: bool = True) -> Dataset:

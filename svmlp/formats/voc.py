@@ -195,13 +195,14 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     side = _sidecar.load(base, NAME)
     known = side.by_key() if side else {}
     xmls = {p.relative_to(ann_dir).with_suffix("").as_posix(): p for p in sorted(ann_dir.rglob("*.xml"))}
-    split_of = _assign_splits(xmls, _split_lists(sets), sets)
+    lists = _split_lists(sets)
+    if not xmls and not any(lists.values()):
+        raise AnnotationError(f"{ann_dir}: no VOC annotation files (*.xml) and no ImageSets/Main lists found")
+    split_of = _assign_splits(xmls, lists, sets)
     parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
-    names = side.category_list() if side else None
-    categories = names or _categories_from(parsed, base)
-    return _assemble(
-        categories, _records(parsed, split_of, known, img_dir, sets), known, img_dir, probe, base
-    )
+    categories = side.category_list() if side else _categories_from(parsed, base)
+    records = _records(parsed, split_of, known, img_dir, sets)
+    return _assemble(categories, records, known, img_dir, probe, base, side.info if side else {})
 
 
 def _assign_splits(
@@ -266,6 +267,7 @@ def _assemble(
     img_dir: Path | None,
     probe: bool,
     base: Path,
+    info: dict[str, Any],
 ) -> Dataset:
     cat_row = {c.name: k for k, c in enumerate(categories)}
     n = len(records)
@@ -288,6 +290,9 @@ def _assemble(
             raise AnnotationError(
                 f"{name}: class {unknown[0]!r} is not among the categories of svmlp.sidecar.json"
             )
+        kept = {a["id"]: a for a in entry.annotations} if entry is not None else {}
+        for e in p.extras:  # what the sidecar kept for a box (its segmentation)
+            e.update({k: v for k, v in kept.get(e.get("id"), {}).items() if k != "id"})
         box_ids = np.array([e.pop("id", -1) for e in p.extras], dtype=np.int64)
         builder.add(
             i,
@@ -311,7 +316,7 @@ def _assemble(
         orientation=ho,
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
-    return Dataset(categories, images, builder.build(), roots=roots, source=base)
+    return Dataset(categories, images, builder.build(), roots=roots, info=info, source=base)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -327,9 +332,12 @@ def _check_writable(ds: Dataset) -> None:
         stem = Path(name).with_suffix("").as_posix()
         if stem in seen:
             other_split, other = seen[stem]
-            what = "is in splits" if other == name else "would share Annotations/" + stem + ".xml with"
+            if other == name:
+                what = f"image {name!r} is in split {other_split} and in split {split}"
+            else:
+                what = f"images {other!r} ({other_split}) and {name!r} ({split}) would share Annotations/{stem}.xml"
             raise AnnotationError(
-                f"image {name!r} ({split}) {what} {other!r} ({other_split}); VOC keeps every split in one folder"
+                f"{what}; VOC keeps every split's images in one folder, so names must differ"
             )
         seen[stem] = (split, name)
 
@@ -416,7 +424,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         (out / "ImageSets" / "Main" / f"{split}.txt").write_text(
             "".join(s + "\n" for s in lists[split]), encoding="utf-8"
         )
-    _sidecar.save(ds, out, NAME, {})
+    _sidecar.save(ds, out, NAME, rows_of=None, carried=_sidecar.VOC_CARRIED)
     notes = []
     if b.iscrowd.any():
         notes.append(

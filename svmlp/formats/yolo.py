@@ -246,6 +246,9 @@ def _add_with_sidecar(
     order = [next(free) for _ in ids] + slots
     crowd_xyxy = np.array([a["bbox"] for a in crowd], dtype=np.float64).reshape(-1, 4)
     crowd_xyxy[:, 2:] += crowd_xyxy[:, :2]
+    for k, a in enumerate(crowd):
+        if a.get("xyxy") is not None:
+            crowd_xyxy[k] = a["xyxy"]
     perm = np.argsort(order, kind="stable")
     builder.add(
         i,
@@ -276,7 +279,12 @@ def image_destination(split: str, file_name: str) -> str:
 
 
 def label_destination(split: str, file_name: str) -> str:
-    return f"labels/{split}/{Path(file_name).with_suffix('.txt').as_posix()}"
+    """The label file of an image: its path with the last ``images`` folder turned into ``labels``
+    (ultralytics' rule, so a file name that itself holds an ``images/`` folder still matches)."""
+    parts = list(Path(image_destination(split, file_name)).parts)
+    k = len(parts) - 1 - parts[::-1].index("images")
+    parts[k] = "labels"
+    return Path(*parts).with_suffix(".txt").as_posix()
 
 
 def write(ds: Dataset, out: Path) -> list[str]:
@@ -306,7 +314,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
             "".join("%d %.10g %.10g %.10g %.10g\n" % (cls[r], *norm[r]) for r in rows), encoding="utf-8"
         )
     _write_yaml(ds, out)
-    _sidecar.save(ds, out, NAME, rows_of)
+    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED)
     notes = []
     if crowd.any():
         notes.append(

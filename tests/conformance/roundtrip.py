@@ -23,7 +23,9 @@ TOLERANCE = {"svmlp": 0.0, "coco": 0.0, "yolo": 1e-6, "voc": 0.5}
 
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` by relative path, with its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def assert_same_tree(a: Path, b: Path) -> None:
@@ -33,7 +35,9 @@ def assert_same_tree(a: Path, b: Path) -> None:
     assert not differ, f"two writes of the same data set differ in {differ[:5]}"
 
 
-def round_trip(ds: Dataset, fmt: str, tmp_path: Path, *, images: str = "copy") -> tuple[Dataset, svmlp.WriteReport]:
+def round_trip(
+    ds: Dataset, fmt: str, tmp_path: Path, *, images: str = "copy"
+) -> tuple[Dataset, svmlp.WriteReport]:
     """Write ``ds`` twice (the outputs must be byte-identical), read the first back (format detected)."""
     first, second = tmp_path / f"{fmt}-1", tmp_path / f"{fmt}-2"
     report = svmlp.write(ds, first, format=fmt, images=images)
@@ -61,7 +65,7 @@ def counts(ds: Dataset) -> Counter[tuple[str, str]]:
     """Boxes per (split, category name)."""
     names = [c.name for c in ds.categories]
     splits = ds.images.split[ds.boxes.image].tolist()
-    return Counter(zip(splits, (names[k] for k in ds.boxes.category.tolist())))
+    return Counter(zip(splits, [names[k] for k in ds.boxes.category.tolist()], strict=True))
 
 
 def boxes_by_base_name(ds: Dataset) -> dict[str, list[tuple[str, tuple[float, ...]]]]:

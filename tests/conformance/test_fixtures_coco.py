@@ -46,10 +46,15 @@ def test_variant_content(variant: str, variants: dict[str, svmlp.Dataset]) -> No
     ds = variants[variant]
     assert [(c.id, c.name, c.role) for c in ds.categories] == [(1, "a", None), (2, "b", None), (4, "c", None)]
     assert ds.splits == ["train", "val"]
-    images = [(im.split, im.file_name, im.id, im.width, im.height, im.labelled) for im in map(ds.image, range(len(ds)))]
+    images = [
+        (im.split, im.file_name, im.id, im.width, im.height, im.labelled)
+        for im in map(ds.image, range(len(ds)))
+    ]
     assert sorted(images) == [("train", "a.jpg", 5, 10, 5, True), ("val", "b.jpg", 40, 5, 10, True)]
     by_split = {ds.image(i).split: ds.boxes_of(i) for i in range(len(ds))}
-    assert [(b.id, b.category_id, b.xyxy, b.iscrowd) for b in by_split["train"]] == [(1, 2, (2.0, 2.0, 5.0, 3.0), False)]
+    assert [(b.id, b.category_id, b.xyxy, b.iscrowd) for b in by_split["train"]] == [
+        (1, 2, (2.0, 2.0, 5.0, 3.0), False)
+    ]
     assert [(b.id, b.category_id, b.xyxy, b.iscrowd) for b in by_split["val"]] == [
         (1, 1, (0.0, 0.0, 1.0, 2.0), False),
         (2, 2, (0.0, 0.0, 1.0, 9.0), True),
@@ -59,7 +64,10 @@ def test_variant_content(variant: str, variants: dict[str, svmlp.Dataset]) -> No
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_segmentation_and_area_are_kept(variant: str, variants: dict[str, svmlp.Dataset]) -> None:
     ds = variants[variant]
-    rows = {(ds.image(int(b)).split, int(i)): r for r, (b, i) in enumerate(zip(ds.boxes.image, ds.boxes.id))}
+    rows = {
+        (ds.image(int(b)).split, int(i)): r
+        for r, (b, i) in enumerate(zip(ds.boxes.image, ds.boxes.id, strict=True))
+    }
     seg, area = ds.boxes.segmentation, ds.boxes.area
     assert seg is not None
     assert seg[rows["train", 1]] is None  # "segmentation": [] is no segmentation
@@ -79,7 +87,10 @@ def test_image_roots_are_found_and_headers_read(
         path = ds.image_path(i)
         assert path is not None and path.is_file(), path
         # the headers were read (probe=True) and agree with the stored sizes
-        assert (int(ds.images.header_width[i]), int(ds.images.header_height[i])) == (ds.image(i).width, ds.image(i).height)
+        assert (int(ds.images.header_width[i]), int(ds.images.header_height[i])) == (
+            ds.image(i).width,
+            ds.image(i).height,
+        )
 
 
 @pytest.mark.parametrize("variant", ["mmdet_coco", "coco_roboflow"])

@@ -14,7 +14,10 @@ from roundtrip import assert_same_boxes
 
 import svmlp
 
-SIZES = {"a-weird Filename.asdf.jpg": (640, 416), "aNother-weird__ filename.with.many.characters.jpg": (640, 428)}
+SIZES = {
+    "a-weird Filename.asdf.jpg": (640, 416),
+    "aNother-weird__ filename.with.many.characters.jpg": (640, 428),
+}
 N_BOXES = {"a-weird Filename.asdf.jpg": 8, "aNother-weird__ filename.with.many.characters.jpg": 8}
 #: The YOLO labels hold the original COCO boxes (e.g. dog [539.72, 295.45, 22.91, 18.39]) to 6
 #: significant digits, while the COCO twin rounded each of x, y, w and h to whole pixels: so x, y, w
@@ -101,7 +104,11 @@ def test_voc_origin0_matches_coco_twin_exactly(root: Path, coco_twin: svmlp.Data
     assert ds.splits == ["train"]
     # no sidecar, no labelmap.txt: the names used, sorted, numbered from 1
     assert [(c.id, c.name) for c in ds.categories] == [
-        (1, "bench"), (2, "bicycle with space"), (3, "dog"), (4, "person"), (5, "snowboard"),
+        (1, "bench"),
+        (2, "bicycle with space"),
+        (3, "dog"),
+        (4, "person"),
+        (5, "snowboard"),
     ]
     # file names come from <filename>, sizes from <size> (the images are not in this folder)
     assert {ds.image(i).file_name: (ds.image(i).width, ds.image(i).height) for i in range(len(ds))} == SIZES

@@ -16,9 +16,28 @@ import pytest
 import svmlp
 
 LABELMAP = [
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
-    "tvmonitor", "ignored",
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+    "ignored",
 ]
 
 
@@ -44,7 +63,10 @@ def test_dataset1_splits_and_unlabelled_image(voc_root: Path) -> None:
     # listed in test.txt, no XML: unlabelled, no boxes, its size read from the image
     assert (two.split, two.labelled, two.width, two.height) == ("test", False, 20, 10)
     assert ds.boxes_of(two.index) == []
-    assert ds.roots == {"train": voc_root / "voc_dataset1/JPEGImages", "test": voc_root / "voc_dataset1/JPEGImages"}
+    assert ds.roots == {
+        "train": voc_root / "voc_dataset1/JPEGImages",
+        "test": voc_root / "voc_dataset1/JPEGImages",
+    }
 
 
 def test_dataset1_objects(voc_root: Path) -> None:
@@ -104,9 +126,12 @@ def test_unlisted_xml_goes_to_split_unlisted(voc_root: Path, tmp_path: Path) -> 
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     xml = (voc_root / "voc_dataset3/Annotations/2007_000001.xml").read_text(encoding="utf-8")
     (tmp_path / "Annotations/2007_000001.xml").write_text(xml, encoding="utf-8")
-    (tmp_path / "Annotations/extra.xml").write_text(xml.replace("2007_000001.jpg", "extra.jpg"), encoding="utf-8")
+    (tmp_path / "Annotations/extra.xml").write_text(
+        xml.replace("2007_000001.jpg", "extra.jpg"), encoding="utf-8"
+    )
     (tmp_path / "ImageSets/Main/train.txt").write_text("2007_000001\n", encoding="utf-8")
     ds = svmlp.read(tmp_path)
-    assert sorted(zip(ds.images.split.tolist(), ds.images.file_name.tolist())) == [
-        ("train", "2007_000001.jpg"), ("unlisted", "extra.jpg"),
+    assert sorted(zip(ds.images.split.tolist(), ds.images.file_name.tolist(), strict=True)) == [
+        ("train", "2007_000001.jpg"),
+        ("unlisted", "extra.jpg"),
     ]

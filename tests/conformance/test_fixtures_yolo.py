@@ -31,8 +31,16 @@ PLAIN = {
     "labels": ("labels", None, {"train": "1.jpg", "val": "1.jpg"}),
     "annotations": ("annotations", "yolo", {"train": "1.jpg"}),
     "ultralytics_yolov8": ("ultralytics_yolov8", None, {"train": "1.jpg"}),
-    "ultralytics_yolov8_with_list_of_names": ("ultralytics_yolov8_with_list_of_names", None, {"train": "1.jpg"}),
-    "ultralytics_yolov8_with_subset_txt": ("ultralytics_yolov8_with_subset_txt", None, {"train": "images/train/1.jpg"}),
+    "ultralytics_yolov8_with_list_of_names": (
+        "ultralytics_yolov8_with_list_of_names",
+        None,
+        {"train": "1.jpg"},
+    ),
+    "ultralytics_yolov8_with_subset_txt": (
+        "ultralytics_yolov8_with_subset_txt",
+        None,
+        {"train": "images/train/1.jpg"},
+    ),
 }
 
 
@@ -76,7 +84,9 @@ def test_plain_layout_reads_the_same_boxes(layout: str, yolo_root: Path) -> None
     # no sidecar: category id = class index
     assert [(c.id, c.name) for c in ds.categories] == list(enumerate(NAMES))
     files = PLAIN[layout][2]
-    assert sorted(zip(ds.images.split.tolist(), ds.images.file_name.tolist())) == sorted(files.items())
+    assert sorted(zip(ds.images.split.tolist(), ds.images.file_name.tolist(), strict=True)) == sorted(
+        files.items()
+    )
     assert ds.splits == list(files)
     for i in range(len(ds)):
         _assert_image(ds, i, _plain_expected())
