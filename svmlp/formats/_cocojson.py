@@ -25,7 +25,16 @@ class _Category(msgspec.Struct):
     id: int
     name: str
     supercategory: str = ""
-    role: str | None = None
+    #: absent: from the alias table; null: explicitly none (a "truck" that carries no plates here)
+    role: str | None | msgspec.UnsetType = msgspec.UNSET
+
+
+def category_from(c: _Category, path: Path) -> Category:
+    """A model category from a decoded one; a role left out is looked up in the alias table."""
+    role = role_for(c.name) if c.role is msgspec.UNSET else c.role
+    if role not in (None, "parent", "child"):
+        raise AnnotationError(f"{path}: category {c.name!r} has role {role!r}; expected parent, child or null")
+    return Category(c.id, c.name, c.supercategory, role)  # type: ignore[arg-type]
 
 
 class _Image(msgspec.Struct, gc=False):
@@ -126,15 +135,7 @@ def _duplicate(ids: np.ndarray) -> int | None:
 
 def part_from_file(f: _File, path: Path, split: str) -> CocoPart:
     """Check one decoded file and turn it into columns."""
-    cats = [
-        Category(c.id, c.name, c.supercategory, c.role if c.role is not None else role_for(c.name))
-        for c in f.categories
-    ]
-    for c in cats:
-        if c.role not in (None, "parent", "child"):
-            raise AnnotationError(
-                f"{path}: category {c.name!r} has role {c.role!r}; expected parent, child or null"
-            )
+    cats = [category_from(c, path) for c in f.categories]
     cat_ids = np.array([c.id for c in cats], dtype=np.int64)
     if (dup := _duplicate(cat_ids)) is not None:
         raise AnnotationError(f"{path}: category id {dup} appears twice in 'categories'")
@@ -290,7 +291,7 @@ def encode(ds: Dataset, split: str, *, native: bool) -> bytes:
     if native:
         doc["svmlp"] = {"version": "1.0", "split": split}
     doc["info"] = ds.info
-    doc["categories"] = [_category_dict(c) for c in ds.categories]
+    doc["categories"] = [category_dict(c) for c in ds.categories]
     doc["images"] = [
         _image_dict(i, f, w, h, lab)
         for i, f, w, h, lab in zip(
@@ -301,11 +302,9 @@ def encode(ds: Dataset, split: str, *, native: bool) -> bytes:
     return msgspec.json.encode(doc)
 
 
-def _category_dict(c: Category) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": c.id, "name": c.name, "supercategory": c.supercategory}
-    if c.role is not None:
-        d["role"] = c.role
-    return d
+def category_dict(c: Category) -> dict[str, Any]:
+    """A category as JSON; the role always, so an explicit "none" survives the alias table."""
+    return {"id": c.id, "name": c.name, "supercategory": c.supercategory, "role": c.role}
 
 
 def _image_dict(id_: int, name: str, w: int, h: int, labelled: bool) -> dict[str, Any]:

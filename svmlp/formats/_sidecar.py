@@ -18,7 +18,6 @@ import msgspec
 from svmlp.errors import AnnotationError, where
 from svmlp.formats import _cocojson
 from svmlp.model import Category, Dataset
-from svmlp.model.categories import role_for
 
 __all__ = ["SIDECAR_NAME", "Sidecar", "SidecarImage", "load", "save"]
 
@@ -39,27 +38,15 @@ class SidecarImage(msgspec.Struct, omit_defaults=True):
     annotations: list[dict[str, Any]] = []
 
 
-class SidecarCategory(msgspec.Struct, omit_defaults=True):
-    id: int
-    name: str
-    supercategory: str = ""
-    role: str | None = None
-
-
 class Sidecar(msgspec.Struct):
     svmlp_sidecar: str
     format: str
-    categories: list[SidecarCategory]
+    categories: list[_cocojson._Category]
     images: list[SidecarImage]
     info: dict[str, Any] = {}
 
-    def category_list(self) -> list[Category]:
-        return [
-            Category(
-                c.id, c.name, c.supercategory, c.role if c.role in ("parent", "child") else role_for(c.name)
-            )
-            for c in self.categories
-        ]
+    def category_list(self, path: Path) -> list[Category]:
+        return [_cocojson.category_from(c, path) for c in self.categories]
 
     def by_key(self) -> dict[tuple[str, str], SidecarImage]:
         return {(im.split, im.file_name): im for im in self.images}
@@ -145,6 +132,6 @@ def save(
                 annotations=extras,
             )
         )
-    cats = [SidecarCategory(c.id, c.name, c.supercategory, c.role) for c in ds.categories]
+    cats = [_cocojson._Category(**_cocojson.category_dict(c)) for c in ds.categories]
     doc = Sidecar(svmlp_sidecar=VERSION, format=fmt, categories=cats, images=images, info=ds.info)
     (folder / SIDECAR_NAME).write_bytes(msgspec.json.encode(doc))

@@ -200,7 +200,7 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
         raise AnnotationError(f"{ann_dir}: no VOC annotation files (*.xml) and no ImageSets/Main lists found")
     split_of = _assign_splits(xmls, lists, sets)
     parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
-    categories = side.category_list() if side else _categories_from(parsed, base)
+    categories = side.category_list(base / _sidecar.SIDECAR_NAME) if side else _categories_from(parsed, base)
     records = _records(parsed, split_of, known, img_dir, sets)
     return _assemble(categories, records, known, img_dir, probe, base, side.info if side else {})
 

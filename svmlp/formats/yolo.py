@@ -115,9 +115,10 @@ def _read_label(img: Path) -> tuple[Path | None, str | None]:
 def read(path: str | Path, *, probe: bool = True) -> Dataset:
     """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``."""
     layout = find_layout(Path(path))
-    side = _sidecar.load(layout.config.parent if layout.config else layout.base, NAME)
+    side_dir = layout.config.parent if layout.config else layout.base
+    side = _sidecar.load(side_dir, NAME)
     if side is not None:
-        categories = side.category_list()
+        categories = side.category_list(side_dir / _sidecar.SIDECAR_NAME)
     elif layout.names is not None:
         categories = list(categories_from_names(layout.names))
     else:
