@@ -32,8 +32,12 @@ def _split_stats(ds: Dataset, mask: np.ndarray) -> dict[str, Any]:
             "images": int(len(np.unique(b.image[box_mask][sel]))),
             **{name: int((sel & (area >= lo) & (area < hi)).sum()) for name, lo, hi in SIZE_BUCKETS},
         }
+    hw, hh = im.displayed_header_size()
+    read = (hw[rows] > 0) & (im.width[rows] > 0)
+    mismatch = read & ((hw[rows] != im.width[rows]) | (hh[rows] != im.height[rows]))
     return {
         "images": len(rows),
+        "size_differs": int(mismatch.sum()),
         "labelled": int(im.labelled[rows].sum()),
         "unlabelled": int((~im.labelled[rows]).sum()),
         "empty": int((im.labelled[rows] & (counts == 0)).sum()),
@@ -48,7 +52,8 @@ def _split_stats(ds: Dataset, mask: np.ndarray) -> dict[str, Any]:
 
 def compute_stats(ds: Dataset) -> dict[str, Any]:
     """Images and boxes per split and class, empty (verified negative) and unlabelled images,
-    crowd boxes, linked and unlinked plates, and COCO size buckets.
+    images whose stored size differs from the file's header (EXIF turn included), crowd boxes,
+    linked and unlinked plates, and COCO size buckets.
 
     >>> from svmlp.synth import generate_annotations
     >>> compute_stats(generate_annotations(4, seed=0))["all"]["images"]
@@ -72,6 +77,7 @@ def format_stats(stats: dict[str, Any]) -> str:
         ("labelled", "  labelled"),
         ("empty", "  of which empty (negatives)"),
         ("unlabelled", "  unlabelled"),
+        ("size_differs", "  stored size differs from the file"),
         ("boxes", "boxes"),
         ("crowd", "  crowd"),
         ("plates_linked", "plates linked to a vehicle"),

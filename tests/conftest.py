@@ -20,6 +20,7 @@ try:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+    settings.register_profile("thorough", parent=settings.get_profile("ci"), max_examples=1000)
     settings.load_profile(os.environ["HYPOTHESIS_PROFILE"])
 except ImportError:  # pragma: no cover
     pass

@@ -67,3 +67,17 @@ def test_stats_counts() -> None:
     assert s["boxes"] == len(ds.boxes) == sum(s["sizes"].values())
     assert s["plates_linked"] + s["plates_unlinked"] == int(ds.role_mask("child").sum())
     assert s["empty"] >= 1 and s["unlabelled"] >= 1
+
+
+def test_stats_counts_stored_sizes_that_differ() -> None:
+    from svmlp.model import ImageTable
+
+    ds = generate_annotations(3, seed=0)
+    im = ds.images
+    ds = ds.replace(
+        images=ImageTable(**{**im.__dict__, "header_width": np.array([640, 480, 0]),
+                             "header_height": np.array([480, 640, 0]), "orientation": np.array([1, 6, 0], np.int8)})
+    )
+    assert compute_stats(ds)["all"]["size_differs"] == 0  # the second is turned by EXIF: same frame
+    ds.images.orientation[1] = 1
+    assert compute_stats(ds)["all"]["size_differs"] == 1
