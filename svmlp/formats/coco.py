@@ -102,19 +102,19 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
             data = f.read_bytes()
         except OSError as exc:
             raise AnnotationError(f"{f}: cannot read ({exc.strerror})") from None
-        if native:
-            from svmlp.formats.native import validate_document
+        with _cocojson.paused_gc():
+            if native:
+                from svmlp.formats.native import validate_document
 
-            decoded = validate_document(f, data)
-            split = str(decoded.svmlp["split"])  # type: ignore[index]
-        else:
-            decoded = _cocojson.decode(f, data)
-        if split in seen:
-            raise AnnotationError(
-                f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
-            )
-        seen[split] = f
-        part = _cocojson.part_from_file(decoded, f, split)
+                decoded = validate_document(f, data)
+                split = str(decoded.svmlp["split"])  # type: ignore[index]
+            else:
+                decoded = _cocojson.decode(f, data)
+            if split in seen:
+                raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+            seen[split] = f
+            part = _cocojson.part_from_file(decoded, f, split, data)
+            del decoded
         parts.append(part)
         root = _image_root(f, split, part.images.file_name)
         if root is not None:
