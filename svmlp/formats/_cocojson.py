@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -337,9 +337,13 @@ def _step(values: np.ndarray, k: int) -> np.ndarray:
     return values
 
 
-def _number(v: float) -> int | float:
-    """Integral floats as ints, so files stay compact and diff-friendly (``12`` not ``12.0``)."""
-    return int(v) if v.is_integer() and abs(v) < 2**53 else v
+def _compact(values: np.ndarray) -> list[Any]:
+    """Numbers as (nested) lists, integral ones as ints: files stay compact and diff-friendly
+    (``12`` not ``12.0``), decided for the whole array at once."""
+    out = values.astype(object)
+    integral = (values == np.round(values)) & (np.abs(values) < 2**53)
+    out[integral] = values[integral].astype(np.int64).tolist()
+    return out.tolist()
 
 
 def encode(ds: Dataset, split: str, *, native: bool) -> bytes:
@@ -373,66 +377,70 @@ def _image_dict(id_: int, name: str, w: int, h: int, labelled: bool) -> dict[str
     return d
 
 
-def _annotation_dicts(ds: Dataset, *, default_area: bool = True) -> list[dict[str, Any]]:
-    """One COCO annotation dict per box, with svmlp's extra keys where they have a value.
-
-    ``default_area``: give boxes without a source ``area`` the box area (COCO needs one).
-    """
-    b, n = ds.boxes, len(ds.boxes)
-    if not n:
+def _annotation_dicts(
+    ds: Dataset, *, rows: np.ndarray | None = None, default_area: bool = True
+) -> list[dict[str, Any]]:
+    """One COCO annotation dict per box (or per box in ``rows``), with svmlp's extra keys where
+    they have a value. ``default_area``: give boxes without a source ``area`` the box area."""
+    b = ds.boxes
+    rows = np.arange(len(b)) if rows is None else np.asarray(rows, dtype=np.int64)
+    if not len(rows):
         return []
-    x0, y0, x1, y1 = (b.xyxy[:, k] for k in range(4))
+    xyxy = b.xyxy[rows]
+    x0, y0, x1, y1 = (xyxy[:, k] for k in range(4))
     w, h = clean_extent(x0, x1), clean_extent(y0, y1)
     # rare: no float width reproduces x1 from x0 (a rounding tie); then the corners go verbatim
     inexact = set(np.flatnonzero((x0 + w != x1) | (y0 + h != y1)).tolist())
-    area = np.where(np.isnan(b.area), w * h if default_area else np.nan, b.area)
-    image_ids = ds.images.id[b.image].tolist()
-    cat_ids = ds.category_ids[b.category].tolist()
-    ids = b.id.tolist()
-    bbox = np.stack([x0, y0, w, h], axis=1).tolist()
-    area_l, crowd = area.tolist(), b.iscrowd.tolist()
-    parent, score = b.parent.tolist(), b.link_score.tolist()
-    flags = [
-        (k, getattr(b, k).tolist())
-        for k in ("difficult", "truncated", "occluded")
-        if (getattr(b, k) >= 0).any()
-    ]
-    text = b.text.tolist() if b.text is not None else None
-    corners = b.corners.tolist() if b.corners is not None else None
-    seg = b.segmentation
+    area = b.area[rows]
+    area = np.where(np.isnan(area), w * h if default_area else np.nan, area)
+    ids, all_ids = b.id[rows].tolist(), b.id
+    image_ids = ds.images.id[b.image[rows]].tolist()
+    cat_ids = ds.category_ids[b.category[rows]].tolist()
+    bbox = _compact(np.stack([x0, y0, w, h], axis=1))
+    area_l = _compact(area)
+    crowd = b.iscrowd[rows].astype(int).tolist()
+    parent = b.parent[rows]
+    parent_id = np.where(parent >= 0, all_ids[np.maximum(parent, 0)], -1).tolist()
+    score = b.link_score[rows].tolist()
+    flags = [(k, getattr(b, k)[rows].tolist()) for k in ("difficult", "truncated", "occluded")
+             if (getattr(b, k)[rows] >= 0).any()]
+    plates = _plate_dicts(b, rows)
+    seg = b.segmentation[rows].tolist() if b.segmentation is not None else None
     out = []
-    for r in range(n):
-        d: dict[str, Any] = {
-            "id": ids[r],
-            "image_id": image_ids[r],
-            "category_id": cat_ids[r],
-            "bbox": [_number(v) for v in bbox[r]],
-        }
-        if area_l[r] == area_l[r]:
-            d["area"] = _number(area_l[r])
-        d["iscrowd"] = int(crowd[r])
-        if r in inexact:
-            d["xyxy"] = b.xyxy[r].tolist()
-        if seg is not None and seg[r] is not None:
-            d["segmentation"] = seg[r]
-        if parent[r] >= 0:
-            d["parent_id"] = ids[parent[r]]
-            if score[r] == score[r]:  # not NaN
-                d["link_score"] = score[r]
+    for k in range(len(rows)):
+        d: dict[str, Any] = {"id": ids[k], "image_id": image_ids[k], "category_id": cat_ids[k], "bbox": bbox[k]}
+        if area_l[k] == area_l[k]:
+            d["area"] = area_l[k]
+        d["iscrowd"] = crowd[k]
+        if k in inexact:
+            d["xyxy"] = xyxy[k].tolist()
+        if seg is not None and seg[k] is not None:
+            d["segmentation"] = seg[k]
+        if parent_id[k] >= 0:
+            d["parent_id"] = parent_id[k]
+            if score[k] == score[k]:  # not NaN
+                d["link_score"] = score[k]
         for key, values in flags:
-            if values[r] >= 0:
-                d[key] = values[r]
-        plate = _plate_dict(text[r] if text else "", corners[r] if corners else None)
-        if plate:
-            d["plate"] = plate
+            if values[k] >= 0:
+                d[key] = values[k]
+        if plates and k in plates:
+            d["plate"] = plates[k]
         out.append(d)
     return out
 
 
-def _plate_dict(text: str, corners: Sequence[Sequence[float]] | None) -> dict[str, Any]:
-    d: dict[str, Any] = {}
-    if text:
-        d["text"] = text
-    if corners is not None and not any(v != v for pt in corners for v in pt):
-        d["corners"] = [[_number(v) for v in pt] for pt in corners]
-    return d
+def _plate_dicts(b: BoxTable, rows: np.ndarray) -> dict[int, dict[str, Any]]:
+    """``plate`` objects by position in ``rows``, for the boxes that have text or corners."""
+    out: dict[int, dict[str, Any]] = {}
+    if b.text is not None:
+        text = b.text[rows]
+        for k in np.flatnonzero(text != "").tolist():
+            out[k] = {"text": str(text[k])}
+    if b.corners is not None:
+        corners = b.corners[rows]
+        have = np.flatnonzero(~np.isnan(corners).any(axis=(1, 2)))
+        for k, pts in zip(have.tolist(), _compact(corners[have])):
+            out.setdefault(k, {})["corners"] = pts
+    return out
+
+

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from svmlp.errors import AnnotationError, where
 from svmlp.formats import _cocojson
@@ -93,45 +94,69 @@ VOC_CARRIED = frozenset(
 )
 
 
+def extras_mask(ds: Dataset, carried: frozenset[str]) -> np.ndarray:
+    """The boxes with something to say beyond the keys in ``carried``."""
+    b = ds.boxes
+    need = np.zeros(len(b), dtype=bool)
+    if "segmentation" not in carried and b.segmentation is not None:
+        need |= np.array([v is not None for v in b.segmentation.tolist()], dtype=bool)
+    if "area" not in carried:  # an area that is just the box's needs no keeping
+        w = _cocojson.clean_extent(b.xyxy[:, 0], b.xyxy[:, 2])
+        h = _cocojson.clean_extent(b.xyxy[:, 1], b.xyxy[:, 3])
+        need |= ~np.isnan(b.area) & (b.area != w * h)
+    if "parent_id" not in carried:
+        need |= b.parent >= 0
+    if "difficult" not in carried:
+        need |= (b.difficult >= 0) | (b.truncated >= 0) | (b.occluded >= 0)
+    if "plate" not in carried:
+        if b.text is not None:
+            need |= b.text != ""
+        if b.corners is not None:
+            need |= ~np.isnan(b.corners).any(axis=(1, 2))
+    return need
+
+
 def save(
     ds: Dataset, folder: Path, fmt: str, *, rows_of: dict[int, list[int]] | None, carried: frozenset[str]
 ) -> None:
     """Write the sidecar.
 
     ``rows_of[image row]`` lists the box rows written to the image's label file (YOLO); boxes of
-    a labelled image not listed are kept whole. ``None``: every box is in the format's own file
-    (VOC). Of a written box, the sidecar keeps the annotation keys not in ``carried``.
+    a labelled image not listed (crowd boxes) are kept whole. ``None``: every box is in the
+    format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``.
     """
-    ann = _cocojson._annotation_dicts(ds, default_area=False)
-    images = []
-    im = ds.images
-    for i in range(len(im)):
-        lo, hi = int(ds.offsets[i]), int(ds.offsets[i + 1])
-        written = list(range(lo, hi)) if rows_of is None else rows_of.get(i, [])
-        written_set = set(written)
-        extras = []
-        for r in range(lo, hi):
-            d = ann[r]
-            if r in written_set:
-                keep = {k: v for k, v in d.items() if k not in carried}
-                if keep:
-                    extras.append({"id": d["id"], **keep})
-            else:
-                extras.append({**{k: v for k, v in d.items() if k != "image_id"}, "position": r - lo})
-        images.append(
-            SidecarImage(
-                split=str(im.split[i]),
-                file_name=str(im.file_name[i]),
-                id=int(im.id[i]),
-                width=int(im.width[i]),
-                height=int(im.height[i]),
-                labelled=bool(im.labelled[i]),
-                rows=[]
-                if rows_of is None
-                else [(int(ds.boxes.id[r]), int(ds.boxes.category[r])) for r in written],
-                annotations=extras,
-            )
+    b, im = ds.boxes, ds.images
+    whole = np.ones(len(b), dtype=bool)
+    if rows_of is not None:
+        whole[[r for rows in rows_of.values() for r in rows]] = False
+    else:
+        whole[:] = False
+    wanted = np.flatnonzero(whole | extras_mask(ds, carried))
+    dicts = dict(zip(wanted.tolist(), _cocojson._annotation_dicts(ds, rows=wanted, default_area=False)))
+    by_image: dict[int, list[dict[str, Any]]] = {}
+    image_of = b.image.tolist()
+    ids, cats = b.id.tolist(), b.category.tolist()
+    offsets = ds.offsets.tolist()
+    for r, d in dicts.items():
+        i = image_of[r]
+        if whole[r]:
+            kept = {k: v for k, v in d.items() if k != "image_id"}
+            kept["position"] = r - offsets[i]
+        else:
+            kept = {k: v for k, v in d.items() if k not in carried}
+            kept["id"] = d["id"]
+        by_image.setdefault(i, []).append(kept)
+    images = [
+        SidecarImage(
+            split=split, file_name=name, id=id_, width=w, height=h, labelled=lab,
+            rows=[] if rows_of is None else [(ids[r], cats[r]) for r in rows_of.get(i, [])],
+            annotations=by_image.get(i, []),
         )
-    cats = [_cocojson._Category(**_cocojson.category_dict(c)) for c in ds.categories]
-    doc = Sidecar(svmlp_sidecar=VERSION, format=fmt, categories=cats, images=images, info=ds.info)
+        for i, (split, name, id_, w, h, lab) in enumerate(
+            zip(im.split.tolist(), im.file_name.tolist(), im.id.tolist(), im.width.tolist(), im.height.tolist(),
+                im.labelled.tolist())
+        )
+    ]
+    cats_json = [_cocojson._Category(**_cocojson.category_dict(c)) for c in ds.categories]
+    doc = Sidecar(svmlp_sidecar=VERSION, format=fmt, categories=cats_json, images=images, info=ds.info)
     (folder / SIDECAR_NAME).write_bytes(msgspec.json.encode(doc))

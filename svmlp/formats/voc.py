@@ -10,6 +10,7 @@ carries its id, its parent's id and the link score, which other VOC readers igno
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
@@ -342,84 +343,85 @@ def _check_writable(ds: Dataset) -> None:
         seen[stem] = (split, name)
 
 
-def _object_xml(ds: Dataset, r: int, cols: dict[str, Any]) -> str:
+def _svmlp_attrs(ds: Dataset) -> list[str]:
+    """The ``<svmlp .../>`` attributes of every box, built column by column."""
     b = ds.boxes
-    cat = ds.categories[cols["category"][r]]
-    x0, y0, x1, y1 = cols["xyxy"][r]
-    crowd = cols["iscrowd"][r]
-    parts = [f"<object><name>{escape(cat.name)}</name><pose>Unspecified</pose>"]
-    flags = {k: cols[k][r] for k in _FLAGS}
-    if flags["truncated"] >= 0:
-        parts.append(f"<truncated>{flags['truncated']}</truncated>")
-    parts.append(f"<difficult>{1 if crowd else max(flags['difficult'], 0)}</difficult>")
-    if flags["occluded"] >= 0:
-        parts.append(f"<occluded>{flags['occluded']}</occluded>")
-    parts.append(
-        f"<bndbox><xmin>{round(x0) + 1}</xmin><ymin>{round(y0) + 1}</ymin>"
-        f"<xmax>{round(x1)}</xmax><ymax>{round(y1)}</ymax></bndbox>"
-    )
-    attrs = [f'id="{cols["id"][r]}"']
-    p = cols["parent"][r]
-    if p >= 0:
-        attrs.append(f'parent="{cols["id"][p]}"')
-        if cols["score"][r] == cols["score"][r]:
-            attrs.append(f'score="{cols["score"][r]!r}"')
-    if crowd:
-        attrs.append('crowd="1"')
-        if flags["difficult"] >= 0:
-            attrs.append(f'difficult="{flags["difficult"]}"')
-    if cols["area"][r] == cols["area"][r]:
-        attrs.append(f'area="{cols["area"][r]!r}"')
-    if b.text is not None and cols["text"][r]:
-        attrs.append(f"text={quoteattr(cols['text'][r])}")
-    if b.corners is not None and not np.isnan(b.corners[r]).any():
-        attrs.append('corners="' + " ".join(repr(float(v)) for v in b.corners[r].ravel()) + '"')
-    parts.append(f"<svmlp {' '.join(attrs)}/></object>")
-    return "".join(parts)
+    attrs = [[f'id="{v}"'] for v in b.id.tolist()]
+    ids = b.id.tolist()
+    scores = b.link_score.tolist()
+    for r, p in zip(np.flatnonzero(b.parent >= 0).tolist(), b.parent[b.parent >= 0].tolist()):
+        attrs[r].append(f'parent="{ids[p]}"')
+        if scores[r] == scores[r]:
+            attrs[r].append(f'score="{scores[r]!r}"')
+    difficult = b.difficult.tolist()
+    for r in np.flatnonzero(b.iscrowd).tolist():
+        attrs[r].append('crowd="1"')
+        if difficult[r] >= 0:
+            attrs[r].append(f'difficult="{difficult[r]}"')
+    area = b.area.tolist()
+    for r in np.flatnonzero(~np.isnan(b.area)).tolist():
+        attrs[r].append(f'area="{area[r]!r}"')
+    if b.text is not None:
+        for r in np.flatnonzero(b.text != "").tolist():
+            attrs[r].append(f"text={quoteattr(str(b.text[r]))}")
+    if b.corners is not None:
+        have = np.flatnonzero(~np.isnan(b.corners).any(axis=(1, 2)))
+        for r, pts in zip(have.tolist(), b.corners[have].reshape(-1, 8).tolist()):
+            attrs[r].append('corners="' + " ".join(map(repr, pts)) + '"')
+    return [" ".join(a) for a in attrs]
+
+
+def _objects_xml(ds: Dataset) -> list[str]:
+    """Every box as an ``<object>`` element, in box order."""
+    b = ds.boxes
+    names = [escape(c.name) for c in ds.categories]
+    # 1-based inclusive pixel indices; numpy's round is Python's (half to even)
+    ints = np.round(b.xyxy).astype(np.int64) + np.array([1, 1, 0, 0])
+    difficult = np.where(b.iscrowd, 1, np.maximum(b.difficult, 0)).tolist()
+    optional = {
+        k: [f"<{k}>{v}</{k}>" if v >= 0 else "" for v in getattr(b, k).tolist()] for k in ("truncated", "occluded")
+    }
+    return [
+        f"<object><name>{names[c]}</name><pose>Unspecified</pose>{t}<difficult>{d}</difficult>{o}"
+        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>"
+        f"<svmlp {a}/></object>"
+        for c, t, d, o, (x0, y0, x1, y1), a in zip(
+            b.category.tolist(), optional["truncated"], difficult, optional["occluded"], ints.tolist(), _svmlp_attrs(ds)
+        )
+    ]
 
 
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write one XML per labelled image, the split lists, and the sidecar."""
     _check_writable(ds)
     b, im = ds.boxes, ds.images
-    cols = {
-        "id": b.id.tolist(),
-        "category": b.category.tolist(),
-        "xyxy": b.xyxy.tolist(),
-        "iscrowd": b.iscrowd.tolist(),
-        "parent": b.parent.tolist(),
-        "score": b.link_score.tolist(),
-        "area": b.area.tolist(),
-        "text": b.text.tolist() if b.text is not None else None,
-        **{k: getattr(b, k).tolist() for k in _FLAGS},
-    }
+    objects = _objects_xml(ds)
     (out / "Annotations").mkdir(parents=True)
     (out / "ImageSets" / "Main").mkdir(parents=True)
     (out / "JPEGImages").mkdir()
     lists: dict[str, list[str]] = defaultdict(list)
     off = ds.offsets.tolist()
-    made: set[Path] = set()
-    for i in range(len(im)):
-        name, split = str(im.file_name[i]), str(im.split[i])
-        stem = Path(name).with_suffix("").as_posix()
+    made: set[str] = set()
+    annotations = str(out / "Annotations")
+    for i, (name, split, id_, w, h, labelled) in enumerate(
+        zip(im.file_name.tolist(), im.split.tolist(), im.id.tolist(), im.width.tolist(), im.height.tolist(),
+            im.labelled.tolist())
+    ):
+        stem = os.path.splitext(name)[0]
         lists[split].append(stem)
-        if not im.labelled[i]:
+        if not labelled:
             continue
-        size = (
-            f"<size><width>{im.width[i]}</width><height>{im.height[i]}</height><depth>3</depth></size>"
-            if im.width[i]
-            else ""
-        )
-        objects = "".join(_object_xml(ds, r, cols) for r in range(off[i], off[i + 1]))
+        size = f"<size><width>{w}</width><height>{h}</height><depth>3</depth></size>" if w else ""
         xml = (
-            f"<annotation><folder>JPEGImages</folder><filename>{escape(Path(name).name)}</filename>{size}"
-            f'<segmented>0</segmented><svmlp id="{im.id[i]}"/>{objects}</annotation>\n'
+            f"<annotation><folder>JPEGImages</folder><filename>{escape(name.rsplit('/', 1)[-1])}</filename>{size}"
+            f'<segmented>0</segmented><svmlp id="{id_}"/>{"".join(objects[off[i] : off[i + 1]])}</annotation>\n'
         )
-        dst = out / "Annotations" / f"{stem}.xml"
-        if dst.parent not in made:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dst.parent)
-        dst.write_text(xml, encoding="utf-8")
+        dst = os.path.join(annotations, f"{stem}.xml")
+        if (folder := os.path.dirname(dst)) not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        with open(dst, "wb") as fh:
+            fh.write(xml.encode())
     for split in sort_splits(lists):
         (out / "ImageSets" / "Main" / f"{split}.txt").write_text(
             "".join(s + "\n" for s in lists[split]), encoding="utf-8"
