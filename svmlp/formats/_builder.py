@@ -12,11 +12,15 @@ from svmlp.model import BoxTable
 
 __all__ = ["BoxBuilder"]
 
+_FLAG_NAMES = ("difficult", "truncated", "occluded")
+
 
 class BoxBuilder:
-    """Boxes added per image as arrays; optional per-box extras (links, plate, flags) by row.
+    """Boxes added as arrays (one image's, or a batch of many images'), with optional per-box
+    extras (links, plate, flags) by row.
 
-    Box ids left out are numbered after the largest id seen, in reading order. Parents are given
+    Box ids left out are numbered after the largest id seen, in reading order. Within an image,
+    boxes keep the order they were added in unless ``position`` says otherwise. Parents are given
     as box ids (``parent_id`` in an extra) and resolved within the image at :meth:`build`.
     """
 
@@ -26,39 +30,66 @@ class BoxBuilder:
         self._xyxy: list[np.ndarray] = []
         self._ids: list[np.ndarray] = []
         self._crowd: list[np.ndarray] = []
+        self._position: list[np.ndarray] = []
+        self._flags: list[np.ndarray] = []  # difficult, truncated, occluded: -1 unset
         self._extras: dict[int, dict[str, Any]] = {}
         self._where: dict[int, str] = {}
         self.n = 0
 
     def add(
         self,
-        image_row: int,
+        image_row: int | np.ndarray,
         category: np.ndarray,
         xyxy: np.ndarray,
         ids: np.ndarray | None = None,
         *,
         iscrowd: np.ndarray | None = None,
-        extras: list[dict[str, Any] | None] | None = None,
+        extras: list[dict[str, Any] | None] | dict[int, dict[str, Any]] | None = None,
+        position: np.ndarray | None = None,
+        flags: np.ndarray | None = None,
         source: str | Path = "",
     ) -> None:
+        """Add ``len(category)`` boxes; ``image_row`` is one image row or one per box;
+        ``extras`` is a list aligned with the boxes or a dict from box to extra;
+        ``position`` orders the boxes within their image (default: the order added);
+        ``flags`` holds difficult, truncated, occluded per box (−1: unset; extras may override)."""
         k = len(category)
         if not k:
             return
-        self._image.append(np.full(k, image_row, dtype=np.int64))
+        self._image.append(np.broadcast_to(np.asarray(image_row, dtype=np.int64), (k,)))
         self._category.append(np.asarray(category, dtype=np.int64))
         self._xyxy.append(np.asarray(xyxy, dtype=np.float64).reshape(k, 4))
         self._ids.append(np.full(k, -1, np.int64) if ids is None else np.asarray(ids, dtype=np.int64))
         self._crowd.append(np.zeros(k, bool) if iscrowd is None else np.asarray(iscrowd, dtype=bool))
-        if extras:
-            for j, extra in enumerate(extras):
-                if extra:
-                    self._extras[self.n + j] = extra
-                    self._where[self.n + j] = str(source)
+        self._position.append(np.full(k, np.nan) if position is None else np.asarray(position, np.float64))
+        self._flags.append(np.full((k, 3), -1, np.int8) if flags is None else np.asarray(flags, np.int8).reshape(k, 3))
+        items = extras.items() if isinstance(extras, dict) else enumerate(extras or ())
+        for j, extra in items:
+            if extra:
+                self._extras[self.n + j] = extra
+                self._where[self.n + j] = str(source)
         self.n += k
+
+    def _order(self) -> np.ndarray | None:
+        """The permutation putting boxes in (image, position) order, or None when already so."""
+        position = np.concatenate(self._position)
+        if np.isnan(position).all():
+            return None
+        image = np.concatenate(self._image)
+        added = np.arange(self.n, dtype=np.float64)
+        return np.lexsort((added, np.where(np.isnan(position), added, position), image))
 
     def build(self) -> BoxTable:
         if not self.n:
             return BoxTable.empty()
+        order = self._order()
+        if order is not None:  # reorder every column and re-key the extras
+            for name in ("_image", "_category", "_xyxy", "_ids", "_crowd", "_flags"):
+                setattr(self, name, [np.concatenate(getattr(self, name))[order]])
+            new_of_old = np.empty(self.n, dtype=np.int64)
+            new_of_old[order] = np.arange(self.n)
+            self._extras = {int(new_of_old[r]): e for r, e in self._extras.items()}
+            self._where = {int(new_of_old[r]): w for r, w in self._where.items()}
         image = np.concatenate(self._image)
         ids = np.concatenate(self._ids)
         missing = ids < 0
@@ -72,16 +103,19 @@ class BoxBuilder:
             "xyxy": np.concatenate(self._xyxy),
             "iscrowd": np.concatenate(self._crowd),
         }
+        flags = np.concatenate(self._flags)
+        for k, name in enumerate(_FLAG_NAMES):
+            cols[name] = flags[:, k].copy()
         if self._extras:
-            cols.update(self._extra_columns(ids, image))
+            cols.update(self._extra_columns(ids, image, cols))
         return BoxTable.build(**cols)
 
-    def _extra_columns(self, ids: np.ndarray, image: np.ndarray) -> dict[str, Any]:
+    def _extra_columns(self, ids: np.ndarray, image: np.ndarray, cols: dict[str, Any]) -> dict[str, Any]:
         n = self.n
         parent = np.full(n, -1, np.int64)
         score = np.full(n, np.nan)
         area = np.full(n, np.nan)
-        flags = {k: np.full(n, -1, np.int8) for k in ("difficult", "truncated", "occluded")}
+        flags = {k: cols[k] for k in _FLAG_NAMES}
         text = np.full(n, "", dtype=object)
         corners = np.full((n, 4, 2), np.nan)
         seg = np.full(n, None, dtype=object)

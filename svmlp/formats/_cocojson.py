@@ -6,10 +6,7 @@ walking, and its errors carry the JSON path of the offending value.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -22,20 +19,7 @@ from svmlp.errors import AnnotationError, where
 from svmlp.model import BoxTable, Category, Dataset, ImageTable
 from svmlp.model.categories import role_for
 
-__all__ = ["CocoPart", "clean_extent", "decode", "encode", "part_from_file", "paused_gc"]
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection while millions of short-lived objects are made and dropped:
-    the collector would walk them again and again for nothing (a third of a large COCO read)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+__all__ = ["CocoPart", "clean_extent", "decode", "encode", "part_from_file"]
 
 
 class _Category(msgspec.Struct):
@@ -50,7 +34,9 @@ def category_from(c: _Category, path: Path) -> Category:
     """A model category from a decoded one; a role left out is looked up in the alias table."""
     role = role_for(c.name) if c.role is msgspec.UNSET else c.role
     if role not in (None, "parent", "child"):
-        raise AnnotationError(f"{path}: category {c.name!r} has role {role!r}; expected parent, child or null")
+        raise AnnotationError(
+            f"{path}: category {c.name!r} has role {role!r}; expected parent, child or null"
+        )
     return Category(c.id, c.name, c.supercategory, role)  # type: ignore[arg-type]
 
 
@@ -191,7 +177,14 @@ def part_from_file(f: _File, path: Path, split: str, raw: bytes | None = None) -
 
 _INT_FIELDS = ("id", "image_id", "category_id", "iscrowd", "parent_id", "difficult", "truncated", "occluded")
 _FLOAT_FIELDS = ("area", "link_score")
-_ABSENT = {"area": _NAN, "link_score": _NAN, "parent_id": -1, "difficult": -1, "truncated": -1, "occluded": -1}
+_ABSENT = {
+    "area": _NAN,
+    "link_score": _NAN,
+    "parent_id": -1,
+    "difficult": -1,
+    "truncated": -1,
+    "occluded": -1,
+}
 
 
 def _optional(anns: list[_Annotation], name: str) -> list[Any] | None:
@@ -402,13 +395,21 @@ def _annotation_dicts(
     parent = b.parent[rows]
     parent_id = np.where(parent >= 0, all_ids[np.maximum(parent, 0)], -1).tolist()
     score = b.link_score[rows].tolist()
-    flags = [(k, getattr(b, k)[rows].tolist()) for k in ("difficult", "truncated", "occluded")
-             if (getattr(b, k)[rows] >= 0).any()]
+    flags = [
+        (k, getattr(b, k)[rows].tolist())
+        for k in ("difficult", "truncated", "occluded")
+        if (getattr(b, k)[rows] >= 0).any()
+    ]
     plates = _plate_dicts(b, rows)
     seg = b.segmentation[rows].tolist() if b.segmentation is not None else None
     out = []
     for k in range(len(rows)):
-        d: dict[str, Any] = {"id": ids[k], "image_id": image_ids[k], "category_id": cat_ids[k], "bbox": bbox[k]}
+        d: dict[str, Any] = {
+            "id": ids[k],
+            "image_id": image_ids[k],
+            "category_id": cat_ids[k],
+            "bbox": bbox[k],
+        }
         if area_l[k] == area_l[k]:
             d["area"] = area_l[k]
         d["iscrowd"] = crowd[k]
@@ -442,5 +443,3 @@ def _plate_dicts(b: BoxTable, rows: np.ndarray) -> dict[int, dict[str, Any]]:
         for k, pts in zip(have.tolist(), _compact(corners[have])):
             out.setdefault(k, {})["corners"] = pts
     return out
-
-

@@ -148,13 +148,24 @@ def save(
         by_image.setdefault(i, []).append(kept)
     images = [
         SidecarImage(
-            split=split, file_name=name, id=id_, width=w, height=h, labelled=lab,
+            split=split,
+            file_name=name,
+            id=id_,
+            width=w,
+            height=h,
+            labelled=lab,
             rows=[] if rows_of is None else [(ids[r], cats[r]) for r in rows_of.get(i, [])],
             annotations=by_image.get(i, []),
         )
         for i, (split, name, id_, w, h, lab) in enumerate(
-            zip(im.split.tolist(), im.file_name.tolist(), im.id.tolist(), im.width.tolist(), im.height.tolist(),
-                im.labelled.tolist())
+            zip(
+                im.split.tolist(),
+                im.file_name.tolist(),
+                im.id.tolist(),
+                im.width.tolist(),
+                im.height.tolist(),
+                im.labelled.tolist(),
+            )
         )
     ]
     cats_json = [_cocojson._Category(**_cocojson.category_dict(c)) for c in ds.categories]

@@ -15,7 +15,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError
 from svmlp.formats import _cocojson
-from svmlp.formats._layout import DEFAULT_SPLIT, infer_split
+from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc
 from svmlp.formats._probe import probe_headers
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, concat_tables, sort_splits
 
@@ -102,7 +102,7 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
             data = f.read_bytes()
         except OSError as exc:
             raise AnnotationError(f"{f}: cannot read ({exc.strerror})") from None
-        with _cocojson.paused_gc():
+        with paused_gc():
             if native:
                 from svmlp.formats.native import validate_document
 
@@ -111,7 +111,9 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
             else:
                 decoded = _cocojson.decode(f, data)
             if split in seen:
-                raise AnnotationError(f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split")
+                raise AnnotationError(
+                    f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
+                )
             seen[split] = f
             part = _cocojson.part_from_file(decoded, f, split, data)
             del decoded

@@ -11,7 +11,6 @@ carries its id, its parent's id and the link score, which other VOC readers igno
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,15 +21,15 @@ import numpy as np
 from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder
-from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES
+from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES, paused_gc
+from svmlp.formats._voc_parse import Parsed, coordinates, parse_file
 from svmlp.imageinfo import header_columns, read_headers
-from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
+from svmlp.model import BoxTable, Category, Dataset, ImageTable, categories_from_names, sort_splits
 
 __all__ = ["NAME", "image_destination", "read", "write"]
 
 NAME = "voc"
 UNLISTED_SPLIT = "unlisted"
-_FLAGS = ("difficult", "truncated", "occluded")
 
 
 def _layout(path: Path) -> tuple[Path, Path, Path | None, Path | None]:
@@ -77,117 +76,7 @@ def _find_image(folder: Path | None, stem: str) -> str | None:
     return None
 
 
-def _number(el: ET.Element | None, tag: str, path: Path, what: str) -> float | None:
-    node = el.find(tag) if el is not None else None
-    if node is None or node.text is None or not node.text.strip():
-        return None
-    try:
-        return float(node.text)
-    except ValueError:
-        raise AnnotationError(f"{path}: {what} <{tag}> is {node.text.strip()!r}, expected a number") from None
-
-
-class _Parsed:
-    __slots__ = ("file_name", "width", "height", "image_id", "names", "xyxy", "extras", "crowd")
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.xyxy: list[tuple[float, float, float, float]] = []
-        self.extras: list[dict[str, Any]] = []
-        self.crowd: list[bool] = []
-        self.image_id: int | None = None
-
-
-def _parse_xml(path: Path, rel_stem: str, images: Path | None, origin: int) -> _Parsed:
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as exc:
-        raise AnnotationError(
-            f"{where(path, exc.position[0])}: malformed XML ({exc.msg if hasattr(exc, 'msg') else exc})"
-        ) from None
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
-    if root.tag != "annotation":
-        raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <annotation>")
-    out = _Parsed()
-    fname = (root.findtext("filename") or "").strip()
-    folder = Path(rel_stem).parent
-    if fname:
-        out.file_name = (folder / Path(fname.replace("\\", "/")).name).as_posix()
-    else:
-        out.file_name = _find_image(images, rel_stem) or f"{rel_stem}.jpg"
-    size = root.find("size")
-    w, h = _number(size, "width", path, "<size>"), _number(size, "height", path, "<size>")
-    out.width, out.height = int(w or 0), int(h or 0)
-    if out.width < 0 or out.height < 0:
-        raise AnnotationError(f"{path}: negative <size> {out.width}x{out.height}")
-    svm = root.find("svmlp")
-    if svm is not None and svm.get("id") is not None:
-        out.image_id = int(svm.get("id", "0"))
-    for k, obj in enumerate(root.iterfind("object"), 1):
-        _parse_object(obj, path, k, origin, out)
-    return out
-
-
-def _parse_object(obj: ET.Element, path: Path, k: int, origin: int, out: _Parsed) -> None:
-    name = (obj.findtext("name") or "").strip()
-    if not name:
-        raise AnnotationError(f"{path}: object {k} has no <name>")
-    box = obj.find("bndbox")
-    if box is None:
-        raise AnnotationError(f"{path}: object {k} ({name}) has no <bndbox>")
-    vals = [_number(box, t, path, f"object {k} ({name})") for t in ("xmin", "ymin", "xmax", "ymax")]
-    if any(v is None for v in vals):
-        raise AnnotationError(f"{path}: object {k} ({name}) <bndbox> lacks one of xmin, ymin, xmax, ymax")
-    x0, y0, x1, y1 = vals[0] - origin, vals[1] - origin, vals[2], vals[3]  # type: ignore[operator]
-    if not all(np.isfinite((x0, y0, x1, y1))) or x1 < x0 or y1 < y0:
-        raise AnnotationError(
-            f"{path}: object {k} ({name}) has box {vals}; expected finite xmin <= xmax, ymin <= ymax"
-        )
-    extra: dict[str, Any] = {}
-    for flag in _FLAGS:
-        v = _number(obj, flag, path, f"object {k} ({name})")
-        if v is not None:
-            extra[flag] = int(v != 0)
-    svm = obj.find("svmlp")
-    crowd = False
-    if svm is not None:
-        crowd = svm.get("crowd") == "1"
-        extra.update(_svmlp_attributes(svm, path, k))
-        if crowd:
-            extra.pop("difficult", None)
-            if svm.get("difficult") is not None:
-                extra["difficult"] = int(svm.get("difficult", "0"))
-    out.names.append(name)
-    out.xyxy.append((x0, y0, x1, y1))
-    out.extras.append(extra)
-    out.crowd.append(crowd)
-
-
-def _svmlp_attributes(svm: ET.Element, path: Path, k: int) -> dict[str, Any]:
-    a = svm.attrib
-    try:
-        extra: dict[str, Any] = {}
-        if "id" in a:
-            extra["id"] = int(a["id"])
-        if "parent" in a:
-            extra["parent_id"] = int(a["parent"])
-        if "score" in a:
-            extra["link_score"] = float(a["score"])
-        if "area" in a:
-            extra["area"] = float(a["area"])
-        plate: dict[str, Any] = {}
-        if "text" in a:
-            plate["text"] = a["text"]
-        if "corners" in a:
-            plate["corners"] = np.array(a["corners"].split(), dtype=float).reshape(4, 2).tolist()
-        if plate:
-            extra["plate"] = plate
-    except ValueError as exc:
-        raise AnnotationError(f"{path}: object {k} has a malformed <svmlp> element ({exc})") from None
-    return extra
-
-
+@paused_gc()
 def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     """Read a VOC devkit folder (or a flat folder of VOC XML files)."""
     if origin not in (0, 1):
@@ -200,10 +89,10 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     if not xmls and not any(lists.values()):
         raise AnnotationError(f"{ann_dir}: no VOC annotation files (*.xml) and no ImageSets/Main lists found")
     split_of = _assign_splits(xmls, lists, sets)
-    parsed = {stem: _parse_xml(p, stem, img_dir, origin) for stem, p in xmls.items()}
+    parsed = {stem: parse_file(p, stem, lambda st: _find_image(img_dir, st)) for stem, p in xmls.items()}
     categories = side.category_list(base / _sidecar.SIDECAR_NAME) if side else _categories_from(parsed, base)
     records = _records(parsed, split_of, known, img_dir, sets)
-    return _assemble(categories, records, known, img_dir, probe, base, side.info if side else {})
+    return _assemble(categories, records, known, img_dir, probe, base, side.info if side else {}, origin)
 
 
 def _assign_splits(
@@ -225,7 +114,7 @@ def _assign_splits(
     return split_of
 
 
-def _categories_from(parsed: dict[str, _Parsed], base: Path) -> list[Category]:
+def _categories_from(parsed: dict[str, Parsed], base: Path) -> list[Category]:
     labelmap = base / "labelmap.txt"
     order: list[str] = []
     if labelmap.is_file():
@@ -238,12 +127,12 @@ def _categories_from(parsed: dict[str, _Parsed], base: Path) -> list[Category]:
 
 
 def _records(
-    parsed: dict[str, _Parsed],
+    parsed: dict[str, Parsed],
     split_of: dict[str, str],
     known: dict[tuple[str, str], Any],
     img_dir: Path | None,
     sets: Path | None,
-) -> list[tuple[str, str, _Parsed | None]]:
+) -> list[tuple[str, str, Parsed | None]]:
     """(split, file name, parsed XML or None for an unlabelled image) per image, in split order."""
     by_stem = {(s, Path(k).with_suffix("").as_posix()): e for (s, k), e in known.items()}
     records = []
@@ -263,17 +152,16 @@ def _records(
 
 def _assemble(
     categories: list[Category],
-    records: list[tuple[str, str, _Parsed | None]],
+    records: list[tuple[str, str, Parsed | None]],
     known: dict[tuple[str, str], Any],
     img_dir: Path | None,
     probe: bool,
     base: Path,
     info: dict[str, Any],
+    origin: int,
 ) -> Dataset:
-    cat_row = {c.name: k for k, c in enumerate(categories)}
     n = len(records)
     headers = read_headers([img_dir / name if img_dir else None for _, name, _ in records]) if probe else None
-    builder = BoxBuilder()
     ids, widths, heights = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     for i, (split, name, p) in enumerate(records):
         entry = known.get((split, name))
@@ -284,26 +172,6 @@ def _assemble(
             w, h = headers[i].displayed
         widths[i], heights[i] = w, h
         ids[i] = p.image_id if p is not None and p.image_id is not None else (entry.id if entry else i + 1)
-        if p is None or not p.names:
-            continue
-        unknown = [nm for nm in p.names if nm not in cat_row]
-        if unknown:
-            raise AnnotationError(
-                f"{name}: class {unknown[0]!r} is not among the categories of svmlp.sidecar.json"
-            )
-        kept = {a["id"]: a for a in entry.annotations} if entry is not None else {}
-        for e in p.extras:  # what the sidecar kept for a box (its segmentation)
-            e.update({k: v for k, v in kept.get(e.get("id"), {}).items() if k != "id"})
-        box_ids = np.array([e.pop("id", -1) for e in p.extras], dtype=np.int64)
-        builder.add(
-            i,
-            np.array([cat_row[nm] for nm in p.names]),
-            np.array(p.xyxy),
-            box_ids,
-            iscrowd=np.array(p.crowd),
-            extras=p.extras,
-            source=name,
-        )
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
         id=ids,
@@ -317,7 +185,56 @@ def _assemble(
         orientation=ho,
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
-    return Dataset(categories, images, builder.build(), roots=roots, info=info, source=base)
+    boxes = _boxes(categories, records, known, origin)
+    return Dataset(categories, images, boxes, roots=roots, info=info, source=base)
+
+
+def _boxes(
+    categories: list[Category],
+    records: list[tuple[str, str, Parsed | None]],
+    known: dict[tuple[str, str], Any],
+    origin: int,
+) -> BoxTable:
+    """Every object of every file in one batch: numbers converted at once, ids and links applied."""
+    files = [(i, p) for i, (_, _, p) in enumerate(records) if p is not None and p.names]
+    if not files:
+        return BoxTable.empty()
+    parsed = [p for _, p in files]
+    xyxy = coordinates(parsed, origin)
+    cat_row = {c.name: k for k, c in enumerate(categories)}
+    names = [nm for p in parsed for nm in p.names]
+    unknown = next((nm for nm in names if nm not in cat_row), None)
+    if unknown is not None:
+        p = next(p for p in parsed if unknown in p.names)
+        raise AnnotationError(
+            f"{p.path}: class {unknown!r} is not among the categories of svmlp.sidecar.json"
+        )
+    extras: dict[int, dict[str, Any]] = {}
+    base = 0
+    for i, p in files:
+        entry = known.get(records[i][:2])
+        kept = {a["id"]: a for a in entry.annotations} if entry is not None else {}
+        for k, e in p.extras.items():  # with what the sidecar kept for the box (its segmentation)
+            extras[base + k] = {**e, **{f: v for f, v in kept.get(e.get("id"), {}).items() if f != "id"}}
+        base += len(p.names)
+    ids = np.full(len(names), -1, dtype=np.int64)
+    for r, e in list(extras.items()):
+        if "id" in e:
+            ids[r] = e.pop("id")
+        if not e:
+            del extras[r]
+    builder = BoxBuilder()
+    builder.add(
+        np.repeat([i for i, _ in files], [len(p.names) for p in parsed]),
+        np.array([cat_row[nm] for nm in names]),
+        xyxy,
+        ids,
+        iscrowd=np.array([c for p in parsed for c in p.crowd], dtype=bool),
+        flags=np.array([f for p in parsed for f in p.flags], dtype=np.int8),
+        extras=extras,
+        source="an annotation file",
+    )
+    return builder.build()
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -379,14 +296,20 @@ def _objects_xml(ds: Dataset) -> list[str]:
     ints = np.round(b.xyxy).astype(np.int64) + np.array([1, 1, 0, 0])
     difficult = np.where(b.iscrowd, 1, np.maximum(b.difficult, 0)).tolist()
     optional = {
-        k: [f"<{k}>{v}</{k}>" if v >= 0 else "" for v in getattr(b, k).tolist()] for k in ("truncated", "occluded")
+        k: [f"<{k}>{v}</{k}>" if v >= 0 else "" for v in getattr(b, k).tolist()]
+        for k in ("truncated", "occluded")
     }
     return [
         f"<object><name>{names[c]}</name><pose>Unspecified</pose>{t}<difficult>{d}</difficult>{o}"
         f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>"
         f"<svmlp {a}/></object>"
         for c, t, d, o, (x0, y0, x1, y1), a in zip(
-            b.category.tolist(), optional["truncated"], difficult, optional["occluded"], ints.tolist(), _svmlp_attrs(ds)
+            b.category.tolist(),
+            optional["truncated"],
+            difficult,
+            optional["occluded"],
+            ints.tolist(),
+            _svmlp_attrs(ds),
         )
     ]
 
@@ -404,8 +327,14 @@ def write(ds: Dataset, out: Path) -> list[str]:
     made: set[str] = set()
     annotations = str(out / "Annotations")
     for i, (name, split, id_, w, h, labelled) in enumerate(
-        zip(im.file_name.tolist(), im.split.tolist(), im.id.tolist(), im.width.tolist(), im.height.tolist(),
-            im.labelled.tolist())
+        zip(
+            im.file_name.tolist(),
+            im.split.tolist(),
+            im.id.tolist(),
+            im.width.tolist(),
+            im.height.tolist(),
+            im.labelled.tolist(),
+        )
     ):
         stem = os.path.splitext(name)[0]
         lists[split].append(stem)

@@ -16,103 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from svmlp.errors import AnnotationError, ImageError, where
+from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
-from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._layout import paused_gc
 from svmlp.formats._sidecar import SidecarImage
-from svmlp.formats._yolo_layout import YoloLayout, find_layout, label_path_candidates
-from svmlp.imageinfo import header_columns, read_headers
-from svmlp.model import Category, Dataset, ImageTable, categories_from_names, sort_splits
+from svmlp.formats._yolo_layout import YoloLayout, find_layout
+from svmlp.formats._yolo_read import read_labels
+from svmlp.model import Dataset, categories_from_names, sort_splits
 
 __all__ = ["NAME", "image_destination", "label_destination", "read", "write"]
 
 NAME = "yolo"
 
 
-def _parse_rows(text: str, path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class indices and normalised ``xyxy`` of one label file."""
-    classes: list[str] = []
-    boxes: list[str] = []
-    polys: dict[int, list[float]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        tok = line.split()
-        if not tok:
-            continue
-        if len(tok) == 5:
-            classes.append(tok[0])
-            boxes.extend(tok[1:])
-        elif len(tok) >= 7 and len(tok) % 2 == 1:
-            classes.append(tok[0])
-            boxes.extend(("nan",) * 4)
-            try:
-                polys[len(classes) - 1] = [float(t) for t in tok[1:]]
-            except ValueError:
-                raise AnnotationError(
-                    f"{where(path, lineno)}: expected numbers, found {line.strip()!r}"
-                ) from None
-        else:
-            raise AnnotationError(
-                f"{where(path, lineno)}: {len(tok)} values; expected 5 (class cx cy w h) or an odd number >= 7 "
-                "(class and polygon or oriented-box points)"
-            )
-    if not classes:
-        return np.zeros(0, np.int64), np.zeros((0, 4))
-    try:
-        cls_f = np.array(classes, dtype=np.float64)
-        vals = np.array(boxes, dtype=np.float64).reshape(-1, 4)
-    except ValueError:
-        _raise_first_bad(text, path)
-    xyxy = np.empty_like(vals)
-    xyxy[:, :2] = vals[:, :2] - vals[:, 2:] / 2
-    xyxy[:, 2:] = vals[:, :2] + vals[:, 2:] / 2
-    for row, pts in polys.items():
-        xs, ys = pts[0::2], pts[1::2]
-        xyxy[row] = (min(xs), min(ys), max(xs), max(ys))
-    bad = ~np.isfinite(xyxy).all(axis=1) | (vals[:, 2] < 0) | (vals[:, 3] < 0)
-    bad_cls = (cls_f != np.round(cls_f)) | (cls_f < 0) | (cls_f >= n_classes)
-    if bad.any() or bad_cls.any():
-        row = int(np.flatnonzero(bad | bad_cls)[0])
-        line = _line_of_row(text, row)
-        if bad_cls[row]:
-            raise AnnotationError(
-                f"{where(path, line)}: class {classes[row]!r} is not an index into the {n_classes} names (0..{n_classes - 1})"
-            )
-        raise AnnotationError(f"{where(path, line)}: box values must be finite with width, height >= 0")
-    return cls_f.astype(np.int64), xyxy
-
-
-def _line_of_row(text: str, row: int) -> int:
-    seen = -1
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.split():
-            seen += 1
-            if seen == row:
-                return lineno
-    return 0
-
-
-def _raise_first_bad(text: str, path: Path) -> None:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        try:
-            [float(t) for t in line.split()]
-        except ValueError:
-            raise AnnotationError(
-                f"{where(path, lineno)}: expected numbers, found {line.strip()!r}"
-            ) from None
-    raise AnnotationError(f"{path}: malformed label file")
-
-
-def _read_label(img: Path) -> tuple[Path | None, str | None]:
-    for cand in label_path_candidates(img):
-        try:
-            return cand, cand.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except UnicodeDecodeError:
-            raise AnnotationError(f"{cand}: not a text label file (not UTF-8)") from None
-    return None, None
-
-
+@paused_gc()
 def read(path: str | Path, *, probe: bool = True) -> Dataset:
     """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``."""
     layout = find_layout(Path(path))
@@ -128,15 +45,16 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
         )
     known = side.by_key() if side else {}
     records = _collect_images(layout, known)
-    images, builder, notes = _read_labels(records, layout, categories, known, probe)
+    labels = read_labels(records, categories, known, probe)
+    _check_orphan_labels(layout, labels.claimed)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
         categories,
-        images,
-        builder.build(),
+        labels.images,
+        labels.builder.build(),
         roots=roots,
         info=side.info if side else {},
-        notes=layout.notes + notes,
+        notes=layout.notes + labels.notes,
         source=layout.config or layout.base,
     )
 
@@ -156,111 +74,6 @@ def _collect_images(
             root = layout.splits[split].root if split in layout.splits else layout.base / "images" / split
             out.append((split, key, root / key))
     return out
-
-
-def _read_labels(
-    records: list[tuple[str, str, Path]],
-    layout: YoloLayout,
-    categories: list[Category],
-    known: dict[tuple[str, str], SidecarImage],
-    probe: bool,
-) -> tuple[ImageTable, BoxBuilder, list[str]]:
-    n = len(records)
-    # YOLO boxes are relative: a size the sidecar lacks must come from the header, probe or not
-    need = [probe or (k := known.get((s, key))) is None or not k.width for s, key, _ in records]
-    headers = (
-        read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
-    )
-    builder, notes = BoxBuilder(), []
-    ids, widths, heights, labelled = (
-        np.zeros(n, np.int64),
-        np.zeros(n, np.int64),
-        np.zeros(n, np.int64),
-        np.ones(n, bool),
-    )
-    claimed: set[Path] = set()
-    stale = 0
-    for i, (split, key, img) in enumerate(records):
-        entry = known.get((split, key))
-        hdr = headers[i] if headers else None
-        w, h = hdr.displayed if hdr and hdr.error is None else (0, 0)
-        if entry is not None:
-            w, h = (w, h) if w else (entry.width, entry.height)
-        ids[i], widths[i], heights[i] = (entry.id if entry else i + 1), w, h
-        label_file, text = _read_label(img)
-        if label_file is None:
-            labelled[i] = False
-            if entry is not None and entry.rows:
-                raise AnnotationError(
-                    f"{img}: svmlp.sidecar.json lists {len(entry.rows)} boxes for this image but its label file is missing"
-                )
-            continue
-        claimed.add(label_file)
-        cls, xyxy = _parse_rows(text, label_file, len(categories))
-        if len(cls) and not (w and h):
-            raise ImageError(
-                f"{label_file}: its image {img} is missing or unreadable, so its size is unknown"
-            )
-        xyxy *= np.array([w, h, w, h], dtype=np.float64)
-        if entry is not None and [c for _, c in entry.rows] == cls.tolist():
-            _add_with_sidecar(builder, i, cls, xyxy, entry, categories, label_file)
-        else:
-            stale += entry is not None
-            builder.add(i, cls, xyxy, source=label_file)
-    if stale:
-        notes.append(
-            f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored"
-        )
-    _check_orphan_labels(layout, claimed)
-    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
-    images = ImageTable.build(
-        id=ids,
-        file_name=[k for _, k, _ in records],
-        split=[s for s, _, _ in records] or np.zeros(0, "U1"),
-        width=widths,
-        height=heights,
-        labelled=labelled,
-        header_width=hw,
-        header_height=hh,
-        orientation=ho,
-    )
-    return images, builder, notes
-
-
-def _add_with_sidecar(
-    builder: BoxBuilder,
-    i: int,
-    cls: np.ndarray,
-    xyxy: np.ndarray,
-    entry: SidecarImage,
-    categories: list[Category],
-    source: Path,
-) -> None:
-    """The label rows with their ids and extras, and the crowd boxes back in their places."""
-    ids = [b for b, _ in entry.rows]
-    by_id = {a["id"]: a for a in entry.annotations if "bbox" not in a}
-    crowd = [a for a in entry.annotations if "bbox" in a]
-    cat_row = {c.id: k for k, c in enumerate(categories)}
-    n = len(ids) + len(crowd)
-    slots = [a.get("position", n) for a in crowd]
-    taken = set(slots)
-    free = iter(k for k in range(n + len(crowd)) if k not in taken)
-    order = [next(free) for _ in ids] + slots
-    crowd_xyxy = np.array([a["bbox"] for a in crowd], dtype=np.float64).reshape(-1, 4)
-    crowd_xyxy[:, 2:] += crowd_xyxy[:, :2]
-    for k, a in enumerate(crowd):
-        if a.get("xyxy") is not None:
-            crowd_xyxy[k] = a["xyxy"]
-    perm = np.argsort(order, kind="stable")
-    builder.add(
-        i,
-        np.concatenate([cls, [cat_row[a["category_id"]] for a in crowd]]).astype(np.int64)[perm],
-        np.concatenate([xyxy, crowd_xyxy])[perm],
-        np.array(ids + [a["id"] for a in crowd], dtype=np.int64)[perm],
-        iscrowd=np.array([False] * len(ids) + [bool(a.get("iscrowd", 1)) for a in crowd])[perm],
-        extras=[([by_id.get(b) for b in ids] + crowd)[k] for k in perm],
-        source=source,
-    )
 
 
 def _check_orphan_labels(layout: YoloLayout, claimed: set[Path]) -> None:
@@ -313,9 +126,13 @@ def write(ds: Dataset, out: Path) -> list[str]:
     size = np.stack([im.width, im.height, im.width, im.height], axis=1).astype(np.float64)[b.image]
     clipped = np.clip(b.xyxy, 0, size)
     keep = ~b.iscrowd
-    rows = np.column_stack([
-        b.category, (clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2], (clipped[:, 2:] - clipped[:, :2]) / size[:, :2]
-    ])[keep]
+    rows = np.column_stack(
+        [
+            b.category,
+            (clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2],
+            (clipped[:, 2:] - clipped[:, :2]) / size[:, :2],
+        ]
+    )[keep]
     flat = rows.ravel().tolist()
     kept_rows = np.flatnonzero(keep).tolist()
     off = np.concatenate([[0], np.cumsum(np.bincount(b.image[keep], minlength=len(im)))]).tolist()

@@ -1,0 +1,295 @@
+"""Read every YOLO label file of a data set in one batch.
+
+All files' numbers are gathered as text and converted by numpy at once; only a file that fails
+a check is parsed again, line by line, to name the file and line in the error. The sidecar's ids,
+links and crowd boxes are applied where its record of an image still matches the label file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svmlp.errors import AnnotationError, ImageError, where
+from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._sidecar import SidecarImage
+from svmlp.formats._yolo_layout import label_path_candidates
+from svmlp.imageinfo import header_columns, read_headers
+from svmlp.model import Category, ImageTable
+
+__all__ = ["parse_rows", "read_labels"]
+
+_SEP, _IMAGES, _LABELS = os.sep, f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+
+
+def parse_rows(text: str, path: Path | str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices and normalised ``xyxy`` of one label file, checked line by line."""
+    classes: list[str] = []
+    boxes: list[str] = []
+    polys: dict[int, list[float]] = {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        tok = line.split()
+        if not tok:
+            continue
+        try:
+            values = [float(t) for t in tok]
+        except ValueError:
+            raise AnnotationError(
+                f"{where(path, lineno)}: expected numbers, found {line.strip()!r}"
+            ) from None
+        if len(tok) >= 7 and len(tok) % 2 == 1:
+            polys[len(classes)] = values[1:]
+            tok = [tok[0], "nan", "nan", "nan", "nan"]
+        elif len(tok) != 5:
+            raise AnnotationError(
+                f"{where(path, lineno)}: {len(tok)} values; expected 5 (class cx cy w h) or an odd number >= 7 "
+                "(class and polygon or oriented-box points)"
+            )
+        cls, box = values[0], values[1:] if len(values) == 5 else [0.0] * 4
+        if cls != round(cls) or not 0 <= cls < n_classes:
+            raise AnnotationError(
+                f"{where(path, lineno)}: class {tok[0]!r} is not an index into the {n_classes} names (0..{n_classes - 1})"
+            )
+        if not all(np.isfinite(values)) or box[2] < 0 or box[3] < 0:
+            raise AnnotationError(f"{where(path, lineno)}: box values must be finite with width, height >= 0")
+        classes.append(tok[0])
+        boxes.extend(tok[1:])
+    return _to_arrays(classes, boxes, polys)
+
+
+def _to_arrays(
+    classes: list[str], boxes: list[str], polys: dict[int, list[float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    cls = np.array(classes, dtype=np.float64).astype(np.int64)
+    vals = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    xyxy = np.concatenate([vals[:, :2] - vals[:, 2:] / 2, vals[:, :2] + vals[:, 2:] / 2], axis=1)
+    for row, pts in polys.items():
+        xs, ys = pts[0::2], pts[1::2]
+        xyxy[row] = (min(xs), min(ys), max(xs), max(ys))
+    return cls, xyxy
+
+
+def read_label(img: Path) -> tuple[Path | None, str | None]:
+    """An image's label file and its text (None, None when it has none)."""
+    text_path = os.fspath(img)
+    first = []
+    if _IMAGES in text_path:  # ultralytics' rule first, without pathlib's cost
+        head, tail = text_path.rsplit(_IMAGES, 1)
+        first = [os.path.splitext(f"{head}{_LABELS}{tail}")[0] + ".txt"]
+    for cand in itertools.chain(first, _lazy(label_path_candidates, img)):
+        try:
+            with open(cand, encoding="utf-8") as fh:
+                return Path(cand), fh.read()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except UnicodeDecodeError:
+            raise AnnotationError(f"{cand}: not a text label file (not UTF-8)") from None
+    return None, None
+
+
+def _lazy(fn: Any, arg: Any) -> Any:
+    yield from fn(arg)
+
+
+@dataclass
+class _Batch:
+    """Label rows of every image as text tokens, with where each image's rows start."""
+
+    classes: list[str] = field(default_factory=list)
+    boxes: list[str] = field(default_factory=list)
+    polys: dict[int, list[float]] = field(default_factory=dict)
+    counts: list[int] = field(default_factory=list)
+    texts: dict[int, tuple[Path, str]] = field(default_factory=dict)
+
+    def add(self, i: int, label: Path, text: str, n_classes: int) -> None:
+        rows = [r for r in map(str.split, text.splitlines()) if r]
+        if all(len(r) == 5 for r in rows):
+            flat = list(itertools.chain.from_iterable(rows))
+            self.classes.extend(flat[0::5])
+            del flat[0::5]
+            self.boxes.extend(flat)
+        else:  # polygons, oriented boxes, or a broken row: the careful parser decides
+            cls, xyxy = parse_rows(text, label, n_classes)
+            base = len(self.classes)
+            self.classes.extend(map(str, cls.tolist()))
+            self.boxes.extend(["nan"] * (4 * len(cls)))
+            for k, box in enumerate(xyxy.tolist()):
+                self.polys[base + k] = box
+        self.counts.append(len(rows))
+        self.texts[i] = (label, text)
+
+
+@dataclass
+class LabelRead:
+    images: ImageTable
+    builder: BoxBuilder
+    notes: list[str]
+    claimed: set[Path]
+
+
+def read_labels(
+    records: list[tuple[str, str, Path]],
+    categories: list[Category],
+    known: dict[tuple[str, str], SidecarImage],
+    probe: bool,
+) -> LabelRead:
+    """Every image's label file: the image table and the boxes (in a builder)."""
+    n = len(records)
+    # YOLO boxes are relative: a size the sidecar lacks must come from the header, probe or not
+    need = [probe or (k := known.get((s, key))) is None or not k.width for s, key, _ in records]
+    headers = (
+        read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
+    )
+    sizes, ids, labelled = np.zeros((n, 2), np.int64), np.zeros(n, np.int64), np.ones(n, bool)
+    batch, with_labels = _Batch(), []
+    for i, (split, key, img) in enumerate(records):
+        entry = known.get((split, key))
+        w, h = headers[i].displayed if headers and headers[i].error is None else (0, 0)
+        sizes[i] = (w, h) if w or entry is None else (entry.width, entry.height)
+        ids[i] = entry.id if entry else i + 1
+        label, text = read_label(img)
+        if label is None:
+            labelled[i] = False
+            if entry is not None and entry.rows:
+                raise AnnotationError(
+                    f"{img}: svmlp.sidecar.json lists {len(entry.rows)} boxes for this image but its label file is missing"
+                )
+            continue
+        batch.add(i, label, text or "", len(categories))
+        with_labels.append(i)
+    builder = BoxBuilder()
+    notes = _boxes(batch, with_labels, records, sizes, known, categories, builder)
+    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
+    images = ImageTable.build(
+        id=ids,
+        file_name=[k for _, k, _ in records],
+        split=[s for s, _, _ in records] or np.zeros(0, "U1"),
+        width=sizes[:, 0],
+        height=sizes[:, 1],
+        labelled=labelled,
+        header_width=hw,
+        header_height=hh,
+        orientation=ho,
+    )
+    return LabelRead(images, builder, notes, {label for label, _ in batch.texts.values()})
+
+
+def _convert(
+    batch: _Batch, with_labels: list[int], n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class, normalised xyxy, image row) of every row; a failing file is re-parsed to name the line."""
+    row_image = np.repeat(np.array(with_labels, dtype=np.int64), batch.counts)
+    try:
+        cls_f = np.array(batch.classes, dtype=np.float64)
+        vals = np.array(batch.boxes, dtype=np.float64).reshape(-1, 4)
+    except ValueError:
+        _reparse_all(batch, n_classes)
+        raise  # pragma: no cover - a failing row always fails its careful parse too
+    plain = np.ones(len(cls_f), dtype=bool)
+    plain[list(batch.polys)] = False
+    bad = (cls_f != np.round(cls_f)) | (cls_f < 0) | (cls_f >= n_classes)
+    bad |= plain & (~np.isfinite(vals).all(axis=1) | (vals[:, 2] < 0) | (vals[:, 3] < 0))
+    if bad.any():
+        label, text = batch.texts[int(row_image[np.flatnonzero(bad)[0]])]
+        parse_rows(text, label, n_classes)
+    xyxy = np.concatenate([vals[:, :2] - vals[:, 2:] / 2, vals[:, :2] + vals[:, 2:] / 2], axis=1)
+    if batch.polys:
+        rows = list(batch.polys)
+        xyxy[rows] = np.array([batch.polys[r] for r in rows], dtype=np.float64)
+    return cls_f.astype(np.int64), xyxy, row_image
+
+
+def _reparse_all(batch: _Batch, n_classes: int) -> None:
+    for label, text in batch.texts.values():
+        parse_rows(text, label, n_classes)
+
+
+def _boxes(
+    batch: _Batch,
+    with_labels: list[int],
+    records: list[tuple[str, str, Path]],
+    sizes: np.ndarray,
+    known: dict[tuple[str, str], SidecarImage],
+    categories: list[Category],
+    builder: BoxBuilder,
+) -> list[str]:
+    cls, xyxy, row_image = _convert(batch, with_labels, len(categories))
+    unsized = np.flatnonzero((sizes[row_image] == 0).any(axis=1))
+    if len(unsized):
+        i = int(row_image[unsized[0]])
+        raise ImageError(
+            f"{batch.texts[i][0]}: its image {records[i][2]} is missing or unreadable, so its size is unknown"
+        )
+    xyxy *= np.tile(sizes[row_image].astype(np.float64), 2)
+    starts = np.concatenate([[0], np.cumsum(batch.counts)]).tolist()
+    box_ids = np.full(len(cls), -1, dtype=np.int64)
+    position = np.arange(len(cls), dtype=np.float64) - np.repeat(
+        np.array(starts[:-1], np.float64), batch.counts
+    )
+    extras: dict[int, dict[str, Any]] = {}
+    cls_list, stale = cls.tolist(), 0
+    cat_row = {c.id: k for k, c in enumerate(categories)}
+    for k, i in enumerate(with_labels):
+        entry = known.get(records[i][:2])
+        if entry is None:
+            continue
+        lo, hi = starts[k], starts[k + 1]
+        if [c for _, c in entry.rows] != cls_list[lo:hi]:
+            stale += 1
+            continue
+        box_ids[lo:hi] = [b for b, _ in entry.rows]
+        if entry.annotations:
+            _apply_entry(entry, i, lo, hi, box_ids, position, extras, cat_row, builder, batch.texts[i][0])
+    builder.add(row_image, cls, xyxy, box_ids, extras=extras, position=position, source="svmlp.sidecar.json")
+    if stale:
+        return [
+            f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored"
+        ]
+    return []
+
+
+def _apply_entry(
+    entry: SidecarImage,
+    i: int,
+    lo: int,
+    hi: int,
+    box_ids: np.ndarray,
+    position: np.ndarray,
+    extras: dict[int, dict[str, Any]],
+    cat_row: dict[int, int],
+    builder: BoxBuilder,
+    label: Path,
+) -> None:
+    """One image's sidecar annotations: extras for its label rows, and its crowd boxes in place."""
+    row_of = {int(b): lo + k for k, b in enumerate(box_ids[lo:hi].tolist())}
+    crowd = [a for a in entry.annotations if "bbox" in a]
+    for a in entry.annotations:
+        if "bbox" not in a and a["id"] in row_of:
+            extras[row_of[a["id"]]] = a
+    if not crowd:
+        return
+    n = hi - lo + len(crowd)
+    slots = [a.get("position", n) for a in crowd]
+    free = [p for p in range(n + len(crowd)) if p not in set(slots)]
+    position[lo:hi] = free[: hi - lo]
+    xyxy = np.array([a.get("xyxy") or _corners(a["bbox"]) for a in crowd], dtype=np.float64)
+    builder.add(
+        i,
+        np.array([cat_row[a["category_id"]] for a in crowd]),
+        xyxy,
+        np.array([a["id"] for a in crowd]),
+        iscrowd=np.array([bool(a.get("iscrowd", 1)) for a in crowd]),
+        extras=crowd,
+        position=np.array(slots, dtype=np.float64),
+        source=label,
+    )
+
+
+def _corners(bbox: list[float]) -> list[float]:
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]
