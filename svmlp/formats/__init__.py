@@ -139,6 +139,7 @@ def write(
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
     if splits:
         ds = ds.split(*splits)
+    _refuse_own_source(ds, Path(out))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         notes = module.write(ds, tmp)
         placed = place_images(ds, tmp, module.image_destination, images)
@@ -154,6 +155,19 @@ def write(
         splits={s: split_counts[s] for s in ds.splits},
         notes=list(notes),
     )
+
+
+def _refuse_own_source(ds: Dataset, out: Path) -> None:
+    """Writing into the folder a data set was read from would replace the user's files."""
+    target = out.resolve()
+    for src in [ds.source, *ds.roots.values()]:
+        if src is None:
+            continue
+        src = src.resolve()
+        if src == target or target in src.parents:
+            raise UsageError(
+                f"{out}: holds the source being converted ({src}); choose an output folder outside it"
+            )
 
 
 def convert(

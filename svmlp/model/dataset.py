@@ -109,6 +109,8 @@ class Dataset:
         self.info: dict[str, Any] = dict(info or {})
         #: what the reader repaired or noticed on the way (moved paths, stale sidecar entries)
         self.notes: list[str] = list(notes)
+        #: the file or folder it was read from (None when built in memory)
+        self.source: Path | None = None if source is None else Path(source)
         self._offsets: np.ndarray | None = None
         if validate:
             from svmlp.model.validate import validate_dataset
