@@ -137,9 +137,10 @@ def write(
     module = _module(format)
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
+    _refuse_own_source(ds, Path(out))
+    _refuse_escaping_names(ds)
     if splits:
         ds = ds.split(*splits)
-    _refuse_own_source(ds, Path(out))
     with atomic_output_dir(out, overwrite=overwrite) as tmp:
         notes = module.write(ds, tmp)
         placed = place_images(ds, tmp, module.image_destination, images)
@@ -167,6 +168,17 @@ def _refuse_own_source(ds: Dataset, out: Path) -> None:
         if src == target or target in src.parents:
             raise UsageError(
                 f"{out}: holds the source being converted ({src}); choose an output folder outside it"
+            )
+
+
+def _refuse_escaping_names(ds: Dataset) -> None:
+    """A file name such as ``../../x.jpg`` or ``/etc/x.jpg`` would be written outside the output."""
+    for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith("/") or ".." in parts or (len(name) > 1 and name[1] == ":"):
+            raise AnnotationError(
+                f"image file name {name!r} (split {split}) is absolute or climbs out with '..'; "
+                "svmlp writes each image and label file inside the output folder, so it cannot write this one"
             )
 
 

@@ -62,7 +62,9 @@ class BoxBuilder:
         self._ids.append(np.full(k, -1, np.int64) if ids is None else np.asarray(ids, dtype=np.int64))
         self._crowd.append(np.zeros(k, bool) if iscrowd is None else np.asarray(iscrowd, dtype=bool))
         self._position.append(np.full(k, np.nan) if position is None else np.asarray(position, np.float64))
-        self._flags.append(np.full((k, 3), -1, np.int8) if flags is None else np.asarray(flags, np.int8).reshape(k, 3))
+        self._flags.append(
+            np.full((k, 3), -1, np.int8) if flags is None else np.asarray(flags, np.int8).reshape(k, 3)
+        )
         items = extras.items() if isinstance(extras, dict) else enumerate(extras or ())
         for j, extra in items:
             if extra:

@@ -11,13 +11,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from svmlp.errors import OutputExistsError, UsageError
+from svmlp.errors import AnnotationError, OutputExistsError, UsageError
 
 __all__ = [
     "DEFAULT_SPLIT",
     "IMAGE_SUFFIXES",
     "atomic_output_dir",
     "paused_gc",
+    "read_bytes",
+    "read_text",
     "infer_split",
     "is_image",
     "resolve_moved",
@@ -47,6 +49,25 @@ IMAGE_SUFFIXES = frozenset(
 
 _KNOWN_SPLITS = {"train", "val", "valid", "validation", "test", "trainval", "minival", "dev", "eval"}
 _PREFIXES = ("instances_", "person_keypoints_", "annotations_", "labels_", "svmlp_")
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes, or an :class:`AnnotationError` naming it (a folder, no permission, gone)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise AnnotationError(f"{os.fspath(path)}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """A UTF-8 text file (a BOM is dropped), or an :class:`AnnotationError` naming it."""
+    try:
+        return read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AnnotationError(
+            f"{os.fspath(path)}: not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:
@@ -122,7 +143,12 @@ def atomic_output_dir(out: str | os.PathLike[str], *, overwrite: bool = False) -
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".svmlp-old", dir=parent))
             os.replace(out, old / "x")
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / "x", out)  # put the previous output back where it was
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)

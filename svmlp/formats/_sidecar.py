@@ -18,6 +18,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError, where
 from svmlp.formats import _cocojson
+from svmlp.formats._layout import read_bytes
 from svmlp.model import Category, Dataset
 
 __all__ = ["SIDECAR_NAME", "Sidecar", "SidecarImage", "load", "save"]
@@ -58,7 +59,7 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
     path = folder / SIDECAR_NAME
     if not path.is_file():
         return None
-    data = path.read_bytes()
+    data = read_bytes(path)
     try:
         side = msgspec.json.decode(data, type=Sidecar, strict=False)
     except msgspec.ValidationError as exc:

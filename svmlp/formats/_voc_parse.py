@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from svmlp.errors import AnnotationError, where
+from svmlp.formats._layout import read_bytes
 
 __all__ = ["FLAGS", "Parsed", "coordinates", "parse_file"]
 
@@ -43,19 +44,21 @@ def _float(text: str | None, path: Path, what: str, tag: str) -> float | None:
     if text is None or not text.strip():
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise AnnotationError(f"{path}: {what} <{tag}> is {text.strip()!r}, expected a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise AnnotationError(f"{path}: {what} <{tag}> is {text.strip()!r}, expected a finite number")
+    return value
 
 
 def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
     """Scan one annotation file. ``find_image(stem)`` names the image when ``<filename>`` is absent."""
+    data = read_bytes(path)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise AnnotationError(f"{where(path, exc.position[0])}: malformed XML ({exc})") from None
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
     if root.tag != "annotation":
         raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <annotation>")
     out = Parsed(path)
@@ -115,7 +118,12 @@ def _scan_object(obj: ET.Element, k: int, out: Parsed) -> None:
         if extra:
             out.extras[len(out.names) - 1] = extra
         if crowd:  # written as difficult for VOC evaluators; the real flag is in <svmlp>
-            values = (int(svm.get("difficult", "-1")), values[1], values[2])
+            real = svm.get("difficult", "-1")
+            if real not in ("-1", "0", "1"):
+                raise AnnotationError(
+                    f"{out.path}: object {k + 1} <svmlp difficult={real!r}>: expected 0 or 1"
+                )
+            values = (int(real), values[1], values[2])
     out.crowd.append(crowd)
     out.flags.append(values)
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from svmlp.errors import AnnotationError, where
-from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, is_image, resolve_moved
+from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, is_image, read_text, resolve_moved
 
 __all__ = ["SplitSource", "YoloLayout", "find_layout", "label_path_candidates"]
 
@@ -88,16 +88,15 @@ def _labels_dir_of(images_dir: Path) -> Path | None:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = read_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise AnnotationError(
             f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', exc)})"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc})") from None
     if not isinstance(data, dict):
         raise AnnotationError(
             f"{path}: expected a mapping with 'names' and split paths, found {type(data).__name__}"
@@ -159,7 +158,7 @@ def _split_from_entries(
 
 def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
     out, unresolved = [], 0
-    for lineno, line in enumerate(txt.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for lineno, line in enumerate(read_text(txt).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -215,13 +214,13 @@ def _check_guesses(config: Path, splits: dict[str, SplitSource], guessed: set[st
 
 
 def _read_names(path: Path) -> list[str]:
-    return [n.strip() for n in path.read_text(encoding="utf-8").splitlines() if n.strip()]
+    return [n.strip() for n in read_text(path).splitlines() if n.strip()]
 
 
 def _from_darknet(obj_data: Path) -> YoloLayout:
     base, notes = obj_data.parent, []
     entries: dict[str, str] = {}
-    for lineno, line in enumerate(obj_data.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text(obj_data).splitlines(), 1):
         if not line.strip() or line.strip().startswith("#"):
             continue
         if "=" not in line:

@@ -8,6 +8,7 @@ links and crowd boxes are applied where its record of an image still matches the
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._layout import read_text
 from svmlp.formats._sidecar import SidecarImage
 from svmlp.formats._yolo_layout import label_path_candidates
 from svmlp.imageinfo import header_columns, read_headers
@@ -51,12 +53,12 @@ def parse_rows(text: str, path: Path | str, n_classes: int) -> tuple[np.ndarray,
                 "(class and polygon or oriented-box points)"
             )
         cls, box = values[0], values[1:] if len(values) == 5 else [0.0] * 4
+        if not all(map(math.isfinite, values)) or box[2] < 0 or box[3] < 0:
+            raise AnnotationError(f"{where(path, lineno)}: values must be finite, with width, height >= 0")
         if cls != round(cls) or not 0 <= cls < n_classes:
             raise AnnotationError(
                 f"{where(path, lineno)}: class {tok[0]!r} is not an index into the {n_classes} names (0..{n_classes - 1})"
             )
-        if not all(np.isfinite(values)) or box[2] < 0 or box[3] < 0:
-            raise AnnotationError(f"{where(path, lineno)}: box values must be finite with width, height >= 0")
         classes.append(tok[0])
         boxes.extend(tok[1:])
     return _to_arrays(classes, boxes, polys)
@@ -82,13 +84,8 @@ def read_label(img: Path) -> tuple[Path | None, str | None]:
         head, tail = text_path.rsplit(_IMAGES, 1)
         first = [os.path.splitext(f"{head}{_LABELS}{tail}")[0] + ".txt"]
     for cand in itertools.chain(first, _lazy(label_path_candidates, img)):
-        try:
-            with open(cand, encoding="utf-8") as fh:
-                return Path(cand), fh.read()
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except UnicodeDecodeError:
-            raise AnnotationError(f"{cand}: not a text label file (not UTF-8)") from None
+        if os.path.isfile(cand):
+            return Path(cand), read_text(cand)
     return None, None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError
 from svmlp.formats import _cocojson
-from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc
+from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc, read_bytes
 from svmlp.formats._probe import probe_headers
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, concat_tables, sort_splits
 
@@ -98,10 +98,7 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
     """Several COCO-style files, one split each, as one data set."""
     parts, roots, seen = [], {}, {}
     for f, split in files:
-        try:
-            data = f.read_bytes()
-        except OSError as exc:
-            raise AnnotationError(f"{f}: cannot read ({exc.strerror})") from None
+        data = read_bytes(f)
         with paused_gc():
             if native:
                 from svmlp.formats.native import validate_document

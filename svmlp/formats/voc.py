@@ -21,7 +21,7 @@ import numpy as np
 from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder
-from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES, paused_gc
+from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES, paused_gc, read_text
 from svmlp.formats._voc_parse import Parsed, coordinates, parse_file
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, categories_from_names, sort_splits
@@ -56,7 +56,7 @@ def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
     out = {}
     for split, p in lists.items():
         entries = []
-        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        for lineno, line in enumerate(read_text(p).splitlines(), 1):
             line = line.strip()
             if line and not line.startswith("#"):
                 entries.append((line, lineno))  # the whole line: file names may hold spaces
@@ -118,7 +118,7 @@ def _categories_from(parsed: dict[str, Parsed], base: Path) -> list[Category]:
     labelmap = base / "labelmap.txt"
     order: list[str] = []
     if labelmap.is_file():
-        for line in labelmap.read_text(encoding="utf-8").splitlines():
+        for line in read_text(labelmap).splitlines():
             if line.strip() and not line.startswith("#"):
                 order.append(line.split(":")[0].strip())
     seen = set(order)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from svmlp.errors import AnnotationError
+from svmlp.errors import AnnotationError, UsageError
 from svmlp.model.categories import Category
 from svmlp.model.tables import BoxTable, ImageTable
 
@@ -206,7 +206,11 @@ class Dataset:
     # -- derived data sets ------------------------------------------------------------------
 
     def select(self, mask: np.ndarray) -> Dataset:
-        """The images where ``mask`` is true, with their boxes; links stay within images."""
+        """The images where ``mask`` (a boolean per image) is true, with their boxes; links stay
+        within images."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(self.images),):
+            raise UsageError(f"select() takes a boolean mask of {len(self.images)} values, one per image")
         keep = np.flatnonzero(mask)
         new_index = np.full(len(self.images), -1, dtype=np.int64)
         new_index[keep] = np.arange(len(keep))
@@ -216,9 +220,11 @@ class Dataset:
         images = self.images.take(keep)
         kept_splits = set(images.split.tolist())
         roots = {k: v for k, v in self.roots.items() if k in kept_splits}
-        return Dataset(
+        out = Dataset(
             self.categories, images, boxes, roots=roots, info=self.info, notes=self.notes, validate=False
         )
+        out.source = self.source
+        return out
 
     def split(self, *names: str) -> Dataset:
         """Only the images of the given splits."""
@@ -240,7 +246,7 @@ class Dataset:
             "notes": self.notes,
         }
         args.update(changes)
-        return Dataset(
+        out = Dataset(
             args["categories"],
             args["images"],
             args["boxes"],
@@ -248,3 +254,5 @@ class Dataset:
             info=args["info"],
             notes=args["notes"],
         )
+        out.source = self.source
+        return out

@@ -75,6 +75,9 @@ def _check_images(ds: Dataset) -> None:
     bad = np.flatnonzero((im.width < 0) | (im.height < 0))
     if len(bad):
         raise AnnotationError(f"{_describe_image(ds, int(bad[0]))}: negative width or height")
+    bad = np.flatnonzero(im.id < 0)
+    if len(bad):
+        raise AnnotationError(f"{_describe_image(ds, int(bad[0]))}: ids must be >= 0")
 
 
 def _check_boxes(ds: Dataset) -> None:
@@ -94,6 +97,19 @@ def _check_boxes(ds: Dataset) -> None:
         what = "a coordinate that is not finite" if not finite[r] else "x1 < x0 or y1 < y0"
         raise AnnotationError(
             f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: {what} {b.xyxy[r].tolist()}"
+        )
+    bad = np.flatnonzero(b.id < 0)
+    if len(bad):
+        r = int(bad[0])
+        raise AnnotationError(
+            f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: ids must be >= 0"
+        )
+    unlabelled = np.flatnonzero(~ds.images.labelled[b.image])
+    if len(unlabelled):
+        i = int(b.image[unlabelled[0]])
+        raise AnnotationError(
+            f"{_describe_image(ds, i)} is marked unlabelled (never annotated) but has boxes; "
+            "an annotated image with no boxes is a labelled one"
         )
     codes = _split_codes(ds)[b.image]
     row = _first_duplicate(codes, b.id)

@@ -113,10 +113,10 @@ YOLO_CASES: dict[str, tuple[dict, str]] = {
     "negative class": ({"label": "-1 0.5 0.5 0.2 0.2\n"}, r"a\.txt:1: class '-1'"),
     "fractional class": ({"label": "0.5 0.5 0.5 0.2 0.2\n"}, r"a\.txt:1: class '0\.5'"),
     "not a number": ({"label": "0 0.5 abc 0.2 0.2\n"}, r"a\.txt:1: expected numbers"),
-    "nan": ({"label": "\n0 nan 0.5 0.2 0.2\n"}, r"a\.txt:2: box values must be finite"),
+    "nan": ({"label": "\n0 nan 0.5 0.2 0.2\n"}, r"a\.txt:2: values must be finite"),
     "negative size": (
         {"label": "0 0.5 0.5 -0.2 0.2\n"},
-        r"a\.txt:1: box values must be finite with width, height >= 0",
+        r"a\.txt:1: values must be finite, with width, height >= 0",
     ),
     "label without image": (
         {"label": "0 0.5 0.5 0.2 0.2\n", "image": False},
@@ -173,7 +173,7 @@ VOC_CASES: dict[str, tuple[str, str]] = {
     "text coordinate": (
         "<annotation><object><name>car</name><bndbox><xmin>a</xmin><ymin>1</ymin><xmax>2</xmax>"
         "<ymax>2</ymax></bndbox></object></annotation>",
-        r"<xmin> is 'a', expected a number",
+        r"<xmin> is 'a', expected a finite number",
     ),
     "inverted": (
         "<annotation><object><name>car</name><bndbox><xmin>9</xmin><ymin>1</ymin><xmax>2</xmax>"
