@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -135,7 +136,8 @@ _COMMANDS = {"convert": _cmd_convert, "stats": _cmd_stats, "sample": _cmd_sample
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 problems found, 2 bad input)."""
+    """Run the command line; returns the exit code (0 ok, 1 problems found, 2 bad input,
+    3 a bug in svmlp)."""
     from svmlp.errors import SvmlpError
 
     args = build_parser().parse_args(argv)
@@ -152,6 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug in svmlp, not bad input: one line, a distinct code, a way to see more
+        if os.environ.get("SVMLP_DEBUG"):
+            raise
+        print(
+            f"svmlp {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(a bug in svmlp; rerun with SVMLP_DEBUG=1 for the traceback and please report it)",
+            file=sys.stderr,
+        )
+        return 3
 
 
 if __name__ == "__main__":  # pragma: no cover

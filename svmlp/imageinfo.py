@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from svmlp.model.tables import ORIENTATION_SWAPS
+
 __all__ = ["HeaderInfo", "read_header", "read_headers"]
 
 _ORIENTATION_TAG = 0x0112
+_LIMIT_LIFTED = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,8 @@ class HeaderInfo:
     @property
     def displayed(self) -> tuple[int, int]:
         """Width and height after applying the EXIF orientation."""
-        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
+        turned = self.orientation in ORIENTATION_SWAPS
+        return (self.height, self.width) if turned else (self.width, self.height)
 
 
 def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
@@ -38,19 +44,38 @@ def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            width, height = im.size
-            orientation = 1
-            if im.format in ("JPEG", "MPO", "TIFF", "WEBP", "PNG"):
-                value = im.getexif().get(_ORIENTATION_TAG, 1)
-                orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
-            return HeaderInfo(width, height, orientation)
+        try:
+            return _open(path)
+        except Image.DecompressionBombError:
+            # a huge aerial photo, not an attack: only its header is read, so lift the limit
+            with _LIMIT_LIFTED:
+                limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                try:
+                    return _open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = limit
     except FileNotFoundError:
         return HeaderInfo(0, 0, 0, "missing")
     except UnidentifiedImageError:
         return HeaderInfo(0, 0, 0, "not an image")
     except (OSError, SyntaxError, ValueError) as exc:  # PIL raises SyntaxError for some broken headers
         return HeaderInfo(0, 0, 0, f"unreadable ({exc})")
+
+
+def _open(path: str | os.PathLike[str]) -> HeaderInfo:
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            width, height = im.size
+            orientation = 1
+            # EXIF sits in the header of these; a PNG's may follow the pixels, and asking Pillow
+            # for it there decodes the whole image: only an eXIf chunk before the pixels counts
+            if im.format in ("JPEG", "MPO", "TIFF", "WEBP") or "exif" in im.info:
+                value = im.getexif().get(_ORIENTATION_TAG, 1)
+                orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
+            return HeaderInfo(width, height, orientation)
 
 
 def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int = 8) -> list[HeaderInfo]:

@@ -38,7 +38,8 @@ def _module(name: str) -> ModuleType:
 
 
 def _json_kind(path: Path) -> str | None:
-    head = path.read_bytes()[:4096] if path.stat().st_size else b""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
     if b'"svmlp"' in head or path.name.endswith(".svmlp.json"):
         return "svmlp"
     if head.lstrip()[:1] == b"{":

@@ -10,9 +10,18 @@ import numpy as np
 from svmlp.errors import AnnotationError
 from svmlp.model import BoxTable
 
-__all__ = ["BoxBuilder"]
+__all__ = ["BoxBuilder", "number_missing"]
 
 _FLAG_NAMES = ("difficult", "truncated", "occluded")
+
+
+def number_missing(ids: np.ndarray) -> np.ndarray:
+    """Ids given as −1 numbered after the largest id present, in order (in place; returned)."""
+    missing = ids < 0
+    if missing.any():
+        start = max(int(ids.max()), 0) + 1
+        ids[missing] = np.arange(start, start + int(missing.sum()))
+    return ids
 
 
 class BoxBuilder:
@@ -47,7 +56,7 @@ class BoxBuilder:
         extras: list[dict[str, Any] | None] | dict[int, dict[str, Any]] | None = None,
         position: np.ndarray | None = None,
         flags: np.ndarray | None = None,
-        source: str | Path = "",
+        source: str | Path | list[str] = "",
     ) -> None:
         """Add ``len(category)`` boxes; ``image_row`` is one image row or one per box;
         ``extras`` is a list aligned with the boxes or a dict from box to extra;
@@ -69,7 +78,7 @@ class BoxBuilder:
         for j, extra in items:
             if extra:
                 self._extras[self.n + j] = extra
-                self._where[self.n + j] = str(source)
+                self._where[self.n + j] = source[j] if isinstance(source, list) else str(source)
         self.n += k
 
     def _order(self) -> np.ndarray | None:
@@ -93,11 +102,7 @@ class BoxBuilder:
             self._extras = {int(new_of_old[r]): e for r, e in self._extras.items()}
             self._where = {int(new_of_old[r]): w for r, w in self._where.items()}
         image = np.concatenate(self._image)
-        ids = np.concatenate(self._ids)
-        missing = ids < 0
-        if missing.any():
-            start = max(int(ids.max()), 0) + 1
-            ids[missing] = np.arange(start, start + int(missing.sum()))
+        ids = number_missing(np.concatenate(self._ids))
         cols: dict[str, Any] = {
             "id": ids,
             "image": image,

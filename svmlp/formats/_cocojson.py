@@ -1,4 +1,4 @@
-"""COCO-style JSON (COCO and the native SVMLP superset): decode one file to columns, encode back.
+"""COCO-style JSON (COCO and the native SVMLP superset): decode one file to columns.
 
 Decoding uses msgspec with typed structs: several times faster than ``json.load`` plus dict
 walking, and its errors carry the JSON path of the offending value.
@@ -16,10 +16,11 @@ import msgspec
 import numpy as np
 
 from svmlp.errors import AnnotationError, where
-from svmlp.model import BoxTable, Category, Dataset, ImageTable
+from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
+from svmlp.model.validate import first_duplicate
 
-__all__ = ["CocoPart", "clean_extent", "decode", "encode", "part_from_file"]
+__all__ = ["CocoPart", "category_from", "decode", "part_from_file"]
 
 
 class _Category(msgspec.Struct):
@@ -81,6 +82,7 @@ class _File(msgspec.Struct):
     categories: list[_Category] = []
     info: dict[str, Any] | None = None
     svmlp: dict[str, Any] | None = None
+    svmlp_split: str | None = None  # the split of a COCO file svmlp wrote, whatever its name
 
 
 _DECODER = msgspec.json.Decoder(_File)
@@ -139,11 +141,9 @@ def _index_of(keys: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _duplicate(ids: np.ndarray) -> int | None:
-    if len(ids) < 2:
-        return None
-    s = np.sort(ids)
-    d = np.flatnonzero(s[1:] == s[:-1])
-    return int(s[d[0]]) if len(d) else None
+    """The first id that occurs again, or None."""
+    row = first_duplicate(ids)
+    return None if row is None else int(ids[row])
 
 
 def part_from_file(f: _File, path: Path, split: str, raw: bytes | None = None) -> CocoPart:
@@ -292,154 +292,3 @@ def _segmentation(raw: msgspec.Raw) -> Any:
         return None
     value = msgspec.json.decode(raw)
     return None if value == [] else value
-
-
-# -- encoding -----------------------------------------------------------------------------------
-
-
-def clean_extent(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-    """A width ``w`` with ``start + w == stop`` exactly, with as few decimals as possible.
-
-    The plain ``stop - start`` is not always such a width (when ``start`` is much smaller than
-    ``stop`` the subtraction rounds), so a COCO ``[x, y, w, h]`` round trip would drift in the
-    last bit. Tries rounded values first (so ``0.2`` is written, not ``0.20000000000000004``),
-    then the neighbouring floats of the difference.
-    """
-    extent = stop - start
-    out = extent.copy()
-    todo = np.ones(len(extent), dtype=bool)
-    candidates = [lambda e, d=d: np.round(e, d) for d in range(17)]
-    for steps in (1, 2, 3):
-        candidates += [lambda e, k=steps: _step(e, k), lambda e, k=steps: _step(e, -k)]
-    for make in candidates:
-        if not todo.any():
-            break
-        cand = make(extent[todo])
-        ok = start[todo] + cand == stop[todo]
-        idx = np.flatnonzero(todo)[ok]
-        out[idx] = cand[ok]
-        todo[idx] = False
-    return out
-
-
-def _step(values: np.ndarray, k: int) -> np.ndarray:
-    """``values`` moved ``k`` floats up (k > 0) or down."""
-    toward = np.inf if k > 0 else -np.inf
-    for _ in range(abs(k)):
-        values = np.nextafter(values, toward)
-    return values
-
-
-def _compact(values: np.ndarray) -> list[Any]:
-    """Numbers as (nested) lists, integral ones as ints: files stay compact and diff-friendly
-    (``12`` not ``12.0``), decided for the whole array at once."""
-    out = values.astype(object)
-    integral = (values == np.round(values)) & (np.abs(values) < 2**53)
-    out[integral] = values[integral].astype(np.int64).tolist()
-    return out.tolist()
-
-
-def encode(ds: Dataset, split: str, *, native: bool) -> bytes:
-    """One split as COCO JSON (``native``: with the svmlp marker and every extra kept)."""
-    part = ds.select(ds.images.split == split)
-    im = part.images
-    doc: dict[str, Any] = {}
-    if native:
-        doc["svmlp"] = {"version": "1.0", "split": split}
-    doc["info"] = ds.info
-    doc["categories"] = [category_dict(c) for c in ds.categories]
-    doc["images"] = [
-        _image_dict(i, f, w, h, lab)
-        for i, f, w, h, lab in zip(
-            im.id.tolist(), im.file_name.tolist(), im.width.tolist(), im.height.tolist(), im.labelled.tolist()
-        )
-    ]
-    doc["annotations"] = _annotation_dicts(part)
-    return msgspec.json.encode(doc)
-
-
-def category_dict(c: Category) -> dict[str, Any]:
-    """A category as JSON; the role always, so an explicit "none" survives the alias table."""
-    return {"id": c.id, "name": c.name, "supercategory": c.supercategory, "role": c.role}
-
-
-def _image_dict(id_: int, name: str, w: int, h: int, labelled: bool) -> dict[str, Any]:
-    d: dict[str, Any] = {"id": id_, "file_name": name, "width": w, "height": h}
-    if not labelled:
-        d["labelled"] = False
-    return d
-
-
-def _annotation_dicts(
-    ds: Dataset, *, rows: np.ndarray | None = None, default_area: bool = True
-) -> list[dict[str, Any]]:
-    """One COCO annotation dict per box (or per box in ``rows``), with svmlp's extra keys where
-    they have a value. ``default_area``: give boxes without a source ``area`` the box area."""
-    b = ds.boxes
-    rows = np.arange(len(b)) if rows is None else np.asarray(rows, dtype=np.int64)
-    if not len(rows):
-        return []
-    xyxy = b.xyxy[rows]
-    x0, y0, x1, y1 = (xyxy[:, k] for k in range(4))
-    w, h = clean_extent(x0, x1), clean_extent(y0, y1)
-    # rare: no float width reproduces x1 from x0 (a rounding tie); then the corners go verbatim
-    inexact = set(np.flatnonzero((x0 + w != x1) | (y0 + h != y1)).tolist())
-    area = b.area[rows]
-    area = np.where(np.isnan(area), w * h if default_area else np.nan, area)
-    ids, all_ids = b.id[rows].tolist(), b.id
-    image_ids = ds.images.id[b.image[rows]].tolist()
-    cat_ids = ds.category_ids[b.category[rows]].tolist()
-    bbox = _compact(np.stack([x0, y0, w, h], axis=1))
-    area_l = _compact(area)
-    crowd = b.iscrowd[rows].astype(int).tolist()
-    parent = b.parent[rows]
-    parent_id = np.where(parent >= 0, all_ids[np.maximum(parent, 0)], -1).tolist()
-    score = b.link_score[rows].tolist()
-    flags = [
-        (k, getattr(b, k)[rows].tolist())
-        for k in ("difficult", "truncated", "occluded")
-        if (getattr(b, k)[rows] >= 0).any()
-    ]
-    plates = _plate_dicts(b, rows)
-    seg = b.segmentation[rows].tolist() if b.segmentation is not None else None
-    out = []
-    for k in range(len(rows)):
-        d: dict[str, Any] = {
-            "id": ids[k],
-            "image_id": image_ids[k],
-            "category_id": cat_ids[k],
-            "bbox": bbox[k],
-        }
-        if area_l[k] == area_l[k]:
-            d["area"] = area_l[k]
-        d["iscrowd"] = crowd[k]
-        if k in inexact:
-            d["xyxy"] = xyxy[k].tolist()
-        if seg is not None and seg[k] is not None:
-            d["segmentation"] = seg[k]
-        if parent_id[k] >= 0:
-            d["parent_id"] = parent_id[k]
-            if score[k] == score[k]:  # not NaN
-                d["link_score"] = score[k]
-        for key, values in flags:
-            if values[k] >= 0:
-                d[key] = values[k]
-        if plates and k in plates:
-            d["plate"] = plates[k]
-        out.append(d)
-    return out
-
-
-def _plate_dicts(b: BoxTable, rows: np.ndarray) -> dict[int, dict[str, Any]]:
-    """``plate`` objects by position in ``rows``, for the boxes that have text or corners."""
-    out: dict[int, dict[str, Any]] = {}
-    if b.text is not None:
-        text = b.text[rows]
-        for k in np.flatnonzero(text != "").tolist():
-            out[k] = {"text": str(text[k])}
-    if b.corners is not None:
-        corners = b.corners[rows]
-        have = np.flatnonzero(~np.isnan(corners).any(axis=(1, 2)))
-        for k, pts in zip(have.tolist(), _compact(corners[have])):
-            out.setdefault(k, {})["corners"] = pts
-    return out

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from svmlp.errors import ImageError, UsageError
+from svmlp.errors import ImageError
 from svmlp.model import Dataset
 
 __all__ = ["IMAGE_MODES", "place_images"]
@@ -37,11 +37,9 @@ _ACTIONS: dict[str, Callable[[Path, Path], object]] = {
 def place_images(ds: Dataset, out: Path, destination: Callable[[str, str], str], mode: str) -> int:
     """Put every image at ``out / destination(split, file_name)``; returns how many were placed.
 
-    Every source image must exist: a missing one raises :class:`ImageError` naming it (use
+    ``mode`` is one of :data:`IMAGE_MODES` (checked by the caller). Every source image must exist: a missing one raises :class:`ImageError` naming it (use
     ``mode="none"`` to write labels only).
     """
-    if mode not in IMAGE_MODES:
-        raise UsageError(f"images mode {mode!r}: expected one of {', '.join(IMAGE_MODES)}")
     if mode == "none" or not len(ds.images):
         return 0
     jobs = []

@@ -4,12 +4,13 @@ YOLO keeps class indices and normalised boxes only; VOC keeps class names. The s
 the rest, so a round trip loses nothing: category ids, supercategories and roles, image ids and
 sizes, images that were never labelled, box ids, the car→plate links, crowd boxes (left out of
 YOLO label files) and plate text, corners and flags. Other tools ignore the file. Each image's
-entry also records the classes of its label rows, so a label file edited after svmlp wrote it is
-noticed and its stale links are dropped rather than misapplied.
+entry also records a digest of its label file, so a label file edited after svmlp wrote it is
+noticed and its stale ids and links are dropped rather than misapplied.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import msgspec
 import numpy as np
 
 from svmlp.errors import AnnotationError, where
-from svmlp.formats import _cocojson
+from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._layout import read_bytes
 from svmlp.model import Category, Dataset
 
@@ -36,6 +37,8 @@ class SidecarImage(msgspec.Struct, omit_defaults=True):
     labelled: bool = True
     #: [box id, class index] per label row, in file order
     rows: list[tuple[int, int]] = []
+    #: blake2b of the label file as written: any later edit makes the entry stale
+    digest: str = ""
     #: annotations carrying anything beyond the label row (links, plate, flags), and crowd boxes
     annotations: list[dict[str, Any]] = []
 
@@ -54,6 +57,11 @@ class Sidecar(msgspec.Struct):
         return {(im.split, im.file_name): im for im in self.images}
 
 
+def label_digest(data: bytes) -> str:
+    """What the sidecar remembers of a label file, to notice later edits."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
 def load(folder: Path, fmt: str) -> Sidecar | None:
     """The sidecar in ``folder``, or None when there is none."""
     path = folder / SIDECAR_NAME
@@ -70,7 +78,44 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
         raise AnnotationError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
     if side.format != fmt:
         raise AnnotationError(f"{path}: written for {side.format}, read as {fmt}")
+    _check_annotations(side, path)
     return side
+
+
+class _Kept(msgspec.Struct):
+    """The shape of an annotation the sidecar keeps (checked, then used as the dict it is)."""
+
+    id: int
+    category_id: int | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    xyxy: tuple[float, float, float, float] | None = None
+    position: int | None = None
+    iscrowd: int | None = None
+    area: float | None = None
+    parent_id: int | None = None
+    link_score: float | None = None
+    plate: _cocojson._Plate | None = None
+    difficult: int | None = None
+    truncated: int | None = None
+    occluded: int | None = None
+
+
+def _check_annotations(side: Sidecar, path: Path) -> None:
+    """A hand-edited sidecar fails here, naming the entry, rather than deep inside a reader."""
+    categories = {c.id for c in side.categories}
+    for k, image in enumerate(side.images):
+        for j, a in enumerate(image.annotations):
+            at = f"$.images[{k}].annotations[{j}]"
+            try:
+                kept = msgspec.convert(a, _Kept, strict=False)
+            except msgspec.ValidationError as exc:
+                raise AnnotationError(
+                    f"{where(path, at=at)}: {exc}; delete the file to read the labels alone"
+                ) from None
+            if kept.bbox is not None and kept.category_id not in categories:
+                raise AnnotationError(
+                    f"{where(path, at=at)}: category_id {kept.category_id} is not a category here"
+                )
 
 
 #: annotation keys a YOLO label row itself carries (crowd boxes are not rows: kept whole)
@@ -102,8 +147,8 @@ def extras_mask(ds: Dataset, carried: frozenset[str]) -> np.ndarray:
     if "segmentation" not in carried and b.segmentation is not None:
         need |= np.array([v is not None for v in b.segmentation.tolist()], dtype=bool)
     if "area" not in carried:  # an area that is just the box's needs no keeping
-        w = _cocojson.clean_extent(b.xyxy[:, 0], b.xyxy[:, 2])
-        h = _cocojson.clean_extent(b.xyxy[:, 1], b.xyxy[:, 3])
+        w = _cocoencode.clean_extent(b.xyxy[:, 0], b.xyxy[:, 2])
+        h = _cocoencode.clean_extent(b.xyxy[:, 1], b.xyxy[:, 3])
         need |= ~np.isnan(b.area) & (b.area != w * h)
     if "parent_id" not in carried:
         need |= b.parent >= 0
@@ -118,7 +163,13 @@ def extras_mask(ds: Dataset, carried: frozenset[str]) -> np.ndarray:
 
 
 def save(
-    ds: Dataset, folder: Path, fmt: str, *, rows_of: dict[int, list[int]] | None, carried: frozenset[str]
+    ds: Dataset,
+    folder: Path,
+    fmt: str,
+    *,
+    rows_of: dict[int, list[int]] | None,
+    carried: frozenset[str],
+    digests: dict[int, str] | None = None,
 ) -> None:
     """Write the sidecar.
 
@@ -133,7 +184,7 @@ def save(
     else:
         whole[:] = False
     wanted = np.flatnonzero(whole | extras_mask(ds, carried))
-    dicts = dict(zip(wanted.tolist(), _cocojson._annotation_dicts(ds, rows=wanted, default_area=False)))
+    dicts = dict(zip(wanted.tolist(), _cocoencode.annotation_dicts(ds, rows=wanted, default_area=False)))
     by_image: dict[int, list[dict[str, Any]]] = {}
     image_of = b.image.tolist()
     ids, cats = b.id.tolist(), b.category.tolist()
@@ -156,6 +207,7 @@ def save(
             height=h,
             labelled=lab,
             rows=[] if rows_of is None else [(ids[r], cats[r]) for r in rows_of.get(i, [])],
+            digest=(digests or {}).get(i, ""),
             annotations=by_image.get(i, []),
         )
         for i, (split, name, id_, w, h, lab) in enumerate(
@@ -169,6 +221,6 @@ def save(
             )
         )
     ]
-    cats_json = [_cocojson._Category(**_cocojson.category_dict(c)) for c in ds.categories]
+    cats_json = [_cocojson._Category(**_cocoencode.category_dict(c)) for c in ds.categories]
     doc = Sidecar(svmlp_sidecar=VERSION, format=fmt, categories=cats_json, images=images, info=ds.info)
     (folder / SIDECAR_NAME).write_bytes(msgspec.json.encode(doc))

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from svmlp.errors import AnnotationError, ImageError, where
-from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import read_text
-from svmlp.formats._sidecar import SidecarImage
+from svmlp.formats._sidecar import SidecarImage, label_digest
 from svmlp.formats._yolo_layout import label_path_candidates
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, ImageTable
@@ -64,12 +64,18 @@ def parse_rows(text: str, path: Path | str, n_classes: int) -> tuple[np.ndarray,
     return _to_arrays(classes, boxes, polys)
 
 
+def _corners_of(cxcywh: np.ndarray) -> np.ndarray:
+    """``xyxy`` from YOLO's ``cx cy w h`` rows."""
+    half = cxcywh[:, 2:] / 2
+    return np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
+
+
 def _to_arrays(
     classes: list[str], boxes: list[str], polys: dict[int, list[float]]
 ) -> tuple[np.ndarray, np.ndarray]:
     cls = np.array(classes, dtype=np.float64).astype(np.int64)
     vals = np.array(boxes, dtype=np.float64).reshape(-1, 4)
-    xyxy = np.concatenate([vals[:, :2] - vals[:, 2:] / 2, vals[:, :2] + vals[:, 2:] / 2], axis=1)
+    xyxy = _corners_of(vals)
     for row, pts in polys.items():
         xs, ys = pts[0::2], pts[1::2]
         xyxy[row] = (min(xs), min(ys), max(xs), max(ys))
@@ -134,6 +140,7 @@ def read_labels(
     categories: list[Category],
     known: dict[tuple[str, str], SidecarImage],
     probe: bool,
+    sidecar: Path,
 ) -> LabelRead:
     """Every image's label file: the image table and the boxes (in a builder)."""
     n = len(records)
@@ -143,12 +150,12 @@ def read_labels(
         read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
     )
     sizes, ids, labelled = np.zeros((n, 2), np.int64), np.zeros(n, np.int64), np.ones(n, bool)
-    batch, with_labels = _Batch(), []
+    batch, with_labels, owner = _Batch(), [], {}
     for i, (split, key, img) in enumerate(records):
         entry = known.get((split, key))
         w, h = headers[i].displayed if headers and headers[i].error is None else (0, 0)
         sizes[i] = (w, h) if w or entry is None else (entry.width, entry.height)
-        ids[i] = entry.id if entry else i + 1
+        ids[i] = entry.id if entry else -1
         label, text = read_label(img)
         if label is None:
             labelled[i] = False
@@ -157,13 +164,18 @@ def read_labels(
                     f"{img}: svmlp.sidecar.json lists {len(entry.rows)} boxes for this image but its label file is missing"
                 )
             continue
+        if label in owner:
+            raise AnnotationError(
+                f"{label}: is the label file of two images, {records[owner[label]][2].name} and {img.name}; rename one"
+            )
+        owner[label] = i
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)
     builder = BoxBuilder()
-    notes = _boxes(batch, with_labels, records, sizes, known, categories, builder)
+    notes = _boxes(batch, with_labels, records, sizes, known, categories, builder, sidecar)
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
-        id=ids,
+        id=number_missing(ids),  # images new since svmlp wrote the sidecar come after its ids
         file_name=[k for _, k, _ in records],
         split=[s for s, _, _ in records] or np.zeros(0, "U1"),
         width=sizes[:, 0],
@@ -194,7 +206,7 @@ def _convert(
     if bad.any():
         label, text = batch.texts[int(row_image[np.flatnonzero(bad)[0]])]
         parse_rows(text, label, n_classes)
-    xyxy = np.concatenate([vals[:, :2] - vals[:, 2:] / 2, vals[:, :2] + vals[:, 2:] / 2], axis=1)
+    xyxy = _corners_of(vals)
     if batch.polys:
         rows = list(batch.polys)
         xyxy[rows] = np.array([batch.polys[r] for r in rows], dtype=np.float64)
@@ -214,6 +226,7 @@ def _boxes(
     known: dict[tuple[str, str], SidecarImage],
     categories: list[Category],
     builder: BoxBuilder,
+    sidecar: Path,
 ) -> list[str]:
     cls, xyxy, row_image = _convert(batch, with_labels, len(categories))
     unsized = np.flatnonzero((sizes[row_image] == 0).any(axis=1))
@@ -236,18 +249,26 @@ def _boxes(
         if entry is None:
             continue
         lo, hi = starts[k], starts[k + 1]
-        if [c for _, c in entry.rows] != cls_list[lo:hi]:
+        if not _unchanged(entry, cls_list[lo:hi], batch.texts[i][1]):
             stale += 1
             continue
         box_ids[lo:hi] = [b for b, _ in entry.rows]
         if entry.annotations:
             _apply_entry(entry, i, lo, hi, box_ids, position, extras, cat_row, builder, batch.texts[i][0])
-    builder.add(row_image, cls, xyxy, box_ids, extras=extras, position=position, source="svmlp.sidecar.json")
+    builder.add(row_image, cls, xyxy, box_ids, extras=extras, position=position, source=str(sidecar))
     if stale:
         return [
             f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored"
         ]
     return []
+
+
+def _unchanged(entry: SidecarImage, classes: list[int], text: str) -> bool:
+    """Whether the label file is still what svmlp wrote (its digest, or its classes for a sidecar
+    written without digests)."""
+    if entry.digest:
+        return entry.digest == label_digest(text.encode())
+    return [c for _, c in entry.rows] == classes
 
 
 def _apply_entry(

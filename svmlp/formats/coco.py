@@ -14,28 +14,28 @@ from pathlib import Path
 import numpy as np
 
 from svmlp.errors import AnnotationError
-from svmlp.formats import _cocojson
+from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc, read_bytes
 from svmlp.formats._probe import probe_headers
+from svmlp.formats._sidecar import SIDECAR_NAME
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, concat_tables, sort_splits
 
 __all__ = ["NAME", "image_destination", "read", "write"]
 
 NAME = "coco"
 _SKIP_PREFIXES = ("captions_", "person_keypoints_", "panoptic_", "image_info_", "stuff_")
-_SIDECAR_NAMES = ("svmlp.sidecar.json",)
 
 
 def _is_candidate(p: Path) -> bool:
     return (
         p.suffix == ".json"
         and not p.name.startswith(_SKIP_PREFIXES)
-        and p.name not in _SIDECAR_NAMES
+        and p.name != SIDECAR_NAME
         and not p.name.endswith(".svmlp.json")
     )
 
 
-def find_files(path: Path, *, suffix: str = ".json", native: bool = False) -> list[tuple[Path, str]]:
+def find_files(path: Path, *, native: bool = False) -> list[tuple[Path, str]]:
     """The annotation files under ``path`` and the split each one holds."""
     if path.is_file():
         return [(path, _split_of(path, single=True))]
@@ -54,22 +54,18 @@ def find_files(path: Path, *, suffix: str = ".json", native: bool = False) -> li
             f"{path}: found no {kind} annotation file here, in annotations/ or in a split folder"
         )
     found = [(f, _split_of(f, single=len(files) == 1)) for f in files]
-    seen: dict[str, Path] = {}
-    for f, split in found:
-        if split in seen:
-            raise AnnotationError(
-                f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
-            )
-        seen[split] = f
+    if len({s for _, s in found}) < len(found):  # val2014 and val2017: keep the names whole
+        found = [(f, _split_of(f, single=False, infer=False)) for f in files]
     return found
 
 
-def _split_of(f: Path, *, single: bool) -> str:
+def _split_of(f: Path, *, single: bool, infer: bool = True) -> str:
     stem = f.name.removesuffix(".json").removesuffix(".svmlp").removesuffix(".coco")
     if stem in ("_annotations", "annotations"):
-        return infer_split(f.parent.name) or f.parent.name
+        return (infer_split(f.parent.name) if infer else None) or f.parent.name
     bare = stem.removeprefix("instances_") or stem
-    return infer_split(stem) or (DEFAULT_SPLIT if single and bare == stem else bare)
+    guess = infer_split(stem) if infer else None
+    return guess or (DEFAULT_SPLIT if single and bare == stem else bare)
 
 
 def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
@@ -107,6 +103,7 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
                 split = str(decoded.svmlp["split"])  # type: ignore[index]
             else:
                 decoded = _cocojson.decode(f, data)
+                split = decoded.svmlp_split or split  # what svmlp wrote wins over the file name
             if split in seen:
                 raise AnnotationError(
                     f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
@@ -177,6 +174,6 @@ def write(ds: Dataset, out: Path) -> list[str]:
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in sort_splits(ds.images.split.tolist()):
         (out / "annotations" / f"instances_{split}.json").write_bytes(
-            _cocojson.encode(ds, split, native=False)
+            _cocoencode.encode(ds, split, native=False)
         )
     return []

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from svmlp.errors import SchemaError, where
-from svmlp.formats import _cocojson
+from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats.coco import find_files, read_files
 from svmlp.model import Dataset, sort_splits
 
@@ -78,5 +78,5 @@ def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/<split>.svmlp.json`` for every split."""
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in sort_splits(ds.images.split.tolist()):
-        (out / "annotations" / f"{split}.svmlp.json").write_bytes(_cocojson.encode(ds, split, native=True))
+        (out / "annotations" / f"{split}.svmlp.json").write_bytes(_cocoencode.encode(ds, split, native=True))
     return []

@@ -11,6 +11,7 @@ carries its id, its parent's id and the link score, which other VOC readers igno
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
-from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES, paused_gc, read_text
 from svmlp.formats._voc_parse import Parsed, coordinates, parse_file
 from svmlp.imageinfo import header_columns, read_headers
@@ -30,6 +31,7 @@ __all__ = ["NAME", "image_destination", "read", "write"]
 
 NAME = "voc"
 UNLISTED_SPLIT = "unlisted"
+_CLASS_ROW = re.compile(r"^\S+\s+(-1|0|1)$")
 
 
 def _layout(path: Path) -> tuple[Path, Path, Path | None, Path | None]:
@@ -50,17 +52,15 @@ def _layout(path: Path) -> tuple[Path, Path, Path | None, Path | None]:
 def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
     if sets is None:
         return {}
-    lists = {p.stem: p for p in sorted(sets.glob("*.txt")) if "_" not in p.stem}
-    if "trainval" in lists and "train" in lists and "val" in lists:
-        del lists["trainval"]  # the union of the two; keeping it would put images in two splits
-    out = {}
-    for split, p in lists.items():
-        entries = []
-        for lineno, line in enumerate(read_text(p).splitlines(), 1):
-            line = line.strip()
-            if line and not line.startswith("#"):
-                entries.append((line, lineno))  # the whole line: file names may hold spaces
-        out[split] = entries
+    out: dict[str, list[tuple[str, int]]] = {}
+    for p in sorted(sets.glob("*.txt")):
+        lines = [(ln.strip(), k) for k, ln in enumerate(read_text(p).splitlines(), 1)]
+        entries = [(ln, k) for ln, k in lines if ln and not ln.startswith("#")]
+        if "_" in p.stem and entries and _CLASS_ROW.match(entries[0][0]):
+            continue  # a per-class list ("cat_train.txt": "2007_000001  1"), not a split
+        out[p.stem] = entries  # the whole line: file names may hold spaces
+    if "trainval" in out and "train" in out and "val" in out:
+        del out["trainval"]  # the union of the two; keeping it would put images in two splits
     return out
 
 
@@ -171,10 +171,10 @@ def _assemble(
         if not w and headers and headers[i].error is None:
             w, h = headers[i].displayed
         widths[i], heights[i] = w, h
-        ids[i] = p.image_id if p is not None and p.image_id is not None else (entry.id if entry else i + 1)
+        ids[i] = p.image_id if p is not None and p.image_id is not None else (entry.id if entry else -1)
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
-        id=ids,
+        id=number_missing(ids),  # images new since svmlp wrote the sidecar come after its ids
         file_name=[r[1] for r in records],
         split=[r[0] for r in records] or np.zeros(0, "U1"),
         width=widths,
@@ -201,7 +201,7 @@ def _boxes(
         return BoxTable.empty()
     parsed = [p for _, p in files]
     xyxy = coordinates(parsed, origin)
-    cat_row = {c.name: k for k, c in enumerate(categories)}
+    cat_row = {c.name.strip(): k for k, c in enumerate(categories)}  # VOC readers strip <name>
     names = [nm for p in parsed for nm in p.names]
     unknown = next((nm for nm in names if nm not in cat_row), None)
     if unknown is not None:
@@ -232,7 +232,7 @@ def _boxes(
         iscrowd=np.array([c for p in parsed for c in p.crowd], dtype=bool),
         flags=np.array([f for p in parsed for f in p.flags], dtype=np.int8),
         extras=extras,
-        source="an annotation file",
+        source=[str(p.path) for p in parsed for _ in p.names],
     )
     return builder.build()
 

@@ -45,7 +45,7 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
         )
     known = side.by_key() if side else {}
     records = _collect_images(layout, known)
-    labels = read_labels(records, categories, known, probe)
+    labels = read_labels(records, categories, known, probe, side_dir / _sidecar.SIDECAR_NAME)
     _check_orphan_labels(layout, labels.claimed)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
@@ -137,6 +137,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
     kept_rows = np.flatnonzero(keep).tolist()
     off = np.concatenate([[0], np.cumsum(np.bincount(b.image[keep], minlength=len(im)))]).tolist()
     rows_of: dict[int, list[int]] = {}
+    digests: dict[int, str] = {}
     for split in ds.splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     made: set[str] = set()
@@ -150,9 +151,11 @@ def write(ds: Dataset, out: Path) -> list[str]:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
         # one format call per file, not per row
-        _write_file(dst, ((_ROW * (hi - lo)) % tuple(flat[5 * lo : 5 * hi])).encode())
+        data = ((_ROW * (hi - lo)) % tuple(flat[5 * lo : 5 * hi])).encode()
+        _write_file(dst, data)
+        digests[i] = _sidecar.label_digest(data)
     _write_yaml(ds, out)
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED)
+    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
     notes = []
     if b.iscrowd.any():
         notes.append(

@@ -218,12 +218,12 @@ def concat_tables(tables: list[T]) -> T:
         if all(p is None for p in parts):
             cols[f.name] = None
             continue
-        filled = [p if p is not None else _default_like(kind, f.name, t) for p, t in zip(parts, tables)]
+        filled = [p if p is not None else _default_like(f.name, t) for p, t in zip(parts, tables)]
         cols[f.name] = np.concatenate(filled)
     return kind(**cols)
 
 
-def _default_like(kind: type, name: str, table: Any) -> np.ndarray:
+def _default_like(name: str, table: Any) -> np.ndarray:
     n = len(table)
     if name == "text":
         return np.full(n, "", dtype="U1")

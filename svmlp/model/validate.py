@@ -12,10 +12,10 @@ from svmlp.model.categories import ROLES
 if TYPE_CHECKING:
     from svmlp.model.dataset import Dataset
 
-__all__ = ["validate_dataset"]
+__all__ = ["first_duplicate", "validate_dataset"]
 
 
-def _first_duplicate(*columns: np.ndarray) -> int | None:
+def first_duplicate(*columns: np.ndarray) -> int | None:
     """Row of the earliest repeat of a key made of ``columns``, or None when all keys differ."""
     if len(columns[0]) < 2:
         return None
@@ -63,11 +63,11 @@ def _check_images(ds: Dataset) -> None:
     im = ds.images
     im.check_lengths()
     codes = _split_codes(ds)
-    row = _first_duplicate(codes, im.id)
+    row = first_duplicate(codes, im.id)
     if row is not None:
         raise AnnotationError(f"image id {int(im.id[row])} appears twice in split {str(im.split[row])}")
     if len(im):
-        row = _first_duplicate(codes, im.file_name)
+        row = first_duplicate(codes, im.file_name)
         if row is not None:
             raise AnnotationError(
                 f"image file {str(im.file_name[row])!r} appears twice in split {str(im.split[row])}"
@@ -112,7 +112,7 @@ def _check_boxes(ds: Dataset) -> None:
             "an annotated image with no boxes is a labelled one"
         )
     codes = _split_codes(ds)[b.image]
-    row = _first_duplicate(codes, b.id)
+    row = first_duplicate(codes, b.id)
     if row is not None:
         raise AnnotationError(
             f"box id {int(b.id[row])} appears twice in split {str(ds.images.split[b.image[row]])}"

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -313,3 +314,33 @@ def test_output_over_the_source_is_refused(tmp_path: Path) -> None:
             svmlp.write(ds, out, format="coco", images="none", overwrite=True)
     assert src.is_file() and json.loads(src.read_text()) == GOOD_COCO
     svmlp.write(ds, tmp_path / "inside", format="coco", images="none")  # an output inside the source is fine
+
+
+def test_split_names_survive_coco_and_voc(tmp_path: Path) -> None:
+    from svmlp.model import ImageTable
+
+    names = ["val2014", "val2017", "hard_val", "train_01"]
+    ds = svmlp.read(_coco(tmp_path, GOOD_COCO), format="coco")
+    im = ImageTable.build(id=[1, 2, 3, 4], file_name=[f"{n}.jpg" for n in names], split=names, width=[8] * 4, height=[8] * 4)
+    ds = ds.replace(images=im, boxes=None)
+    for fmt in ("coco", "voc", "yolo", "svmlp"):
+        svmlp.write(ds, tmp_path / fmt, format=fmt, images="none")
+        assert sorted(svmlp.read(tmp_path / fmt).splits) == sorted(names), fmt
+
+
+def test_new_images_beside_svmlp_yolo_get_fresh_ids(tmp_path: Path) -> None:
+    from svmlp.synth import generate
+
+    ds = generate(tmp_path / "src", 3, seed=1, splits=(("train", 1.0),))
+    svmlp.write(ds, tmp_path / "y", format="yolo")
+    Image.new("RGB", (64, 48)).save(tmp_path / "y" / "images" / "train" / "zz_new.jpg")
+    back = svmlp.read(tmp_path / "y")
+    assert len(back) == 4 and len(set(back.images.id.tolist())) == 4
+    assert back.image(int(np.flatnonzero(back.images.file_name == "zz_new.jpg")[0])).labelled is False
+
+
+def test_two_images_one_label_file(tmp_path: Path) -> None:
+    root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.2\n")
+    Image.new("RGB", (64, 48)).save(root / "images" / "train" / "a.png")
+    with pytest.raises(svmlp.AnnotationError, match=r"a\.txt: is the label file of two images, a\.jpg and a\.png"):
+        svmlp.read(root, format="yolo")

@@ -119,3 +119,18 @@ def test_unlabelled_and_empty_survive_yolo_layout(sample: svmlp.Dataset, tmp_pat
     assert empty(back) == empty(sample)
     assert_same_dataset(sample, back, atol=1e-6, ids=False, category_ids=False, links=False)
     assert [c.id for c in back.categories] == [0, 1]
+
+
+def test_swapped_yolo_rows_are_noticed(sample: svmlp.Dataset, tmp_path: Path) -> None:
+    """Same classes, other order: only the digest tells the plates' links would now be wrong."""
+    svmlp.write(sample, tmp_path / "y", format="yolo", images="none")
+    plates = sample.role_mask("child")
+    counts = np.bincount(sample.boxes.image[plates], minlength=len(sample))
+    i = int(np.flatnonzero(counts >= 2)[0])
+    label = tmp_path / "y" / "labels" / str(sample.images.split[i]) / Path(str(sample.images.file_name[i])).with_suffix(".txt")
+    rows = label.read_text().splitlines(keepends=True)
+    plate_rows = [k for k, r in enumerate(rows) if r.startswith("1 ")][:2]
+    rows[plate_rows[0]], rows[plate_rows[1]] = rows[plate_rows[1]], rows[plate_rows[0]]
+    label.write_text("".join(rows))
+    back = svmlp.read(tmp_path / "y")
+    assert back.notes == ["1 label file(s) changed since svmlp wrote them; their box ids and links were not restored"]

@@ -26,3 +26,17 @@ def test_errors_are_reported_not_raised(tmp_path: Path) -> None:
     assert read_header(tmp_path / "none.jpg").error == "missing"
     infos = read_headers([tmp_path / "none.jpg", None] * 40, threads=4)
     assert {i.error for i in infos} == {"missing"}
+
+
+def test_huge_image_header_is_read(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # a 40000 x 20000 PNG header (800 megapixels: past Pillow's decompression-bomb limit)
+    ihdr = struct.pack(">IIBBBBB", 40000, 20000, 8, 2, 0, 0, 0)
+    (tmp_path / "aerial.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    info = read_header(tmp_path / "aerial.png")
+    assert (info.width, info.height, info.error) == (40000, 20000, None)

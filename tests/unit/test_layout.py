@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from svmlp import OutputExistsError
-from svmlp.formats._cocojson import clean_extent
+from svmlp.formats._cocoencode import clean_extent
 from svmlp.formats._layout import atomic_output_dir, infer_split, resolve_moved
 
 
