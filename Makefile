@@ -29,7 +29,8 @@ install-test: $(VENV)/.installed-test
 # format and back, and print the statistics of the round trip.
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_OUT)
-	$(BIN)/svmlp sample -o $(DEMO_OUT)/sample
+	$(BIN)/svmlp download --sample -o $(DEMO_OUT)/sample
+	$(BIN)/svmlp verify $(DEMO_OUT)/sample --full
 	$(BIN)/svmlp stats $(DEMO_OUT)/sample
 	$(BIN)/svmlp convert $(DEMO_OUT)/sample --to coco -o $(DEMO_OUT)/coco
 	$(BIN)/svmlp convert $(DEMO_OUT)/sample --to yolo -o $(DEMO_OUT)/yolo

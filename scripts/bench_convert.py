@@ -95,7 +95,9 @@ class Bench:
     def out(self, tool: str, op: str) -> Path:
         return self.work / re.sub(r"[^a-z0-9.]+", "-", f"{tool} {op}".lower()).strip("-")
 
-    def add(self, op: str, tool: str, fn: Callable[[Path], Any] | None, *, peer: bool = False, missing: str = "") -> None:
+    def add(
+        self, op: str, tool: str, fn: Callable[[Path], Any] | None, *, peer: bool = False, missing: str = ""
+    ) -> None:
         self.steps.append(Step(op, tool, fn, self.out(tool, op), peer, missing=missing))
 
     def run(self) -> None:
@@ -132,7 +134,9 @@ def generate(bench: Bench, n_images: int) -> None:
     svmlp.write(ds, bench.coco.parent.parent, format="coco", images="none")
     bench.n_images, bench.n_boxes = len(ds.images), len(ds.boxes)
     bench.n_labelled = int(ds.images.labelled.sum())  # one YOLO label file each
-    log(f"  {bench.n_images} images, {bench.n_boxes} boxes, {bench.coco.stat().st_size / 1e6:.1f} MB: {bench.coco}")
+    log(
+        f"  {bench.n_images} images, {bench.n_boxes} boxes, {bench.coco.stat().st_size / 1e6:.1f} MB: {bench.coco}"
+    )
 
 
 def convert(src: Path, src_format: str, to: str) -> Callable[[Path], None]:
@@ -167,7 +171,9 @@ def add_svmlp(bench: Bench) -> None:
     rich = bench.rich
     bench.add(RICH, "svmlp", lambda out: svmlp.read(rich, format="coco", probe=False))
     bench.add(C2Y, "svmlp", convert(coco, "coco", "yolo"))
-    bench.add(f"floor: json.load + {grouped(bench.n_labelled)} empty files", "stdlib", floor(coco, bench.n_labelled))
+    bench.add(
+        f"floor: json.load + {grouped(bench.n_labelled)} empty files", "stdlib", floor(coco, bench.n_labelled)
+    )
     bench.add(C2V, "svmlp", convert(coco, "coco", "voc"))
     bench.add(Y2C, "svmlp", convert(yolo, "yolo", "coco"))
     bench.add(V2C, "svmlp", convert(voc, "voc", "coco"))
@@ -190,7 +196,9 @@ def add_globox(bench: Bench, names: list[str], sizes: dict[str, tuple[int, int]]
 
     def y2c(out: Path) -> None:
         out.mkdir()
-        AnnotationSet.from_folder(yolo, parser=yolo_parser, extension=".txt").save_coco(out / "i.json", auto_ids=True)
+        AnnotationSet.from_folder(yolo, parser=yolo_parser, extension=".txt").save_coco(
+            out / "i.json", auto_ids=True
+        )
 
     def v2c(out: Path) -> None:
         out.mkdir()
@@ -231,7 +239,10 @@ def add_peers(bench: Bench) -> list[str]:
     sizes = {Path(i["file_name"]).stem: (i["width"], i["height"]) for i in doc["images"]}
     del doc
     absent = []
-    for tool, add in (("globox", lambda: add_globox(bench, names, sizes)), ("labelformat", lambda: add_labelformat(bench, names))):
+    for tool, add in (
+        ("globox", lambda: add_globox(bench, names, sizes)),
+        ("labelformat", lambda: add_labelformat(bench, names)),
+    ):
         try:
             add()  # each imports its peer first
         except ImportError:
@@ -268,7 +279,14 @@ def machine(load_before: str, work: Path) -> list[str]:
     cpu = platform.processor() or "?"
     info = Path("/proc/cpuinfo")
     if info.is_file():
-        cpu = next((ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines() if ln.startswith("model name")), cpu)
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in info.read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            cpu,
+        )
     pkgs = ", ".join(f"{d} {version(d)}" for d in ("svmlp", "globox", "labelformat", "numpy", "msgspec"))
     return [
         f"machine: {platform.platform()}; {cpu}; {os.cpu_count()} CPUs; "
@@ -298,7 +316,10 @@ def add_ratios(bench: Bench) -> None:
 
 
 def table(bench: Bench) -> list[str]:
-    lines = [f"| operation | tool | seconds (best of {bench.repeat}) | boxes/s | ratio |", "|---|---|---:|---:|---|"]
+    lines = [
+        f"| operation | tool | seconds (best of {bench.repeat}) | boxes/s | ratio |",
+        "|---|---|---:|---:|---|",
+    ]
     for s in bench.steps:
         tool = s.tool if s.tool in ("svmlp", "stdlib") else f"{s.tool} {version(s.tool)}"
         if s.seconds is None:
@@ -306,7 +327,9 @@ def table(bench: Bench) -> list[str]:
             continue
         runs = len(s.times)
         once = f" ({runs} run{'s' if runs > 1 else ''})" if runs < bench.repeat else ""
-        lines.append(f"| {s.op} | {tool} | {s.seconds:.2f}{once} | {grouped(bench.n_boxes / s.seconds)} | {s.vs} |")
+        lines.append(
+            f"| {s.op} | {tool} | {s.seconds:.2f}{once} | {grouped(bench.n_boxes / s.seconds)} | {s.vs} |"
+        )
     return lines
 
 
@@ -349,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="write everything here (missing or empty) and keep it")
     ap.add_argument("--no-peers", action="store_true", help="time svmlp and the floor only")
     ap.add_argument(
-        "--dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        "--dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
         help="where the temporary files go (default /dev/shm when there is one: disk stalls while creating "
         "10 000 files otherwise swamp the differences measured)",
     )
@@ -373,7 +398,9 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     add_ratios(bench)
     print("\n".join(machine(load_before, work)))
-    print(f"input: {grouped(bench.n_images)} images, {grouped(bench.n_boxes)} boxes, one COCO file (labels only)\n")
+    print(
+        f"input: {grouped(bench.n_images)} images, {grouped(bench.n_boxes)} boxes, one COCO file (labels only)\n"
+    )
     print("\n".join(table(bench)) + "\n")
     print("\n".join(([] if args.no_peers else NOTES) + goals(bench, absent)))
     print(f"\ntotal run time {time.perf_counter() - started:.0f} s")

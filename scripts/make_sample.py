@@ -67,6 +67,7 @@ def main() -> None:
         old.unlink()
     (SAMPLE_DIR / archive).write_bytes(data)
     manifest = {
+        "manifest_version": "1.0",
         "name": NAME,
         "version": VERSION,
         "description": f"{args.images} synthetic SVMLP-like scenes (svmlp.synth, seed {args.seed}) with native annotations",
@@ -78,6 +79,8 @@ def main() -> None:
                 "sha256": hashlib.sha256(data).hexdigest(),
                 "kind": "archive",
                 "unpack_to": ".",
+                "urls": [archive],  # beside the manifest, wherever it is
+                "unpacked_size": sum(m["size"] for m in members),
                 "members": members,
             }
         ],

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from svmlp.errors import (
     AnnotationError,
+    ArchiveError,
     ChecksumError,
     DownloadError,
     ExtraRequiredError,
     ImageError,
+    ManifestError,
     OutputExistsError,
     SchemaError,
     SvmlpError,
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 __all__ = [
     "FORMATS",
     "AnnotationError",
+    "ArchiveError",
     "BoxTable",
     "Category",
     "ChecksumError",
@@ -37,6 +40,7 @@ __all__ = [
     "ExtraRequiredError",
     "ImageError",
     "ImageTable",
+    "ManifestError",
     "OutputExistsError",
     "SchemaError",
     "SvmlpError",

@@ -78,10 +78,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    p = sub.add_parser("sample", help="unpack the sample release embedded in the package")
-    p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("-q", "--quiet", action="store_true")
+    p = sub.add_parser("download", help="fetch a release, check every byte, unpack it safely")
+    p.add_argument("-o", "--out", required=True, type=Path, help="destination folder (created if missing)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--manifest", metavar="URL_OR_PATH", help="the release's manifest (http, https, file or a path)"
+    )
+    src.add_argument("--sample", action="store_true", help="the sample release embedded in the package")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a base URL (or folder) holding the release's files, tried first; repeatable",
+    )
+    p.add_argument("--jobs", type=int, default=4, help="files fetched at once (default 4)")
+    p.add_argument("--force", action="store_true", help="fetch again even what is already in place")
+    p.add_argument("--keep-archives", action="store_true", help="keep archives after unpacking them")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, nothing printed on success")
+
+    p = sub.add_parser("verify", help="check that a folder holds exactly its release")
+    p.add_argument("folder", type=Path, help="a folder made by svmlp download")
+    p.add_argument("--full", action="store_true", help="also hash every file and decode every image")
+    p.add_argument(
+        "--manifest", metavar="URL_OR_PATH", help="check against this manifest instead of the stored one"
+    )
+    p.add_argument(
+        "--fail-on", choices=("error", "warning"), default="error", help="exit 1 from this severity up"
+    )
+    p.add_argument("--jobs", type=int, default=4, help="files hashed at once with --full (default 4)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -123,16 +151,48 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_sample(args: argparse.Namespace) -> int:
-    from svmlp.sample import unpack_sample
+def _cmd_download(args: argparse.Namespace) -> int:
+    from svmlp.download import download
+    from svmlp.manifest import default_manifest_url, load_manifest, sample_manifest_url
 
-    folder = unpack_sample(args.out, overwrite=args.overwrite)
-    if not args.quiet:
-        print(f"unpacked the embedded sample release to {folder}")
+    if args.manifest:
+        url = args.manifest
+    elif args.sample:
+        url = sample_manifest_url()
+    else:
+        url = default_manifest_url()  # says in one line why there is none yet
+    manifest = load_manifest(url).with_mirrors(args.mirror)
+    report = download(
+        manifest,
+        args.out,
+        jobs=args.jobs,
+        force=args.force,
+        quiet=args.quiet,
+        keep_archives=args.keep_archives,
+    )
+    if args.json:
+        print(report.to_json())
+    elif not args.quiet:
+        print("\n".join(report.lines()))
     return 0
 
 
-_COMMANDS = {"convert": _cmd_convert, "stats": _cmd_stats, "sample": _cmd_sample}
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from svmlp.manifest import load_manifest
+    from svmlp.verify import verify_release
+
+    if not args.folder.is_dir():
+        from svmlp.errors import UsageError
+
+        raise UsageError(f"{args.folder}: no such folder")
+    manifest = load_manifest(args.manifest) if args.manifest else None
+    progress = not args.quiet and not args.json and sys.stderr.isatty()
+    report = verify_release(args.folder, manifest=manifest, full=args.full, jobs=args.jobs, progress=progress)
+    print(report.to_json() if args.json else "\n".join(report.lines()))
+    return report.exit_code(args.fail_on)
+
+
+_COMMANDS = {"convert": _cmd_convert, "stats": _cmd_stats, "download": _cmd_download, "verify": _cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

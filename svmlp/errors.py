@@ -12,10 +12,12 @@ import os
 
 __all__ = [
     "AnnotationError",
+    "ArchiveError",
     "ChecksumError",
     "DownloadError",
     "ExtraRequiredError",
     "ImageError",
+    "ManifestError",
     "OutputExistsError",
     "SchemaError",
     "SvmlpError",
@@ -58,6 +60,14 @@ class ChecksumError(SvmlpError, ValueError):
 
 class DownloadError(SvmlpError, OSError):
     """A download failed on every mirror."""
+
+
+class ManifestError(SvmlpError, ValueError):
+    """A release manifest is malformed, fails its schema, or names no release."""
+
+
+class ArchiveError(SvmlpError, ValueError):
+    """An archive is malformed or hostile (paths escaping the folder, links, devices, a bomb)."""
 
 
 class ExtraRequiredError(SvmlpError, ImportError):

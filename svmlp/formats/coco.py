@@ -47,7 +47,8 @@ def find_files(path: Path, *, native: bool = False) -> list[tuple[Path, str]]:
         if files:
             break
     else:
-        files = sorted(p for p in path.glob("*/*.json") if accept(p))
+        # split folders (Roboflow); not hidden ones such as a download's .svmlp/
+        files = sorted(p for p in path.glob("*/*.json") if accept(p) and not p.parent.name.startswith("."))
     if not files:
         kind = "native SVMLP (*.svmlp.json)" if native else "COCO (*.json)"
         raise AnnotationError(

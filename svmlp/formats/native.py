@@ -6,13 +6,11 @@ validated against it on read; a COCO reader (pycocotools, FiftyOne) loads it as 
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
+from svmlp import _schemas
 from svmlp.errors import SchemaError, where
 from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats.coco import find_files, read_files
@@ -21,47 +19,23 @@ from svmlp.model import Dataset, sort_splits
 __all__ = ["NAME", "image_destination", "read", "schema_path", "validate_document", "write"]
 
 NAME = "svmlp"
+SCHEMA = "svmlp.schema.json"
 
 
 def schema_path() -> Path:
-    """The schema file: packaged beside the code in a wheel, at the repository root in a checkout."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here / "annotations_schema", here.parent / "annotations_schema"):
-        if (cand / "svmlp.schema.json").is_file():
-            return cand / "svmlp.schema.json"
-    raise FileNotFoundError("svmlp.schema.json is missing from this installation of svmlp")
-
-
-@functools.lru_cache(maxsize=1)
-def _validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(schema_path().read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-def _json_path(parts: Any) -> str:
-    out = "$"
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else f".{p}"
-    return out
+    """The native annotation schema file."""
+    return _schemas.schema_path(SCHEMA)
 
 
 def validate_document(path: Path, data: bytes) -> _cocojson._File:
     """Parse and validate one native file; raises :class:`SchemaError` citing the JSON path."""
-    import jsonschema
-
     try:
         doc = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise SchemaError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    error = _schemas.validation_error(SCHEMA, doc)
     if error is not None:
-        raise SchemaError(
-            f"{where(path, at=_json_path(error.absolute_path))}: {error.message} (schema: svmlp.schema.json)"
-        )
+        raise SchemaError(f"{where(path, at=error[0])}: {error[1]} (schema: {SCHEMA})")
     return _cocojson.decode(path, data)
 
 

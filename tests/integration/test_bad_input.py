@@ -321,7 +321,9 @@ def test_split_names_survive_coco_and_voc(tmp_path: Path) -> None:
 
     names = ["val2014", "val2017", "hard_val", "train_01"]
     ds = svmlp.read(_coco(tmp_path, GOOD_COCO), format="coco")
-    im = ImageTable.build(id=[1, 2, 3, 4], file_name=[f"{n}.jpg" for n in names], split=names, width=[8] * 4, height=[8] * 4)
+    im = ImageTable.build(
+        id=[1, 2, 3, 4], file_name=[f"{n}.jpg" for n in names], split=names, width=[8] * 4, height=[8] * 4
+    )
     ds = ds.replace(images=im, boxes=None)
     for fmt in ("coco", "voc", "yolo", "svmlp"):
         svmlp.write(ds, tmp_path / fmt, format=fmt, images="none")
@@ -342,5 +344,7 @@ def test_new_images_beside_svmlp_yolo_get_fresh_ids(tmp_path: Path) -> None:
 def test_two_images_one_label_file(tmp_path: Path) -> None:
     root = _yolo(tmp_path, "0 0.5 0.5 0.2 0.2\n")
     Image.new("RGB", (64, 48)).save(root / "images" / "train" / "a.png")
-    with pytest.raises(svmlp.AnnotationError, match=r"a\.txt: is the label file of two images, a\.jpg and a\.png"):
+    with pytest.raises(
+        svmlp.AnnotationError, match=r"a\.txt: is the label file of two images, a\.jpg and a\.png"
+    ):
         svmlp.read(root, format="yolo")

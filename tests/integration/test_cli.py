@@ -14,12 +14,18 @@ from svmlp.cli import main
 
 def test_console_script_runs(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "svmlp", "sample", "-o", str(tmp_path / "s")],
+        [sys.executable, "-m", "svmlp", "download", "--sample", "-o", str(tmp_path / "s")],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert "unpacked the embedded sample release" in out.stdout
+    assert "svmlp-sample 0.1.0 in" in out.stdout and "1 file(s) fetched" in out.stdout
+    verify = subprocess.run(
+        [sys.executable, "-m", "svmlp", "verify", str(tmp_path / "s"), "--full"],
+        capture_output=True,
+        text=True,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
     stats = subprocess.run(
         [sys.executable, "-m", "svmlp", "stats", str(tmp_path / "s"), "--json"],
         capture_output=True,

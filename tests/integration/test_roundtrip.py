@@ -127,10 +127,18 @@ def test_swapped_yolo_rows_are_noticed(sample: svmlp.Dataset, tmp_path: Path) ->
     plates = sample.role_mask("child")
     counts = np.bincount(sample.boxes.image[plates], minlength=len(sample))
     i = int(np.flatnonzero(counts >= 2)[0])
-    label = tmp_path / "y" / "labels" / str(sample.images.split[i]) / Path(str(sample.images.file_name[i])).with_suffix(".txt")
+    label = (
+        tmp_path
+        / "y"
+        / "labels"
+        / str(sample.images.split[i])
+        / Path(str(sample.images.file_name[i])).with_suffix(".txt")
+    )
     rows = label.read_text().splitlines(keepends=True)
     plate_rows = [k for k, r in enumerate(rows) if r.startswith("1 ")][:2]
     rows[plate_rows[0]], rows[plate_rows[1]] = rows[plate_rows[1]], rows[plate_rows[0]]
     label.write_text("".join(rows))
     back = svmlp.read(tmp_path / "y")
-    assert back.notes == ["1 label file(s) changed since svmlp wrote them; their box ids and links were not restored"]
+    assert back.notes == [
+        "1 label file(s) changed since svmlp wrote them; their box ids and links were not restored"
+    ]

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pytest
 
-from svmlp import ChecksumError, OutputExistsError
+from svmlp import DownloadError
+from svmlp.download import download
+from svmlp.manifest import load_manifest
 from svmlp.sample import SAMPLE_DIR, sample_manifest, unpack_sample
 
 
@@ -14,6 +17,7 @@ def test_manifest_matches_archive() -> None:
     data = (SAMPLE_DIR / entry["name"]).read_bytes()
     assert len(data) == entry["size"] < 5_000_000
     assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+    assert entry["unpacked_size"] == sum(m["size"] for m in entry["members"])
 
 
 def test_unpacked_members_match(sample_dir: Path) -> None:
@@ -22,24 +26,20 @@ def test_unpacked_members_match(sample_dir: Path) -> None:
         assert p.stat().st_size == m["size"] and hashlib.sha256(p.read_bytes()).hexdigest() == m["sha256"]
 
 
-def test_unpack_refuses_non_empty(tmp_path: Path) -> None:
-    (tmp_path / "x").write_text("")
-    with pytest.raises(OutputExistsError):
-        unpack_sample(tmp_path)
+def test_unpack_beside_other_files_keeps_them(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    unpack_sample(tmp_path)
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert len(list((tmp_path / "images").rglob("*.jpg"))) == 120
 
 
-def test_damaged_archive_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
-    import svmlp.sample as sample
-
+def test_damaged_archive_is_refused(tmp_path: Path) -> None:
     fake = tmp_path / "pkg"
     shutil.copytree(SAMPLE_DIR, fake)
     archive = next(fake.glob("*.tar.gz"))
     data = bytearray(archive.read_bytes())
     data[1000] ^= 0xFF
     archive.write_bytes(bytes(data))
-    monkeypatch.setattr(sample, "SAMPLE_DIR", fake)
-    with pytest.raises(ChecksumError, match="sha256 differs"):
-        unpack_sample(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    with pytest.raises(DownloadError, match="sha256 .* differs from the manifest's"):
+        download(load_manifest(str(fake / "manifest.json")), tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out" / "annotations").exists()

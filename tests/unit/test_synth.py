@@ -75,8 +75,14 @@ def test_stats_counts_stored_sizes_that_differ() -> None:
     ds = generate_annotations(3, seed=0)
     im = ds.images
     ds = ds.replace(
-        images=ImageTable(**{**im.__dict__, "header_width": np.array([640, 480, 0]),
-                             "header_height": np.array([480, 640, 0]), "orientation": np.array([1, 6, 0], np.int8)})
+        images=ImageTable(
+            **{
+                **im.__dict__,
+                "header_width": np.array([640, 480, 0]),
+                "header_height": np.array([480, 640, 0]),
+                "orientation": np.array([1, 6, 0], np.int8),
+            }
+        )
     )
     assert compute_stats(ds)["all"]["size_differs"] == 0  # the second is turned by EXIF: same frame
     ds.images.orientation[1] = 1

@@ -1,0 +1,236 @@
+"""``svmlp download``: fetch every file of a release, check it, unpack it safely, remember it.
+
+The destination keeps a ``.svmlp/`` folder: the manifest the release came with (for ``svmlp
+verify``), a state file of what is installed, a lock so that two runs never write the same
+folder, and the partial downloads a later run resumes. A file already installed with the right
+size and sha256 is not fetched again unless ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svmlp.errors import DownloadError, UsageError
+from svmlp.fetch import FetchPolicy, fetch_file
+from svmlp.hashing import sha256_file
+from svmlp.manifest import STATE_DIR, FileEntry, Manifest
+
+__all__ = ["DownloadReport", "download"]
+
+STATE_FILE, MANIFEST_FILE, LOCK_FILE, DOWNLOADS = "state.json", "manifest.json", "lock", "downloads"
+
+
+@dataclass
+class DownloadReport:
+    release: str
+    folder: Path
+    fetched: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    bytes_fetched: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        rate = self.bytes_fetched / self.seconds / 1e6 if self.seconds else 0.0
+        out = [
+            f"{self.release} in {self.folder}: {len(self.fetched)} file(s) fetched "
+            f"({self.bytes_fetched / 1e6:.1f} MB in {self.seconds:.1f} s, {rate:.0f} MB/s), "
+            f"{len(self.skipped)} already in place"
+        ]
+        return out + [f"check it any time: svmlp verify {self.folder}"]
+
+    def to_json(self) -> str:
+        return json.dumps({**self.__dict__, "folder": str(self.folder)}, indent=2)
+
+
+@contextlib.contextmanager
+def _lock(path: Path, folder: Path) -> Iterator[None]:
+    """An exclusive lock on the folder for this process; released even if the process dies."""
+    fh = open(path, "a+")  # noqa: SIM115 - held for the whole block
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, best effort
+            pass
+        except BlockingIOError:
+            raise DownloadError(
+                f"{folder}: another svmlp download is writing this folder (it holds {path}); wait for it to finish"
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _target(folder: Path, entry: FileEntry) -> Path:
+    """Where the entry goes; the schema already refuses '..', this refuses a symlink out."""
+    target = (folder / entry.unpack_to).resolve()
+    if target != folder.resolve() and folder.resolve() not in target.parents:
+        raise DownloadError(f"{entry.name}: unpack_to {entry.unpack_to!r} leads outside {folder}")
+    return target
+
+
+def _complete(path: Path, entry: FileEntry) -> bool:
+    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+
+
+def _installed(entry: FileEntry, folder: Path, state: dict[str, Any]) -> bool:
+    """Whether the entry is in place already: same release file, every member there at its size."""
+    if not entry.is_archive:
+        return _complete(_target(folder, entry) / entry.name, entry)
+    if state.get(entry.name, {}).get("sha256") != entry.sha256:
+        return False
+    root = _target(folder, entry)
+    return all((root / m.path).is_file() and (root / m.path).stat().st_size == m.size for m in entry.members)
+
+
+class _Bars:
+    """A tqdm bar per file and one for the total, on stderr, only when it is a terminal."""
+
+    def __init__(self, entries: list[FileEntry], quiet: bool) -> None:
+        from tqdm import tqdm
+
+        off = quiet or not sys.stderr.isatty()
+        kw: dict[str, Any] = {
+            "unit": "B",
+            "unit_scale": True,
+            "unit_divisor": 1024,
+            "disable": off,
+            "leave": False,
+        }
+        self.total = tqdm(total=sum(e.size for e in entries), desc="total", position=0, **kw)
+        self.bars = {
+            e.name: tqdm(total=e.size, desc=e.name[:30], position=k + 1, **kw) for k, e in enumerate(entries)
+        }
+        self.lock = threading.Lock()
+
+    def callback(self, entry: FileEntry) -> Callable[[int], None]:
+        bar = self.bars[entry.name]
+
+        def update(n: int) -> None:
+            with self.lock:
+                bar.update(n)
+                self.total.update(n)
+
+        return update
+
+    def close(self) -> None:
+        for bar in [*self.bars.values(), self.total]:
+            bar.close()
+
+
+def _fetch_all(
+    entries: list[FileEntry], downloads: Path, *, jobs: int, policy: FetchPolicy, quiet: bool
+) -> list[DownloadError]:
+    """Fetch in parallel; every file gets its chance even when another fails."""
+    bars = _Bars(entries, quiet)
+    errors: list[DownloadError] = []
+    try:
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            futures = [
+                pool.submit(
+                    fetch_file,
+                    list(e.urls),
+                    downloads / e.name,
+                    size=e.size,
+                    sha256=e.sha256,
+                    policy=policy,
+                    progress=bars.callback(e),
+                )
+                for e in entries
+            ]
+            for fut in as_completed(futures):
+                exc = fut.exception()
+                if isinstance(exc, DownloadError):
+                    errors.append(exc)
+                elif exc is not None:
+                    raise exc
+    finally:
+        bars.close()
+    return errors
+
+
+def _install(entry: FileEntry, fetched: Path, folder: Path) -> None:
+    """Put a verified file in place: an archive unpacked safely, any other file renamed."""
+    from svmlp.extract import install_archive
+
+    target = _target(folder, entry)
+    if not entry.is_archive:
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(fetched, target / entry.name)
+        return
+    install_archive(fetched, target, max_bytes=entry.unpack_limit())
+    for m in entry.members:
+        path = target / m.path
+        if not path.is_file() or path.stat().st_size != m.size:
+            raise DownloadError(
+                f"{entry.name}: unpacked, but {m.path} is not the {m.size} bytes the manifest lists"
+            )
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def download(
+    manifest: Manifest,
+    folder: str | Path,
+    *,
+    jobs: int = 4,
+    force: bool = False,
+    quiet: bool = False,
+    keep_archives: bool = False,
+    policy: FetchPolicy | None = None,
+) -> DownloadReport:
+    """Fetch, check and install every file of ``manifest`` into ``folder``.
+
+    >>> from svmlp.manifest import load_manifest, sample_manifest_url  # doctest: +SKIP
+    >>> download(load_manifest(sample_manifest_url()), "data/sample")  # doctest: +SKIP
+    """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, not {jobs}")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder}: exists and is not a folder")
+    state_dir = folder / STATE_DIR
+    (state_dir / DOWNLOADS).mkdir(parents=True, exist_ok=True)
+    report = DownloadReport(manifest.title, folder)
+    started = time.perf_counter()
+    with _lock(state_dir / LOCK_FILE, folder):
+        state_path = state_dir / STATE_FILE
+        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+        todo = [e for e in manifest.files if force or not _installed(e, folder, state)]
+        report.skipped = [e.name for e in manifest.files if e not in todo]
+        downloads = state_dir / DOWNLOADS
+        # a file fetched by an earlier run that stopped before installing it is not fetched again
+        needed = [e for e in todo if force or not _complete(downloads / e.name, e)]
+        errors = _fetch_all(needed, downloads, jobs=jobs, policy=policy or FetchPolicy(), quiet=quiet)
+        for entry in todo:  # install in manifest order what arrived, even if another file failed
+            fetched = state_dir / DOWNLOADS / entry.name
+            if not fetched.is_file():
+                continue
+            _install(entry, fetched, folder)
+            state[entry.name] = {"sha256": entry.sha256, "size": entry.size, "installed": time.time()}
+            _write_json(state_path, state)
+            report.fetched.append(entry.name)
+            report.bytes_fetched += entry.size
+            if entry.is_archive and not keep_archives:
+                fetched.unlink()
+        _write_json(state_dir / MANIFEST_FILE, manifest.document)
+    report.seconds = time.perf_counter() - started
+    if errors:
+        more = f" (and {len(errors) - 1} more file(s) failed)" if len(errors) > 1 else ""
+        raise DownloadError(f"{errors[0]}{more}; run the same command again to resume")
+    return report

@@ -1,0 +1,340 @@
+"""Fetch one file from its mirrors: streamed, hashed while streaming, resumable, retried.
+
+``http``, ``https`` and ``file`` URLs (local paths become ``file`` URLs) go through the same code:
+bytes go to ``<dest>.part`` beside the destination, a ``<dest>.part.json`` record says which
+file (size and sha256) the partial belongs to, and only a file whose size and sha256 match the
+manifest is renamed to ``dest``. A partial is continued with a Range request when the server
+answers 206; a 200 starts over. Connection errors, timeouts, 429 and 5xx are retried with
+exponential backoff and jitter (``Retry-After`` honoured) within a bounded budget; a 4xx, an HTML
+page where data was expected, or bytes that do not match move on to the next mirror.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import io
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from svmlp.errors import DownloadError
+
+__all__ = ["FetchPolicy", "fetch_bytes", "fetch_file", "looks_like_html"]
+
+Progress = Callable[[int], None]
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b'<?xml version="1.0"?><!doctype html')
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """Timeouts and retry limits. ``budget`` bounds the total waiting between attempts per file."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    attempts: int = 5
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    budget: float = 600.0
+    chunk: int = 1 << 20
+    max_bytes_unsized: int = 64 << 20  # a manifest fetched without a known size
+
+    def wait(self, attempt: int) -> float:
+        """Exponential backoff with jitter: about backoff·2^(attempt−1), randomised down to half."""
+        return min(self.max_wait, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+class _Retry(Exception):
+    """Worth another attempt at the same URL (after ``wait`` seconds when the server said so)."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _NextMirror(Exception):
+    """This URL will not give the file: try the next one. ``bad_bytes``: what it sent is wrong,
+    so the partial is dropped; otherwise (a 404, say) it may still be continued elsewhere."""
+
+    def __init__(self, message: str, *, bad_bytes: bool = False) -> None:
+        super().__init__(message)
+        self.bad_bytes = bad_bytes
+
+
+def looks_like_html(first: bytes) -> bool:
+    """Whether bytes open like an HTML page (a login or "virus scan" page saved as the data)."""
+    head = first[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith(_HTML_STARTS)
+
+
+class _Sink:
+    """Where fetched bytes go: a ``.part`` file (or memory), hashed and counted as they arrive."""
+
+    def __init__(self, fh: BinaryIO, size: int | None, limit: int, progress: Progress | None) -> None:
+        self.fh, self.size, self.limit, self.progress = fh, size, limit, progress
+        self.hasher = hashlib.sha256()
+        self.written = 0
+        self.pending: str | None = None  # a problem the status line showed, raised after the sniff
+
+    def resume_from(self, existing: int) -> None:
+        """Hash what an earlier run left in the file, so the digest covers the whole file."""
+        self.fh.seek(0)
+        while block := self.fh.read(1 << 22):
+            self.hasher.update(block)
+        self.written = existing
+        if self.progress:
+            self.progress(existing)
+
+    def restart(self) -> None:
+        self.fh.seek(0)
+        self.fh.truncate()
+        if self.progress and self.written:
+            self.progress(-self.written)
+        self.hasher, self.written = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        if self.written + len(chunk) > self.limit:
+            raise _NextMirror(f"sent more than the {self.limit} bytes expected", bad_bytes=True)
+        self.fh.write(chunk)
+        self.hasher.update(chunk)
+        self.written += len(chunk)
+        if self.progress:
+            self.progress(len(chunk))
+
+    @property
+    def complete(self) -> bool:
+        return self.size is not None and self.written == self.size
+
+
+_local = threading.local()
+
+
+def _session() -> Any:
+    import requests
+
+    from svmlp import __version__
+
+    if getattr(_local, "session", None) is None:
+        s = requests.Session()
+        # identity: a compressed transfer would break byte counts and Range offsets
+        s.headers.update({"User-Agent": f"svmlp/{__version__}", "Accept-Encoding": "identity"})
+        _local.session = s
+    return _local.session
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _check_status(resp: Any, sink: _Sink, offset: int) -> None:
+    """Decide from the status line what the body is; restart the sink when the server ignored Range."""
+    status = resp.status_code
+    if status == 416 and sink.complete:
+        return
+    if status in (429, 408) or status >= 500:
+        raise _Retry(f"HTTP {status}", _retry_after(resp.headers.get("Retry-After")))
+    if status == 416:
+        sink.restart()
+        raise _Retry("HTTP 416: the partial download does not fit this file; starting over", 0.0)
+    if status >= 400 or status not in (200, 206):
+        raise _NextMirror(f"HTTP {status}")
+    if "text/html" in resp.headers.get("Content-Type", "").lower():
+        raise _NextMirror("served an HTML page (Content-Type text/html), not the file")
+    if status == 200 and offset:
+        sink.restart()  # Range ignored: the body is the whole file
+    if status == 206 and not resp.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+        sink.restart()
+        raise _Retry(
+            f"HTTP 206 for the wrong range ({resp.headers.get('Content-Range')}); starting over", 0.0
+        )
+    length = resp.headers.get("Content-Length")
+    if status == 200 and length is not None and sink.size is not None and int(length) != sink.size:
+        # said after the first bytes are seen: an HTML page deserves that name, not just "wrong size"
+        sink.pending = f"is {length} bytes, the manifest says {sink.size}"
+
+
+def _http_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
+    import requests
+
+    offset = sink.written
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        resp = _session().get(
+            url, headers=headers, stream=True, timeout=(policy.connect_timeout, policy.read_timeout)
+        )
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise _Retry(f"{type(exc).__name__}: {exc}") from None
+    with resp:
+        _check_status(resp, sink, offset)
+        if resp.status_code == 416:
+            return
+        yield from _body(resp, sink, policy)
+
+
+def _body(resp: Any, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
+    """The body as it arrives. ``read1`` hands over what came before a connection broke, so a
+    resume starts exactly there (``iter_content`` would drop a partly filled chunk)."""
+    import requests
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    raw = resp.raw
+    try:
+        while block := raw.read1(policy.chunk, decode_content=False):
+            yield block
+    except (Urllib3Error, requests.RequestException, OSError) as exc:
+        raise _Retry(f"connection lost after {sink.written} bytes ({type(exc).__name__})") from None
+
+
+def _file_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
+    path = Path(unquote(urlsplit(url).path))
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the generator is drained
+    except FileNotFoundError:
+        raise _NextMirror(f"no such file {path}") from None
+    except OSError as exc:
+        raise _NextMirror(f"cannot read {path} ({exc.strerror or exc})") from None
+    with fh:
+        fh.seek(sink.written)
+        while block := fh.read(policy.chunk):
+            yield block
+
+
+def _once(url: str, sink: _Sink, policy: FetchPolicy) -> None:
+    """One attempt: stream the rest of the file from ``url`` into ``sink``."""
+    chunks = _file_chunks if urlsplit(url).scheme == "file" else _http_chunks
+    first = sink.written == 0
+    sink.pending = None
+    for chunk in chunks(url, sink, policy):
+        if first and chunk:
+            if looks_like_html(chunk):
+                raise _NextMirror("served an HTML page, not the file (a login or download-warning page?)")
+            first = False
+        if sink.pending:
+            raise _NextMirror(sink.pending)
+        sink.write(chunk)
+    if sink.pending:
+        raise _NextMirror(sink.pending)
+    if sink.size is not None and sink.written < sink.size:
+        raise _Retry(f"connection closed after {sink.written} of {sink.size} bytes")
+
+
+def _attempts(urls: list[str], sink: _Sink, policy: FetchPolicy, check: Callable[[], str | None]) -> None:
+    """Try each URL in turn, retrying what is worth retrying; ``check`` vets a complete body."""
+    failures, waited = [], 0.0
+    for url in urls:
+        attempt = 0
+        while True:
+            try:
+                _once(url, sink, policy)
+                problem = check()
+                if problem is None:
+                    return
+                raise _NextMirror(problem, bad_bytes=True)
+            except _NextMirror as exc:
+                failures.append(f"{url}: {exc}")
+                if exc.bad_bytes:
+                    sink.restart()
+                break
+            except _Retry as exc:
+                attempt += 1
+                wait = min(policy.max_wait, exc.wait if exc.wait is not None else policy.wait(attempt))
+                if attempt >= policy.attempts or waited + wait > policy.budget:
+                    failures.append(f"{url}: {exc} (gave up after {attempt} attempts)")
+                    break
+                time.sleep(wait)
+                waited += wait
+    raise DownloadError("; ".join(failures) if failures else "no URL to fetch from")
+
+
+def fetch_file(
+    urls: list[str],
+    dest: Path,
+    *,
+    size: int,
+    sha256: str,
+    policy: FetchPolicy | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Fetch a file of known ``size`` and ``sha256`` to ``dest``, resuming a matching partial.
+
+    On success ``dest`` holds exactly those bytes (renamed into place, so it is never partial). On
+    failure :class:`DownloadError` says what each URL did; a partial whose bytes may still be good
+    (a lost connection) is kept for the next run, one that proved wrong is deleted.
+    """
+    policy = policy or FetchPolicy()
+    part, record = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.json")
+    wanted = {"size": size, "sha256": sha256}
+    if part.exists() and _read_record(record) != wanted:  # a partial of another file: never continued
+        part.unlink()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({**wanted, "urls": urls}))
+    with open(part, "ab+") as fh:
+        sink = _Sink(fh, size, size, progress)
+        existing = fh.seek(0, os.SEEK_END)
+        if existing <= size:
+            sink.resume_from(existing)
+        else:
+            sink.restart()
+
+        def check() -> str | None:
+            if sink.written != size:
+                return f"gave {sink.written} bytes, the manifest says {size}"
+            digest = sink.hasher.hexdigest()
+            return (
+                None
+                if digest == sha256
+                else f"sha256 {digest[:12]}… differs from the manifest's {sha256[:12]}…"
+            )
+
+        try:
+            _attempts(urls, sink, policy, check)
+        except DownloadError as exc:
+            fh.flush()
+            kept = sink.written > 0
+            if not kept:
+                fh.close()
+                part.unlink(missing_ok=True)
+                record.unlink(missing_ok=True)
+            what = (
+                f"kept the {sink.written} bytes fetched in {part} to resume" if kept else "nothing was kept"
+            )
+            raise DownloadError(f"{dest.name}: could not fetch it ({exc}); {what}") from None
+    os.replace(part, dest)
+    record.unlink(missing_ok=True)
+
+
+def _read_record(record: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    return {"size": data.get("size"), "sha256": data.get("sha256")} if isinstance(data, dict) else None
+
+
+def fetch_bytes(url: str, *, policy: FetchPolicy | None = None, what: str = "file") -> bytes:
+    """A small file of unknown size and hash (a manifest) into memory, with the same retries."""
+    policy = policy or FetchPolicy()
+    buf = io.BytesIO()
+    sink = _Sink(buf, None, policy.max_bytes_unsized, None)
+    try:
+        _attempts([url], sink, policy, lambda: None)
+    except DownloadError as exc:
+        raise DownloadError(f"could not fetch the {what}: {exc}") from None
+    return buf.getvalue()

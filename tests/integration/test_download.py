@@ -1,0 +1,288 @@
+"""Downloads against a real HTTP server on 127.0.0.1 with injected faults.
+
+In every case either the release arrives with the right bytes, or the download fails with one
+clear line and nothing corrupt is at the final path.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from fault_server import FaultServer
+
+import svmlp
+from svmlp.cli import main
+from svmlp.download import download
+from svmlp.fetch import FetchPolicy
+from svmlp.manifest import load_manifest, parse_manifest
+from svmlp.sample import SAMPLE_DIR, sample_manifest
+
+FAST = FetchPolicy(connect_timeout=2, read_timeout=2, attempts=4, backoff=0.01, max_wait=2, budget=20)
+ARCHIVE = "svmlp-sample-0.1.0.tar.gz"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture()
+def srv() -> FaultServer:
+    with FaultServer() as server:
+        server.files[f"/r/{ARCHIVE}"] = (SAMPLE_DIR / ARCHIVE).read_bytes()
+        doc = sample_manifest()
+        server.files["/r/manifest.json"] = json.dumps(doc).encode()
+        yield server
+
+
+def _manifest(srv: FaultServer, urls: list[str] | None = None) -> svmlp.manifest.Manifest:
+    doc = sample_manifest()
+    if urls is not None:
+        doc["files"][0]["urls"] = urls
+    return parse_manifest(doc, source=srv.url("/r/manifest.json"))
+
+
+def _final(dest: Path) -> Path:
+    return dest / "annotations" / "train.svmlp.json"
+
+
+def _no_corrupt_final(dest: Path) -> None:
+    assert not _final(dest).exists()
+    assert not list((dest / ".svmlp" / "downloads").glob(ARCHIVE)), "an unverified archive at the final path"
+
+
+def test_happy_path_and_idempotent(srv: FaultServer, tmp_path: Path) -> None:
+    report = download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert report.fetched == [ARCHIVE] and srv.sent(f"/r/{ARCHIVE}") == len(srv.files[f"/r/{ARCHIVE}"])
+    ds = svmlp.read(tmp_path / "d")
+    assert len(ds) == 120 and (tmp_path / "d" / ".svmlp" / "manifest.json").is_file()
+    assert not (tmp_path / "d" / ".svmlp" / "downloads" / ARCHIVE).exists()  # archives are not kept
+    again = download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert again.fetched == [] and again.skipped == [ARCHIVE] and len(srv.requests) == 1
+    forced = download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True, force=True)
+    assert forced.fetched == [ARCHIVE] and len(srv.requests) == 2
+
+
+def test_dropped_connection_resumes_with_only_the_missing_bytes(srv: FaultServer, tmp_path: Path) -> None:
+    size = len(srv.files[f"/r/{ARCHIVE}"])
+    srv.faults.drop_after, srv.faults.drop_times = 300_000, 1
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert srv.sent(f"/r/{ARCHIVE}") == size  # 300 000 bytes, then the rest: nothing twice
+    assert [r.range for r in srv.requests] == [None, "bytes=300000-"]
+    assert len(svmlp.read(tmp_path / "d")) == 120
+
+
+def test_partial_from_an_earlier_run_is_continued(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.drop_after, srv.faults.drop_times = 200_000, 5
+    with pytest.raises(svmlp.DownloadError, match=r"kept the 200000 bytes fetched .* to resume"):
+        download(_manifest(srv), tmp_path / "d", policy=FetchPolicy(attempts=1, backoff=0.01), quiet=True)
+    _no_corrupt_final(tmp_path / "d")
+    srv.faults.drop_times = 0
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert srv.requests[-1].range == "bytes=200000-"
+    assert srv.sent(f"/r/{ARCHIVE}") == len(srv.files[f"/r/{ARCHIVE}"])
+
+
+def test_partial_of_another_file_is_never_continued(srv: FaultServer, tmp_path: Path) -> None:
+    downloads = tmp_path / "d" / ".svmlp" / "downloads"
+    downloads.mkdir(parents=True)
+    (downloads / f"{ARCHIVE}.part").write_bytes(b"x" * 1000)
+    (downloads / f"{ARCHIVE}.part.json").write_text(json.dumps({"size": 1000, "sha256": "0" * 64}))
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert [r.range for r in srv.requests] == [None]
+
+
+def test_500_then_success(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.statuses = [500, 502]
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert len(srv.requests) == 3
+
+
+def test_503_retry_after_is_honoured(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.statuses, srv.faults.retry_after = [503], "1"
+    started = time.perf_counter()
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)  # FAST alone would wait ~0.01 s
+    assert time.perf_counter() - started >= 0.9
+
+
+def test_404_on_the_first_mirror_falls_back(srv: FaultServer, tmp_path: Path) -> None:
+    srv.files[f"/mirror2/{ARCHIVE}"] = srv.files[f"/r/{ARCHIVE}"]
+    m = _manifest(srv, [srv.url(f"/gone/{ARCHIVE}"), srv.url(f"/mirror2/{ARCHIVE}")])
+    download(m, tmp_path / "d", policy=FAST, quiet=True)
+    assert [r.path for r in srv.requests] == [f"/gone/{ARCHIVE}", f"/mirror2/{ARCHIVE}"]
+
+
+def test_user_mirror_is_tried_first(srv: FaultServer, tmp_path: Path) -> None:
+    m = _manifest(srv, ["http://127.0.0.1:9/nowhere/" + ARCHIVE]).with_mirrors([srv.url("/r/")])
+    download(m, tmp_path / "d", policy=FAST, quiet=True)
+    assert [r.path for r in srv.requests] == [f"/r/{ARCHIVE}"]
+
+
+@pytest.mark.parametrize(
+    "fault,match",
+    [
+        ("wrong_bytes", r"sha256 \w+… differs from the manifest's"),
+        ("html", r"served an HTML page \(Content-Type text/html\)"),
+        ("html_sniffed", r"served an HTML page, not the file"),
+    ],
+)
+def test_bad_bodies_fail_with_one_line_and_leave_nothing(
+    fault: str, match: str, srv: FaultServer, tmp_path: Path
+) -> None:
+    if fault == "html_sniffed":
+        srv.faults.html, srv.faults.html_content_type = True, False
+    else:
+        setattr(srv.faults, fault, True)
+    with pytest.raises(svmlp.DownloadError, match=match) as err:
+        download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert "\n" not in str(err.value) and "nothing was kept" in str(err.value)
+    _no_corrupt_final(tmp_path / "d")
+    assert not list((tmp_path / "d" / ".svmlp" / "downloads").iterdir())
+
+
+def test_short_body_is_resumed(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.short_body = True
+    with pytest.raises(svmlp.DownloadError, match="gave up after 4 attempts"):
+        download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    srv.faults.short_body = False
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert len(svmlp.read(tmp_path / "d")) == 120
+
+
+def test_range_ignored_starts_over(srv: FaultServer, tmp_path: Path) -> None:
+    size = len(srv.files[f"/r/{ARCHIVE}"])
+    srv.faults.drop_after, srv.faults.drop_times, srv.faults.ignore_range = 100_000, 1, True
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert srv.sent(f"/r/{ARCHIVE}") == 100_000 + size  # the 200 answer carried the whole file again
+    assert len(svmlp.read(tmp_path / "d")) == 120
+
+
+def test_slow_trickle_times_out_and_resumes(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.trickle, srv.faults.trickle_times = 0.8, 1
+    policy = FetchPolicy(connect_timeout=2, read_timeout=0.3, attempts=3, backoff=0.01, budget=10)
+    download(_manifest(srv), tmp_path / "d", policy=policy, quiet=True)
+    assert len(srv.requests) == 2 and srv.requests[1].range is not None
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data else None)
+    return buf.getvalue()
+
+
+def _info(
+    name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, target: str = ""
+) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, len(data), target
+    return info, data
+
+
+HOSTILE = {
+    "zip-slip": [_info("annotations/ok.txt", b"ok"), _info("../../evil.txt", b"evil")],
+    "absolute": [_info("/tmp/svmlp-evil.txt", b"evil")],
+    "symlink escape": [_info("link", kind=tarfile.SYMTYPE, target="../.."), _info("link/evil.txt", b"evil")],
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_archives_are_refused(case: str, srv: FaultServer, tmp_path: Path) -> None:
+    data = _tar(HOSTILE[case])
+    srv.files["/r/bad.tar.gz"] = data
+    doc = {
+        "manifest_version": "1.0",
+        "name": "bad",
+        "version": "1",
+        "files": [
+            {
+                "name": "bad.tar.gz",
+                "size": len(data),
+                "sha256": _sha(data),
+                "kind": "archive",
+                "unpack_to": ".",
+                "urls": ["bad.tar.gz"],
+            }
+        ],
+    }
+    dest = tmp_path / "a" / "b" / "d"
+    with pytest.raises(svmlp.ArchiveError) as err:
+        download(parse_manifest(doc, source=srv.url("/r/manifest.json")), dest, policy=FAST, quiet=True)
+    assert "\n" not in str(err.value)
+    everything = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")}
+    assert not any("evil" in p for p in everything) and not Path("/tmp/svmlp-evil.txt").exists()
+    assert not (dest / "annotations").exists()
+
+
+def test_manifest_failing_its_schema(
+    srv: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = sample_manifest()
+    doc["files"][0]["sha256"] = "not-a-hash"
+    srv.files["/r/broken.json"] = json.dumps(doc).encode()
+    with pytest.raises(
+        svmlp.ManifestError, match=r"broken\.json at \$\.files\[0\]\.sha256: 'not-a-hash' does not match"
+    ):
+        load_manifest(srv.url("/r/broken.json"))
+    assert main(["download", "--manifest", srv.url("/r/broken.json"), "-o", str(tmp_path / "d"), "-q"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_download_over_http_and_sample(
+    srv: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["download", "--manifest", srv.url("/r/manifest.json"), "-o", str(tmp_path / "h")]) == 0
+    assert "1 file(s) fetched" in capsys.readouterr().out
+    assert main(["download", "--sample", "-o", str(tmp_path / "s"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fetched"] == [ARCHIVE]
+    a, b = svmlp.read(tmp_path / "h"), svmlp.read(tmp_path / "s")
+    assert a.images.file_name.tolist() == b.images.file_name.tolist()
+
+
+def test_default_release_explains_itself(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["download", "-o", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--manifest URL_OR_PATH" in err and "--sample" in err
+    assert "http" not in err  # no made-up address
+
+
+def test_a_second_run_on_the_same_folder_is_refused(srv: FaultServer, tmp_path: Path) -> None:
+    state = tmp_path / "d" / ".svmlp"
+    state.mkdir(parents=True)
+    with open(state / "lock", "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(svmlp.DownloadError, match="another svmlp download is writing this folder"):
+            download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert srv.requests == []
+
+
+def test_local_paths_and_parallel_files(tmp_path: Path) -> None:
+    """A folder of release files as the source (no server): several files at once, plain files too."""
+    src = tmp_path / "mirror"
+    src.mkdir()
+    (src / ARCHIVE).write_bytes((SAMPLE_DIR / ARCHIVE).read_bytes())
+    extra = b'{"note": "a plain annotations file"}'
+    (src / "notes.json").write_bytes(extra)
+    doc = sample_manifest()
+    doc["files"].append(
+        {
+            "name": "notes.json",
+            "size": len(extra),
+            "sha256": _sha(extra),
+            "kind": "annotations",
+            "unpack_to": "extras",
+        }
+    )
+    doc["files"][0].pop("urls")
+    doc["mirrors"] = [str(src)]
+    (src / "manifest.json").write_text(json.dumps(doc))
+    report = download(load_manifest(str(src / "manifest.json")), tmp_path / "d", jobs=2, quiet=True)
+    assert sorted(report.fetched) == sorted([ARCHIVE, "notes.json"])
+    assert (tmp_path / "d" / "extras" / "notes.json").read_bytes() == extra
