@@ -40,10 +40,9 @@ class DownloadReport:
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        rate = self.bytes_fetched / self.seconds / 1e6 if self.seconds else 0.0
         out = [
             f"{self.release} in {self.folder}: {len(self.fetched)} file(s) fetched "
-            f"({self.bytes_fetched / 1e6:.1f} MB in {self.seconds:.1f} s, {rate:.0f} MB/s), "
+            f"({self.bytes_fetched / 1e6:.1f} MB, {self.seconds:.1f} s with unpacking), "
             f"{len(self.skipped)} already in place"
         ]
         return out + [f"check it any time: svmlp verify {self.folder}"]

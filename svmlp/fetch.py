@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import queue
 import random
 import threading
 import time
@@ -30,6 +31,7 @@ from svmlp.errors import DownloadError
 __all__ = ["FetchPolicy", "fetch_bytes", "fetch_file", "looks_like_html"]
 
 Progress = Callable[[int], None]
+_THREADED_HASH_MIN = 16 << 20
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b'<?xml version="1.0"?><!doctype html')
 
 
@@ -74,12 +76,55 @@ def looks_like_html(first: bytes) -> bool:
     return head.startswith(_HTML_STARTS)
 
 
+class _Hasher:
+    """sha256 fed by a background thread for big files, so that hashing overlaps receiving and
+    writing (all three release the GIL): a download then runs at network speed, not network plus
+    hashing. Small files are hashed inline."""
+
+    def __init__(self, threaded: bool) -> None:
+        self.h = hashlib.sha256()
+        self.q: queue.Queue[bytes | None] | None = queue.Queue(maxsize=8) if threaded else None
+        self.thread: threading.Thread | None = None
+
+    def update(self, data: bytes) -> None:
+        if self.q is None:
+            self.h.update(data)
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="svmlp-sha256", daemon=True)
+            self.thread.start()
+        self.q.put(data)
+
+    def _run(self) -> None:
+        assert self.q is not None
+        while (data := self.q.get()) is not None:
+            self.h.update(data)
+            self.q.task_done()
+        self.q.task_done()
+
+    def hexdigest(self) -> str:
+        if self.q is not None:
+            self.q.join()
+        return self.h.hexdigest()
+
+    def reset(self) -> None:
+        if self.q is not None:
+            self.q.join()
+        self.h = hashlib.sha256()
+
+    def close(self) -> None:
+        if self.thread is not None and self.q is not None:
+            self.q.put(None)
+            self.thread.join()
+            self.thread = None
+
+
 class _Sink:
     """Where fetched bytes go: a ``.part`` file (or memory), hashed and counted as they arrive."""
 
     def __init__(self, fh: BinaryIO, size: int | None, limit: int, progress: Progress | None) -> None:
         self.fh, self.size, self.limit, self.progress = fh, size, limit, progress
-        self.hasher = hashlib.sha256()
+        self.hasher = _Hasher(threaded=size is not None and size > _THREADED_HASH_MIN)
         self.written = 0
         self.pending: str | None = None  # a problem the status line showed, raised after the sniff
 
@@ -97,7 +142,8 @@ class _Sink:
         self.fh.truncate()
         if self.progress and self.written:
             self.progress(-self.written)
-        self.hasher, self.written = hashlib.sha256(), 0
+        self.hasher.reset()
+        self.written = 0
 
     def write(self, chunk: bytes) -> None:
         if self.written + len(chunk) > self.limit:
@@ -306,6 +352,7 @@ def fetch_file(
         try:
             _attempts(urls, sink, policy, check)
         except DownloadError as exc:
+            sink.hasher.close()
             fh.flush()
             kept = sink.written > 0
             if not kept:
@@ -316,6 +363,7 @@ def fetch_file(
                 f"kept the {sink.written} bytes fetched in {part} to resume" if kept else "nothing was kept"
             )
             raise DownloadError(f"{dest.name}: could not fetch it ({exc}); {what}") from None
+        sink.hasher.close()
     os.replace(part, dest)
     record.unlink(missing_ok=True)
 

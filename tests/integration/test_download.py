@@ -286,3 +286,43 @@ def test_local_paths_and_parallel_files(tmp_path: Path) -> None:
     report = download(load_manifest(str(src / "manifest.json")), tmp_path / "d", jobs=2, quiet=True)
     assert sorted(report.fetched) == sorted([ARCHIVE, "notes.json"])
     assert (tmp_path / "d" / "extras" / "notes.json").read_bytes() == extra
+
+
+@pytest.mark.parametrize("ignore_range", [False, True])
+def test_big_file_hashed_in_the_background_survives_resume_and_restart(
+    ignore_range: bool, tmp_path: Path
+) -> None:
+    import os
+
+    blob = os.urandom(24 << 20)  # past the size from which hashing runs on its own thread
+    with FaultServer() as server:
+        server.files["/r/blob.bin"] = blob
+        server.faults.drop_after, server.faults.drop_times, server.faults.ignore_range = (
+            5 << 20,
+            1,
+            ignore_range,
+        )
+        doc = {
+            "manifest_version": "1.0",
+            "name": "big",
+            "version": "1",
+            "files": [
+                {
+                    "name": "blob.bin",
+                    "size": len(blob),
+                    "sha256": _sha(blob),
+                    "kind": "images",
+                    "unpack_to": "blobs",
+                    "urls": ["blob.bin"],
+                }
+            ],
+        }
+        download(
+            parse_manifest(doc, source=server.url("/r/manifest.json")),
+            tmp_path / "d",
+            policy=FAST,
+            quiet=True,
+        )
+        sent = server.sent("/r/blob.bin")
+    assert (tmp_path / "d" / "blobs" / "blob.bin").read_bytes() == blob
+    assert sent == len(blob) + (5 << 20 if ignore_range else 0)

@@ -1,0 +1,239 @@
+"""Time svmlp's download against curl, and ``verify --full`` against sha256sum, in one run.
+
+    .venv/bin/python scripts/bench_download.py                 # a 1 GiB file, best of 3
+    .venv/bin/python scripts/bench_download.py --size-mib 256 --repeat 1
+    .venv/bin/python scripts/bench_download.py --dir /tmp      # on disk instead of /dev/shm
+
+A loopback HTTP server (another process, sending with sendfile, so it is not the bottleneck) serves
+a file of random bytes and the embedded sample release. curl fetches the file with ``-o``;
+svmlp downloads it through ``svmlp.download`` (streaming, sha256 while streaming, checked and
+renamed into place). Then the sample release plus the big file are verified with
+``verify_release(full=True)`` (sha256 of every file and a full decode of every image) and, for
+the floor, ``sha256sum`` over the same files. Prints one markdown table and the goal check
+(svmlp's throughput at least 0.8 of curl's). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+GOAL = 0.8
+
+
+def serve(root: str, port: int) -> None:
+    """The server process: files under ``root``, Range honoured, bodies sent with sendfile."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            path = os.path.join(root, self.path.lstrip("/"))
+            if not os.path.isfile(path):
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            size, start = os.path.getsize(path), 0
+            match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+            if match:
+                start = int(match.group(1))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            else:
+                self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size - start))
+            self.end_headers()
+            with open(path, "rb") as fh:
+                self.connection.sendfile(fh, start)
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("the loopback server did not start")
+
+
+def best(fn: Any, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def fresh_download(download: Any, manifest: Any, dest: Path) -> None:
+    shutil.rmtree(dest, ignore_errors=True)  # (untimed would be nicer; it is a few ms on tmpfs)
+    download(manifest, dest, quiet=True)
+
+
+def make_blob(path: Path, mib: int) -> None:
+    with open(path, "wb") as fh:
+        for _ in range(0, mib, 64):
+            fh.write(os.urandom(min(64, mib) << 20))
+
+
+def manifest_doc(files: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"manifest_version": "1.0", "name": "bench", "version": "1", "files": files}
+
+
+def run(work: Path, mib: int, repeat: int) -> list[str]:
+    from svmlp.download import download
+    from svmlp.hashing import sha256_file
+    from svmlp.manifest import parse_manifest
+    from svmlp.sample import SAMPLE_DIR, sample_manifest
+    from svmlp.verify import verify_release
+
+    served = work / "serve"
+    served.mkdir()
+    blob = served / "blob.bin"
+    make_blob(blob, mib)
+    sample = sample_manifest()["files"][0]
+    shutil.copy(SAMPLE_DIR / sample["name"], served / sample["name"])
+    blob_entry = {
+        "name": "blob.bin",
+        "size": blob.stat().st_size,
+        "sha256": sha256_file(blob),
+        "kind": "images",
+        "unpack_to": "blobs",
+        "urls": ["blob.bin"],
+    }
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(served), str(port)])
+    try:
+        wait_for(port)
+        base = f"http://127.0.0.1:{port}/"
+        only_blob = parse_manifest(manifest_doc([blob_entry]), source=base + "manifest.json")
+        release = parse_manifest(manifest_doc([sample, blob_entry]), source=base + "manifest.json")
+        rows = []
+        curl = shutil.which("curl")
+        t_curl = None
+        if curl:
+            t_curl = best(
+                lambda: subprocess.run(
+                    [curl, "-s", "-f", "-o", str(work / "curl.bin"), base + "blob.bin"], check=True
+                ),
+                repeat,
+            )
+        t_svmlp = best(lambda: fresh_download(download, only_blob, work / "dl"), repeat)
+        download(release, work / "release", quiet=True)
+    finally:
+        server.terminate()
+        server.wait()
+    files = [p for p in (work / "release").rglob("*") if p.is_file() and ".svmlp" not in p.parts]
+    total = sum(p.stat().st_size for p in files)
+    t_sum = best(
+        lambda: subprocess.run(["sha256sum", *map(str, files)], check=True, stdout=subprocess.DEVNULL), repeat
+    )
+    report = verify_release(work / "release", full=True)
+    t_verify = best(lambda: verify_release(work / "release", full=True), repeat)
+    size = blob.stat().st_size
+    mb = lambda n, t: f"{n / t / 1e6:,.0f}".replace(",", " ")  # noqa: E731
+    if t_curl:
+        rows.append(
+            f"| fetch {mib} MiB over loopback HTTP | curl -o | {t_curl:.2f} | {mb(size, t_curl)} | 1.00× curl |"
+        )
+    ratio = f"{t_curl / t_svmlp:.2f}× curl" if t_curl else "—"
+    rows.append(
+        f"| fetch {mib} MiB, sha256 while streaming, checked | svmlp download | {t_svmlp:.2f} | "
+        f"{mb(size, t_svmlp)} | {ratio} |"
+    )
+    rows.append(
+        f"| hash the release ({len(files)} files, {round(total / 1e6)} MB) | sha256sum | {t_sum:.2f} | "
+        f"{mb(total, t_sum)} | 1.00× sha256sum |"
+    )
+    rows.append(
+        f"| verify --full (sha256 of every file, decode {report.images_checked} images) | svmlp verify | "
+        f"{t_verify:.2f} | {mb(total, t_verify)} | {t_verify / t_sum:.2f}× sha256sum |"
+    )
+    goal = (t_curl / t_svmlp) >= GOAL if t_curl else None
+    verdict = "n/a (curl not installed)" if goal is None else ("ok" if goal else "MISSED")
+    return [
+        f"| operation | tool | seconds (best of {repeat}) | MB/s | ratio |",
+        "|---|---|---:|---:|---|",
+        *rows,
+        "",
+        f"svmlp download throughput vs curl: {t_curl / t_svmlp:.2f}× (goal >= {GOAL}): {verdict}"
+        if t_curl
+        else "",
+        f"verify --full found {len(report.problems)} problem(s) (expected 0)",
+    ]
+
+
+def machine(work: Path) -> str:
+    cpu = platform.processor() or "?"
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in info.read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            cpu,
+        )
+    curl = (
+        subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+        if shutil.which("curl")
+        else "no curl"
+    )
+    return f"machine: {platform.platform()}; {cpu}; {os.cpu_count()} CPUs; python {platform.python_version()}; {curl}; files under {work.parent}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=1024, help="size of the file fetched (default 1024)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per step; the best is kept (default 3)")
+    ap.add_argument(
+        "--dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where the temporary files go (default /dev/shm when there is one)",
+    )
+    ap.add_argument("--serve", nargs=2, metavar=("ROOT", "PORT"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="svmlp-bench-dl-", dir=args.dir))
+    started = time.perf_counter()
+    try:
+        lines = run(work, args.size_mib, max(1, args.repeat))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(machine(work))
+    print("\n".join(line for line in lines if line is not None))
+    print(f"\ntotal run time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
