@@ -200,8 +200,8 @@ def machine(work: Path) -> str:
             ),
             cpu,
         )
-    curl = (
-        subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    curl = "curl " + (
+        subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()[1]
         if shutil.which("curl")
         else "no curl"
     )
