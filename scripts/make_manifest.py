@@ -22,6 +22,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from svmlp.extract import archive_format
 from svmlp.hashing import sha256_file
@@ -68,7 +69,7 @@ def entry(path: Path, unpack_to: str) -> dict[str, Any]:
         "sha256": sha256_file(path),
         "kind": kind,
         "unpack_to": unpack_to,
-        "urls": [path.name],
+        "urls": [quote(path.name)],
     }
     if fmt:
         members = _members_tar(path) if fmt == "tar" else _members_zip(path)
@@ -80,7 +81,9 @@ def entry(path: Path, unpack_to: str) -> dict[str, Any]:
 def build(
     folder: Path, *, name: str, version: str, base_urls: list[str], unpack_to: str, skip: Path | None = None
 ) -> dict[str, Any]:
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p != skip)
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.resolve() != skip
+    )
     if not files:
         raise SystemExit(f"{folder}: no release files in it")
     doc: dict[str, Any] = {"manifest_version": "1.0", "name": name, "version": version}

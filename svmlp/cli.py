@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -47,15 +48,8 @@ def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, object]:
     return opts
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from svmlp import __version__
+def _add_convert(sub: Any) -> None:
     from svmlp.formats import FORMATS, IMAGE_MODES
-
-    parser = argparse.ArgumentParser(
-        prog="svmlp", description="Get, trust and train on the SVMLP licence-plate data set."
-    )
-    parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("convert", help="convert annotations between svmlp, COCO, YOLO and Pascal VOC")
     p.add_argument("src", type=Path, help="source folder or annotation file")
@@ -73,11 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
+
+def _add_stats(sub: Any) -> None:
     p = sub.add_parser("stats", help="images and boxes per split and class")
     p.add_argument("src", type=Path, help="source folder or annotation file")
     _add_read_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+
+def _add_download(sub: Any) -> None:
     p = sub.add_parser("download", help="fetch a release, check every byte, unpack it safely")
     p.add_argument("-o", "--out", required=True, type=Path, help="destination folder (created if missing)")
     src = p.add_mutually_exclusive_group()
@@ -98,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, nothing printed on success")
 
+
+def _add_verify(sub: Any) -> None:
     p = sub.add_parser("verify", help="check that a folder holds exactly its release")
     p.add_argument("folder", type=Path, help="a folder made by svmlp download")
     p.add_argument("--full", action="store_true", help="also hash every file and decode every image")
@@ -110,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=4, help="files hashed at once with --full (default 4)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from svmlp import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="svmlp", description="Get, trust and train on the SVMLP licence-plate data set."
+    )
+    parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_convert, _add_stats, _add_download, _add_verify):
+        add(sub)
     return parser
 
 
@@ -185,7 +197,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         from svmlp.errors import UsageError
 
         raise UsageError(f"{args.folder}: no such folder")
-    manifest = load_manifest(args.manifest) if args.manifest else None
+    manifest = load_manifest(args.manifest, need_urls=False) if args.manifest else None
     progress = not args.quiet and not args.json and sys.stderr.isatty()
     report = verify_release(args.folder, manifest=manifest, full=args.full, jobs=args.jobs, progress=progress)
     print(report.to_json() if args.json else "\n".join(report.lines()))

@@ -20,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from svmlp._lock import folder_lock
 from svmlp.errors import DownloadError, UsageError
 from svmlp.fetch import FetchPolicy, fetch_file
 from svmlp.hashing import sha256_file
-from svmlp.manifest import STATE_DIR, FileEntry, Manifest
+from svmlp.manifest import MANIFEST_FILE, STATE_DIR, FileEntry, Manifest
 
 __all__ = ["DownloadReport", "download"]
 
-STATE_FILE, MANIFEST_FILE, LOCK_FILE, DOWNLOADS = "state.json", "manifest.json", "lock", "downloads"
+STATE_FILE, LOCK_FILE, DOWNLOADS = "state.json", "lock", "downloads"
 
 
 @dataclass
@@ -49,26 +50,6 @@ class DownloadReport:
 
     def to_json(self) -> str:
         return json.dumps({**self.__dict__, "folder": str(self.folder)}, indent=2)
-
-
-@contextlib.contextmanager
-def _lock(path: Path, folder: Path) -> Iterator[None]:
-    """An exclusive lock on the folder for this process; released even if the process dies."""
-    fh = open(path, "a+")  # noqa: SIM115 - held for the whole block
-    try:
-        try:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - Windows: no advisory locks, best effort
-            pass
-        except BlockingIOError:
-            raise DownloadError(
-                f"{folder}: another svmlp download is writing this folder (it holds {path}); wait for it to finish"
-            ) from None
-        yield
-    finally:
-        fh.close()
 
 
 def _target(folder: Path, entry: FileEntry) -> Path:
@@ -94,87 +75,108 @@ def _installed(entry: FileEntry, folder: Path, state: dict[str, Any]) -> bool:
 
 
 class _Bars:
-    """A tqdm bar per file and one for the total, on stderr, only when it is a terminal."""
+    """On a terminal: one tqdm bar for the total, and one per file while it is being fetched."""
 
     def __init__(self, entries: list[FileEntry], quiet: bool) -> None:
         from tqdm import tqdm
 
-        off = quiet or not sys.stderr.isatty()
-        kw: dict[str, Any] = {
-            "unit": "B",
-            "unit_scale": True,
-            "unit_divisor": 1024,
-            "disable": off,
-            "leave": False,
-        }
-        self.total = tqdm(total=sum(e.size for e in entries), desc="total", position=0, **kw)
-        self.bars = {
-            e.name: tqdm(total=e.size, desc=e.name[:30], position=k + 1, **kw) for k, e in enumerate(entries)
-        }
+        self.tqdm, self.off = tqdm, quiet or not sys.stderr.isatty()
+        self.kw: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
+        self.total = tqdm(total=sum(e.size for e in entries), desc="total", disable=self.off, **self.kw)
         self.lock = threading.Lock()
 
-    def callback(self, entry: FileEntry) -> Callable[[int], None]:
-        bar = self.bars[entry.name]
+    @contextlib.contextmanager
+    def file(self, entry: FileEntry) -> Iterator[Callable[[int], None]]:
+        with self.lock:
+            bar = self.tqdm(total=entry.size, desc=entry.name[:30], disable=self.off, **self.kw)
 
         def update(n: int) -> None:
             with self.lock:
                 bar.update(n)
                 self.total.update(n)
 
-        return update
+        try:
+            yield update
+        finally:
+            with self.lock:
+                bar.close()
 
     def close(self) -> None:
-        for bar in [*self.bars.values(), self.total]:
-            bar.close()
+        self.total.close()
+
+
+def _fetch_one(
+    entry: FileEntry, downloads: Path, policy: FetchPolicy, bars: _Bars, cancel: threading.Event
+) -> str:
+    with bars.file(entry) as progress:
+        fetch_file(
+            list(entry.urls),
+            downloads / entry.name,
+            size=entry.size,
+            sha256=entry.sha256,
+            policy=policy,
+            progress=progress,
+            cancel=cancel,
+        )
+    return entry.name
 
 
 def _fetch_all(
     entries: list[FileEntry], downloads: Path, *, jobs: int, policy: FetchPolicy, quiet: bool
-) -> list[DownloadError]:
-    """Fetch in parallel; every file gets its chance even when another fails."""
-    bars = _Bars(entries, quiet)
+) -> tuple[set[str], list[DownloadError]]:
+    """Fetch in parallel; every file gets its chance even when another fails. Ctrl-C stops them all
+    at their next chunk (what they fetched stays, to resume)."""
+    bars, cancel = _Bars(entries, quiet), threading.Event()
+    done: set[str] = set()
     errors: list[DownloadError] = []
+    pool = ThreadPoolExecutor(max(1, jobs))
     try:
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            futures = [
-                pool.submit(
-                    fetch_file,
-                    list(e.urls),
-                    downloads / e.name,
-                    size=e.size,
-                    sha256=e.sha256,
-                    policy=policy,
-                    progress=bars.callback(e),
-                )
-                for e in entries
-            ]
-            for fut in as_completed(futures):
-                exc = fut.exception()
-                if isinstance(exc, DownloadError):
-                    errors.append(exc)
-                elif exc is not None:
-                    raise exc
+        futures = [pool.submit(_fetch_one, e, downloads, policy, bars, cancel) for e in entries]
+        for fut in as_completed(futures):
+            exc = fut.exception()
+            if exc is None:
+                done.add(fut.result())
+            elif isinstance(exc, DownloadError):
+                errors.append(exc)
+            else:
+                raise exc
+    except BaseException:
+        cancel.set()
+        raise
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         bars.close()
-    return errors
+    return done, errors
 
 
 def _install(entry: FileEntry, fetched: Path, folder: Path) -> None:
-    """Put a verified file in place: an archive unpacked safely, any other file renamed."""
-    from svmlp.extract import install_archive
+    """Put a verified file in place: an archive unpacked safely and merged, any other file renamed."""
+    from svmlp.install import install_archive
 
     target = _target(folder, entry)
     if not entry.is_archive:
         target.mkdir(parents=True, exist_ok=True)
         os.replace(fetched, target / entry.name)
         return
-    install_archive(fetched, target, max_bytes=entry.unpack_limit())
+    reserved = (STATE_DIR,) if target == folder.resolve() else ()
+    install_archive(
+        fetched, target, scratch=folder / STATE_DIR, max_bytes=entry.unpack_limit(), reserved=reserved
+    )
     for m in entry.members:
         path = target / m.path
         if not path.is_file() or path.stat().st_size != m.size:
             raise DownloadError(
                 f"{entry.name}: unpacked, but {m.path} is not the {m.size} bytes the manifest lists"
             )
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """What earlier runs installed; an unreadable state only means checking everything again."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def _write_json(path: Path, doc: Any) -> None:
@@ -207,19 +209,23 @@ def download(
     (state_dir / DOWNLOADS).mkdir(parents=True, exist_ok=True)
     report = DownloadReport(manifest.title, folder)
     started = time.perf_counter()
-    with _lock(state_dir / LOCK_FILE, folder):
+    with folder_lock(state_dir / LOCK_FILE, folder):
         state_path = state_dir / STATE_FILE
-        state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+        state = _read_state(state_path)
         todo = [e for e in manifest.files if force or not _installed(e, folder, state)]
-        report.skipped = [e.name for e in manifest.files if e not in todo]
+        todo_names = {e.name for e in todo}
+        report.skipped = [e.name for e in manifest.files if e.name not in todo_names]
         downloads = state_dir / DOWNLOADS
         # a file fetched by an earlier run that stopped before installing it is not fetched again
-        needed = [e for e in todo if force or not _complete(downloads / e.name, e)]
-        errors = _fetch_all(needed, downloads, jobs=jobs, policy=policy or FetchPolicy(), quiet=quiet)
+        ready = {e.name for e in todo if not force and _complete(downloads / e.name, e)}
+        needed = [e for e in todo if e.name not in ready]
+        fetched_now, errors = _fetch_all(
+            needed, downloads, jobs=jobs, policy=policy or FetchPolicy(), quiet=quiet
+        )
         for entry in todo:  # install in manifest order what arrived, even if another file failed
-            fetched = state_dir / DOWNLOADS / entry.name
-            if not fetched.is_file():
-                continue
+            fetched = downloads / entry.name
+            if entry.name not in ready | fetched_now:
+                continue  # never an older copy left in downloads/ by an earlier run
             _install(entry, fetched, folder)
             state[entry.name] = {"sha256": entry.sha256, "size": entry.size, "installed": time.time()}
             _write_json(state_path, state)
@@ -231,5 +237,7 @@ def download(
     report.seconds = time.perf_counter() - started
     if errors:
         more = f" (and {len(errors) - 1} more file(s) failed)" if len(errors) > 1 else ""
-        raise DownloadError(f"{errors[0]}{more}; run the same command again to resume")
+        kept = any("to resume" in str(e) for e in errors)
+        again = "; run the same command again to resume" if kept else ""
+        raise DownloadError(f"{errors[0]}{more}{again}")
     return report

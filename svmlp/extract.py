@@ -14,10 +14,8 @@ import functools
 import lzma
 import os
 import re
-import shutil
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
 import zlib
@@ -27,7 +25,7 @@ from typing import IO, TypeVar
 
 from svmlp.errors import ArchiveError, OutputExistsError
 
-__all__ = ["archive_format", "install_archive", "safe_extract"]
+__all__ = ["archive_format", "safe_extract"]
 
 _T = TypeVar("_T")
 _CHUNK = 1 << 20
@@ -98,61 +96,6 @@ def safe_extract(archive: Path, folder: Path, *, max_bytes: int | None = None) -
     with open(archive, "rb") as fileobj:
         (_unpack_tar if kind == "tar" else _unpack_zip)(unpacker, fileobj)
     return unpacker.files
-
-
-def install_archive(archive: Path, target: Path, *, max_bytes: int | None = None) -> list[str]:
-    """Unpack ``archive`` beside ``target``, then move each top-level entry into ``target``.
-
-    ``target`` is created if missing. An entry of the same name already there is moved aside and
-    deleted only once the new one is in place; entries the archive does not hold are left alone.
-    On any failure the temporary folder is removed and ``target`` is left as it was (should even
-    putting it back fail, the temporary folder ``.<target>.unpack-*`` keeps the old entries).
-    Returns what :func:`safe_extract` returned.
-
-    >>> install_archive(Path("images.tar.xz"), Path("data/svmlp"), max_bytes=2**31)  # doctest: +SKIP
-    ['images/0001.jpg', 'images/0002.jpg', ...]
-    """
-    archive, target = Path(archive), Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # beside the target, so the final renames stay on one file system
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.unpack-", dir=target.parent))
-    new, old = tmp / "new", tmp / "old"
-    installed = False
-    try:
-        new.mkdir()
-        old.mkdir()
-        files = safe_extract(archive, new, max_bytes=max_bytes)
-        _move_into(new, old, target)
-        installed = True
-        return files
-    finally:
-        # after a failed roll-back the old entries are only in `old`: keep them rather than lose them
-        if installed or not (old.is_dir() and any(old.iterdir())):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _move_into(new: Path, old: Path, target: Path) -> None:
-    """Move every entry of ``new`` into ``target``, setting replaced ones aside in ``old``."""
-    created = not target.exists()
-    target.mkdir(exist_ok=True)
-    done: list[tuple[str, bool]] = []
-    try:
-        for name in sorted(os.listdir(new)):
-            dest = target / name
-            replaces = os.path.lexists(dest)
-            if replaces:
-                os.rename(dest, old / name)
-            done.append((name, replaces))
-            os.rename(new / name, dest)
-    except BaseException:
-        for name, replaces in reversed(done):
-            if not os.path.lexists(new / name):  # the new entry made it in: take it out again
-                os.rename(target / name, new / name)
-            if replaces:
-                os.rename(old / name, target / name)
-        if created:
-            target.rmdir()
-        raise
 
 
 class _StrictTarInfo(tarfile.TarInfo):

@@ -11,7 +11,9 @@ page where data was expected, or bytes that do not match move on to the next mir
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import gzip
 import hashlib
 import io
 import json
@@ -24,7 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from svmlp.errors import DownloadError
 
@@ -210,8 +213,8 @@ def _check_status(resp: Any, sink: _Sink, offset: int) -> None:
         raise _Retry(
             f"HTTP 206 for the wrong range ({resp.headers.get('Content-Range')}); starting over", 0.0
         )
-    length = resp.headers.get("Content-Length")
-    if status == 200 and length is not None and sink.size is not None and int(length) != sink.size:
+    length = resp.headers.get("Content-Length", "")
+    if status == 200 and length.strip().isdigit() and sink.size is not None and int(length) != sink.size:
         # said after the first bytes are seen: an HTML page deserves that name, not just "wrong size"
         sink.pending = f"is {length} bytes, the manifest says {sink.size}"
 
@@ -227,6 +230,8 @@ def _http_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
         )
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
+    except requests.RequestException as exc:  # a bad URL, a redirect to a scheme requests cannot fetch
+        raise _NextMirror(f"{type(exc).__name__}: {exc}") from None
     with resp:
         _check_status(resp, sink, offset)
         if resp.status_code == 416:
@@ -249,7 +254,9 @@ def _body(resp: Any, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
 
 
 def _file_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
-    path = Path(unquote(urlsplit(url).path))
+    parts = urlsplit(url)
+    local = url2pathname(parts.path)
+    path = Path(f"//{parts.netloc}{local}" if parts.netloc not in ("", "localhost") else local)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below, after the generator is drained
     except FileNotFoundError:
@@ -262,7 +269,7 @@ def _file_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
             yield block
 
 
-def _once(url: str, sink: _Sink, policy: FetchPolicy) -> None:
+def _once(url: str, sink: _Sink, policy: FetchPolicy, cancel: threading.Event) -> None:
     """One attempt: stream the rest of the file from ``url`` into ``sink``."""
     chunks = _file_chunks if urlsplit(url).scheme == "file" else _http_chunks
     first = sink.written == 0
@@ -274,6 +281,8 @@ def _once(url: str, sink: _Sink, policy: FetchPolicy) -> None:
             first = False
         if sink.pending:
             raise _NextMirror(sink.pending)
+        if cancel.is_set():
+            raise _Cancelled()
         sink.write(chunk)
     if sink.pending:
         raise _NextMirror(sink.pending)
@@ -281,17 +290,32 @@ def _once(url: str, sink: _Sink, policy: FetchPolicy) -> None:
         raise _Retry(f"connection closed after {sink.written} of {sink.size} bytes")
 
 
-def _attempts(urls: list[str], sink: _Sink, policy: FetchPolicy, check: Callable[[], str | None]) -> None:
+class _Cancelled(Exception):
+    """Another thread asked every fetch to stop (Ctrl-C)."""
+
+
+def _attempts(
+    urls: list[str],
+    sink: _Sink,
+    policy: FetchPolicy,
+    check: Callable[[], str | None],
+    cancel: threading.Event,
+) -> None:
     """Try each URL in turn, retrying what is worth retrying; ``check`` vets a complete body."""
     failures, waited = [], 0.0
     for url in urls:
-        attempt = 0
+        attempt, progress_at, retried_from_zero = 0, sink.written, False
         while True:
+            resumed = sink.written > 0
             try:
-                _once(url, sink, policy)
+                _once(url, sink, policy, cancel)
                 problem = check()
                 if problem is None:
                     return
+                if resumed and not retried_from_zero:  # the partial from before may be what is wrong
+                    sink.restart()
+                    retried_from_zero = True
+                    continue
                 raise _NextMirror(problem, bad_bytes=True)
             except _NextMirror as exc:
                 failures.append(f"{url}: {exc}")
@@ -299,12 +323,20 @@ def _attempts(urls: list[str], sink: _Sink, policy: FetchPolicy, check: Callable
                     sink.restart()
                 break
             except _Retry as exc:
+                if sink.written > progress_at:  # a flaky link that moves forward keeps its chances
+                    attempt, progress_at = 0, sink.written
                 attempt += 1
-                wait = min(policy.max_wait, exc.wait if exc.wait is not None else policy.wait(attempt))
+                if exc.wait is not None and exc.wait > policy.max_wait:
+                    failures.append(
+                        f"{url}: {exc}, and asked to wait {exc.wait:.0f} s (more than {policy.max_wait:.0f})"
+                    )
+                    break
+                wait = exc.wait if exc.wait is not None else policy.wait(attempt)
                 if attempt >= policy.attempts or waited + wait > policy.budget:
                     failures.append(f"{url}: {exc} (gave up after {attempt} attempts)")
                     break
-                time.sleep(wait)
+                if cancel.wait(wait):
+                    raise _Cancelled() from None
                 waited += wait
     raise DownloadError("; ".join(failures) if failures else "no URL to fetch from")
 
@@ -317,12 +349,13 @@ def fetch_file(
     sha256: str,
     policy: FetchPolicy | None = None,
     progress: Progress | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Fetch a file of known ``size`` and ``sha256`` to ``dest``, resuming a matching partial.
 
     On success ``dest`` holds exactly those bytes (renamed into place, so it is never partial). On
     failure :class:`DownloadError` says what each URL did; a partial whose bytes may still be good
-    (a lost connection) is kept for the next run, one that proved wrong is deleted.
+    (a lost connection, ``cancel`` set) is kept for the next run, one that proved wrong is deleted.
     """
     policy = policy or FetchPolicy()
     part, record = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.json")
@@ -333,37 +366,39 @@ def fetch_file(
     record.write_text(json.dumps({**wanted, "urls": urls}))
     with open(part, "ab+") as fh:
         sink = _Sink(fh, size, size, progress)
-        existing = fh.seek(0, os.SEEK_END)
-        if existing <= size:
-            sink.resume_from(existing)
-        else:
-            sink.restart()
-
-        def check() -> str | None:
-            if sink.written != size:
-                return f"gave {sink.written} bytes, the manifest says {size}"
-            digest = sink.hasher.hexdigest()
-            return (
-                None
-                if digest == sha256
-                else f"sha256 {digest[:12]}… differs from the manifest's {sha256[:12]}…"
-            )
-
         try:
-            _attempts(urls, sink, policy, check)
-        except DownloadError as exc:
+            existing = fh.seek(0, os.SEEK_END)
+            if existing <= size:
+                sink.resume_from(existing)
+            else:
+                sink.restart()
+
+            def check() -> str | None:
+                if sink.written != size:
+                    return f"gave {sink.written} bytes, the manifest says {size}"
+                digest = sink.hasher.hexdigest()
+                if digest == sha256:
+                    return None
+                return f"sha256 {digest[:12]}… differs from the manifest's {sha256[:12]}…"
+
+            try:
+                _attempts(urls, sink, policy, check, cancel or threading.Event())
+            except (DownloadError, _Cancelled) as exc:
+                fh.flush()
+                kept = sink.written > 0
+                if not kept:
+                    fh.close()
+                    part.unlink(missing_ok=True)
+                    record.unlink(missing_ok=True)
+                what = (
+                    f"kept the {sink.written} bytes fetched in {part} to resume"
+                    if kept
+                    else "deleted the partial download"
+                )
+                why = "interrupted" if isinstance(exc, _Cancelled) else f"could not fetch it ({exc})"
+                raise DownloadError(f"{dest.name}: {why}; {what}") from None
+        finally:
             sink.hasher.close()
-            fh.flush()
-            kept = sink.written > 0
-            if not kept:
-                fh.close()
-                part.unlink(missing_ok=True)
-                record.unlink(missing_ok=True)
-            what = (
-                f"kept the {sink.written} bytes fetched in {part} to resume" if kept else "nothing was kept"
-            )
-            raise DownloadError(f"{dest.name}: could not fetch it ({exc}); {what}") from None
-        sink.hasher.close()
     os.replace(part, dest)
     record.unlink(missing_ok=True)
 
@@ -382,7 +417,11 @@ def fetch_bytes(url: str, *, policy: FetchPolicy | None = None, what: str = "fil
     buf = io.BytesIO()
     sink = _Sink(buf, None, policy.max_bytes_unsized, None)
     try:
-        _attempts([url], sink, policy, lambda: None)
+        _attempts([url], sink, policy, lambda: None, threading.Event())
     except DownloadError as exc:
         raise DownloadError(f"could not fetch the {what}: {exc}") from None
-    return buf.getvalue()
+    data = buf.getvalue()
+    if data[:2] == b"\x1f\x8b":  # a server that gzips on the fly despite Accept-Encoding: identity
+        with contextlib.suppress(OSError, EOFError):
+            data = gzip.decompress(data)
+    return data

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from svmlp import _schemas
 from svmlp.errors import ManifestError, where
@@ -21,10 +22,12 @@ __all__ = [
     "FileEntry",
     "Manifest",
     "Member",
+    "MANIFEST_FILE",
     "STATE_DIR",
     "default_manifest_url",
     "load_manifest",
     "parse_manifest",
+    "read_manifest",
     "registry",
     "sample_manifest_url",
     "to_url",
@@ -33,6 +36,9 @@ __all__ = [
 SCHEMA = "manifest.schema.json"
 #: where a downloaded release keeps its manifest, state, lock and partial downloads
 STATE_DIR = ".svmlp"
+#: the manifest a release was downloaded with, inside STATE_DIR (what ``svmlp verify`` checks)
+MANIFEST_FILE = "manifest.json"
+_SCHEMES = ("http", "https", "file")
 _REGISTRY = Path(__file__).resolve().parent / "data" / "registry.json"
 
 
@@ -104,8 +110,50 @@ def to_url(url_or_path: str | os.PathLike[str]) -> str:
 
 
 def _join(base: str, name: str) -> str:
-    base = to_url(base) if urlsplit(base).scheme not in ("http", "https", "file") else base
-    return urljoin(base if base.endswith("/") else base + "/", name)
+    """A file's URL under a mirror base; the name is quoted, so '#', '?' and '%' survive."""
+    base = to_url(base)
+    return urljoin(base if base.endswith("/") else base + "/", quote(name))
+
+
+def _resolve(source: str, ref: str, at: str) -> str:
+    """An absolute URL for a reference in the manifest; only http, https and file are fetched."""
+    try:
+        url = urljoin(source, ref)
+    except ValueError as exc:
+        raise ManifestError(f"{where(source, at=at)}: {ref!r} is not a valid URL ({exc})") from None
+    if urlsplit(url).scheme not in _SCHEMES:
+        raise ManifestError(f"{where(source, at=at)}: {ref!r}: svmlp fetches http, https and file URLs only")
+    return url
+
+
+def _check_paths(f: dict[str, Any], source: str, k: int) -> None:
+    """Nothing of the release may land in the state folder svmlp keeps in it."""
+    unpack_to = posixpath.normpath(f["unpack_to"])
+    inside = [f["unpack_to"]] if unpack_to.split("/")[0] == STATE_DIR else []
+    if unpack_to == ".":
+        inside += [
+            m["path"]
+            for m in f.get("members", [])
+            if posixpath.normpath(m["path"]).split("/")[0] == STATE_DIR
+        ]
+    if inside:
+        raise ManifestError(
+            f"{where(source, at=f'$.files[{k}]')}: {inside[0]!r} is inside {STATE_DIR}/, which svmlp keeps for itself"
+        )
+
+
+def _entry(f: dict[str, Any], source: str, k: int, mirrors: tuple[str, ...], need_urls: bool) -> FileEntry:
+    _check_paths(f, source, k)
+    urls = tuple(_resolve(source, u, f"$.files[{k}].urls[{j}]") for j, u in enumerate(f.get("urls", [])))
+    urls += tuple(_join(m, f["name"]) for m in mirrors)
+    if not urls and need_urls:
+        raise ManifestError(
+            f"{where(source, at=f'$.files[{k}]')}: {f['name']!r} has no URL and the manifest no mirrors"
+        )
+    members = tuple(Member(m["path"], m["size"], m["sha256"]) for m in f.get("members", []))
+    return FileEntry(
+        f["name"], f["size"], f["sha256"], f["kind"], f["unpack_to"], urls, f.get("unpacked_size"), members
+    )
 
 
 def parse_manifest(doc: Any, *, source: str, need_urls: bool = True) -> Manifest:
@@ -115,36 +163,20 @@ def parse_manifest(doc: Any, *, source: str, need_urls: bool = True) -> Manifest
     error = _schemas.validation_error(SCHEMA, doc)
     if error is not None:
         raise ManifestError(f"{where(source, at=error[0])}: {error[1]} (schema: {SCHEMA})")
-    mirrors = tuple(urljoin(source, m if m.endswith("/") else m + "/") for m in doc.get("mirrors", []))
-    files = []
-    for k, f in enumerate(doc["files"]):
-        urls = tuple(urljoin(source, u) for u in f.get("urls", [])) + tuple(
-            urljoin(m, f["name"]) for m in mirrors
-        )
-        if not urls and need_urls:
-            raise ManifestError(
-                f"{where(source, at=f'$.files[{k}]')}: {f['name']!r} has no URL and the manifest no mirrors"
-            )
-        members = tuple(Member(m["path"], m["size"], m["sha256"]) for m in f.get("members", []))
-        files.append(
-            FileEntry(
-                f["name"],
-                f["size"],
-                f["sha256"],
-                f["kind"],
-                f["unpack_to"],
-                urls,
-                f.get("unpacked_size"),
-                members,
-            )
-        )
-    names = [f.name for f in files]
-    if len(set(names)) != len(names):
-        raise ManifestError(f"{source}: two files share a name; each file needs its own")
+    mirrors = tuple(
+        _resolve(source, m if m.endswith("/") else m + "/", f"$.mirrors[{j}]")
+        for j, m in enumerate(doc.get("mirrors", []))
+    )
+    files = tuple(_entry(f, source, k, mirrors, need_urls) for k, f in enumerate(doc["files"]))
+    seen: set[str] = set()
+    for f in files:
+        if f.name in seen:
+            raise ManifestError(f"{source}: two files are named {f.name!r}; each file needs its own name")
+        seen.add(f.name)
     return Manifest(
         doc["name"],
         doc["version"],
-        tuple(files),
+        files,
         source,
         doc.get("description", ""),
         doc.get("license", ""),
@@ -153,17 +185,23 @@ def parse_manifest(doc: Any, *, source: str, need_urls: bool = True) -> Manifest
     )
 
 
-def load_manifest(url_or_path: str | os.PathLike[str], *, policy: Any = None) -> Manifest:
+def read_manifest(data: bytes, *, source: str, need_urls: bool = True) -> Manifest:
+    """Parse a manifest file's bytes (``source`` names it in errors and anchors relative URLs)."""
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{source}: not a JSON manifest ({exc})") from None
+    return parse_manifest(doc, source=source, need_urls=need_urls)
+
+
+def load_manifest(
+    url_or_path: str | os.PathLike[str], *, policy: Any = None, need_urls: bool = True
+) -> Manifest:
     """Fetch (http, https, file, or a path) and parse a manifest."""
     from svmlp.fetch import fetch_bytes
 
     url = to_url(url_or_path)
-    data = fetch_bytes(url, policy=policy, what="manifest")
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{url}: not a JSON manifest ({exc})") from None
-    return parse_manifest(doc, source=url)
+    return read_manifest(fetch_bytes(url, policy=policy, what="manifest"), source=url, need_urls=need_urls)
 
 
 def registry() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from svmlp.errors import ManifestError, SvmlpError, UsageError
 from svmlp.hashing import Tick, sha256_file
-from svmlp.manifest import STATE_DIR, Manifest, parse_manifest
+from svmlp.manifest import MANIFEST_FILE, STATE_DIR, Manifest, read_manifest
 
 if TYPE_CHECKING:
     from svmlp.model import Dataset
@@ -40,7 +40,6 @@ ERRORS = ("missing_file", "size", "sha256", "annotations", "missing_image", "und
 WARNINGS = ("unchecked_archive", "unreferenced_image")
 KINDS = ERRORS + WARNINGS
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
-MANIFEST_FILE = "manifest.json"  # as svmlp.download stores it under STATE_DIR
 MAX_PER_KIND = 50
 
 Expected = tuple[str, int, str]  # path relative to the release folder, size, sha256
@@ -174,11 +173,7 @@ def _stored_manifest(root: Path) -> Manifest:
         ) from None
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: not a JSON manifest ({exc})") from None
-    return parse_manifest(doc, source=path.resolve().as_uri(), need_urls=False)
+    return read_manifest(data, source=path.resolve().as_uri(), need_urls=False)
 
 
 def _expected_files(manifest: Manifest, report: VerifyReport) -> list[Expected]:

@@ -92,3 +92,18 @@ def test_quiet_and_version(sample_dir: Path, tmp_path: Path, capsys: pytest.Capt
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and capsys.readouterr().out.startswith("svmlp ")
+
+
+def test_verify_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["download", "--sample", "-o", str(tmp_path / "s"), "-q"]) == 0
+    assert main(["verify", str(tmp_path / "s"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["problems"] == []
+    next((tmp_path / "s" / "images" / "val").glob("*.jpg")).unlink()
+    assert main(["verify", str(tmp_path / "s")]) == 1
+    out = capsys.readouterr().out
+    assert "missing_file" in out and "missing_image" in out
+    assert main(["verify", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    assert main(["verify", str(tmp_path / "plain")]) == 2  # no stored manifest: say how to pass one
+    assert "pass --manifest" in capsys.readouterr().err

@@ -141,7 +141,7 @@ def test_bad_bodies_fail_with_one_line_and_leave_nothing(
         setattr(srv.faults, fault, True)
     with pytest.raises(svmlp.DownloadError, match=match) as err:
         download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
-    assert "\n" not in str(err.value) and "nothing was kept" in str(err.value)
+    assert "\n" not in str(err.value) and "deleted the partial download" in str(err.value)
     _no_corrupt_final(tmp_path / "d")
     assert not list((tmp_path / "d" / ".svmlp" / "downloads").iterdir())
 
@@ -153,6 +153,7 @@ def test_short_body_is_resumed(srv: FaultServer, tmp_path: Path) -> None:
     srv.faults.short_body = False
     download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
     assert len(svmlp.read(tmp_path / "d")) == 120
+    assert srv.requests[-1].range is not None  # the second run continued the partial
 
 
 def test_range_ignored_starts_over(srv: FaultServer, tmp_path: Path) -> None:
@@ -208,6 +209,7 @@ def test_hostile_archives_are_refused(case: str, srv: FaultServer, tmp_path: Pat
                 "sha256": _sha(data),
                 "kind": "archive",
                 "unpack_to": ".",
+                "unpacked_size": 4096,
                 "urls": ["bad.tar.gz"],
             }
         ],
@@ -263,7 +265,7 @@ def test_a_second_run_on_the_same_folder_is_refused(srv: FaultServer, tmp_path: 
     assert srv.requests == []
 
 
-def test_local_paths_and_parallel_files(tmp_path: Path) -> None:
+def test_local_paths_and_several_files(tmp_path: Path) -> None:
     """A folder of release files as the source (no server): several files at once, plain files too."""
     src = tmp_path / "mirror"
     src.mkdir()
@@ -326,3 +328,158 @@ def test_big_file_hashed_in_the_background_survives_resume_and_restart(
         sent = server.sent("/r/blob.bin")
     assert (tmp_path / "d" / "blobs" / "blob.bin").read_bytes() == blob
     assert sent == len(blob) + (5 << 20 if ignore_range else 0)
+
+
+def _archive_doc(name: str, files: dict[str, bytes]) -> tuple[bytes, dict]:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    blob = buf.getvalue()
+    members = [{"path": p, "size": len(d), "sha256": _sha(d)} for p, d in files.items()]
+    entry = {
+        "name": name,
+        "size": len(blob),
+        "sha256": _sha(blob),
+        "kind": "archive",
+        "unpack_to": ".",
+        "unpacked_size": sum(len(d) for d in files.values()),
+        "members": members,
+        "urls": [name],
+    }
+    return blob, entry
+
+
+def _doc(*entries: dict) -> dict:
+    return {"manifest_version": "1.0", "name": "multi", "version": "1", "files": list(entries)}
+
+
+def test_several_archives_fill_one_release_and_stay(srv: FaultServer, tmp_path: Path) -> None:
+    a, ea = _archive_doc("a.tgz", {"images/train/a.jpg": b"a"})
+    b, eb = _archive_doc("b.tgz", {"images/val/b.jpg": b"b"})
+    srv.files["/r/a.tgz"], srv.files["/r/b.tgz"] = a, b
+    m = parse_manifest(_doc(ea, eb), source=srv.url("/r/manifest.json"))
+    download(m, tmp_path / "d", policy=FAST, quiet=True, jobs=2)
+    again = download(m, tmp_path / "d", policy=FAST, quiet=True)
+    assert again.fetched == [] and sorted(again.skipped) == ["a.tgz", "b.tgz"]
+    assert (tmp_path / "d/images/train/a.jpg").read_bytes() == b"a" and (
+        tmp_path / "d/images/val/b.jpg"
+    ).read_bytes() == b"b"
+
+
+def test_a_failed_fetch_never_installs_an_older_copy(srv: FaultServer, tmp_path: Path) -> None:
+    v1, e1 = _archive_doc("data.tgz", {"x.txt": b"version 1"})
+    srv.files["/r/data.tgz"] = v1
+    download(
+        parse_manifest(_doc(e1), source=srv.url("/r/m.json")),
+        tmp_path / "d",
+        policy=FAST,
+        quiet=True,
+        keep_archives=True,
+    )
+    v2, e2 = _archive_doc("data.tgz", {"x.txt": b"version 2"})
+    srv.files["/r/data.tgz"], srv.faults.statuses = v2, [503] * 10
+    with pytest.raises(svmlp.DownloadError):
+        download(
+            parse_manifest(_doc(e2), source=srv.url("/r/m.json")), tmp_path / "d", policy=FAST, quiet=True
+        )
+    state = json.loads((tmp_path / "d" / ".svmlp" / "state.json").read_text())
+    assert state["data.tgz"]["sha256"] == e1["sha256"]  # still what is really installed
+    srv.faults.statuses = []
+    download(parse_manifest(_doc(e2), source=srv.url("/r/m.json")), tmp_path / "d", policy=FAST, quiet=True)
+    assert (tmp_path / "d" / "x.txt").read_bytes() == b"version 2"
+
+
+@pytest.mark.parametrize("where", [".svmlp", "./.svmlp/sub"])
+def test_nothing_may_land_in_the_state_folder(where: str, tmp_path: Path) -> None:
+    _, entry = _archive_doc("a.tgz", {"x.txt": b"x"})
+    entry["unpack_to"] = where
+    with pytest.raises(svmlp.ManifestError, match=r"inside \.svmlp/, which svmlp keeps for itself"):
+        parse_manifest(_doc(entry), source=(tmp_path / "m.json").as_uri())
+    _, entry = _archive_doc("b.tgz", {".svmlp/state.json": b"{}"})
+    with pytest.raises(svmlp.ManifestError, match=r"'\.svmlp/state\.json' is inside \.svmlp/"):
+        parse_manifest(_doc(entry), source=(tmp_path / "m.json").as_uri())
+
+
+def test_ctrl_c_stops_a_fetch_at_its_next_chunk(srv: FaultServer, tmp_path: Path) -> None:
+    import threading
+
+    from svmlp.fetch import fetch_file
+
+    srv.faults.trickle, srv.faults.trickle_times = 0.01, 1
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    data = srv.files[f"/r/{ARCHIVE}"]
+    started = time.perf_counter()
+    with pytest.raises(svmlp.DownloadError, match=r"interrupted; kept the \d+ bytes fetched .* to resume"):
+        fetch_file(
+            [srv.url(f"/r/{ARCHIVE}")],
+            tmp_path / "f.bin",
+            size=len(data),
+            sha256=_sha(data),
+            policy=FAST,
+            cancel=cancel,
+        )
+    assert time.perf_counter() - started < 3 and not (tmp_path / "f.bin").exists()
+
+
+def test_retry_after_longer_than_allowed_moves_on(srv: FaultServer, tmp_path: Path) -> None:
+    srv.faults.statuses, srv.faults.retry_after = [503], "3600"
+    srv.files[f"/m2/{ARCHIVE}"] = srv.files[f"/r/{ARCHIVE}"]
+    download(
+        _manifest(srv, [srv.url(f"/r/{ARCHIVE}"), srv.url(f"/m2/{ARCHIVE}")]),
+        tmp_path / "d",
+        policy=FAST,
+        quiet=True,
+    )
+    assert [r.path for r in srv.requests] == [f"/r/{ARCHIVE}", f"/m2/{ARCHIVE}"]
+
+
+def test_names_that_need_quoting_in_urls(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    files = {"scene #1.json": b"1", "100%.json": b"2", "q?x.json": b"3", "a:b.json": b"4"}
+    for name, data in files.items():
+        (mirror / name).write_bytes(data)
+    doc = _doc(
+        *[
+            {"name": n, "size": len(d), "sha256": _sha(d), "kind": "annotations", "unpack_to": "x"}
+            for n, d in files.items()
+        ]
+    )
+    doc["mirrors"] = [str(mirror)]
+    (mirror / "manifest.json").write_text(json.dumps(doc))
+    with FaultServer() as server:
+        for name, data in files.items():
+            server.files["/r/" + __import__("urllib.parse").parse.quote(name)] = data
+        m_http = parse_manifest(
+            {**doc, "mirrors": [server.url("/r/")]}, source=server.url("/r/manifest.json")
+        )
+        download(m_http, tmp_path / "h", policy=FAST, quiet=True)
+    download(load_manifest(str(mirror / "manifest.json")), tmp_path / "f", quiet=True)
+    for name, data in files.items():
+        assert (
+            (tmp_path / "h" / "x" / name).read_bytes() == data == (tmp_path / "f" / "x" / name).read_bytes()
+        )
+
+
+def test_lock_without_flock_falls_back_to_a_pid_file(
+    srv: FaultServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    def no_locks(*args: object) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    state = tmp_path / "d" / ".svmlp"
+    state.mkdir(parents=True)
+    (state / "lock.pid").write_text(str(os.getpid()))  # a live process holds it
+    with pytest.raises(svmlp.DownloadError, match="another svmlp download is writing this folder"):
+        download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    (state / "lock.pid").write_text("999999999")  # a dead one: taken over
+    download(_manifest(srv), tmp_path / "d", policy=FAST, quiet=True)
+    assert not (state / "lock.pid").exists()

@@ -12,7 +12,7 @@ import pytest
 
 import svmlp.extract
 from svmlp.errors import ArchiveError, OutputExistsError
-from svmlp.extract import archive_format, install_archive, safe_extract
+from svmlp.extract import archive_format, safe_extract
 
 MB = 1 << 20
 CHUNK = svmlp.extract._CHUNK
@@ -371,75 +371,3 @@ def test_many_members_are_linear(tmp_path: Path, out: Path) -> None:
     started = time.perf_counter()
     assert len(safe_extract(archive, out)) == 20_000
     assert time.perf_counter() - started < 60  # quadratic work would take many minutes here
-
-
-# --- install_archive ------------------------------------------------------------------------
-
-
-def test_install_creates_target(tmp_path: Path) -> None:
-    archive = make_tar(tmp_path / "a.tar.gz", [entry(n, data=d) for n, d in GOOD.items()])
-    target = tmp_path / "data" / "svmlp"
-    assert install_archive(archive, target) == list(GOOD)
-    assert (target / "release/big.bin").read_bytes() == GOOD["release/big.bin"]
-    assert [p.name for p in target.parent.iterdir()] == ["svmlp"]
-
-
-def test_install_replaces_entries_and_keeps_others(tmp_path: Path) -> None:
-    target = tmp_path / "svmlp"
-    (target / "images").mkdir(parents=True)
-    (target / "images/old.jpg").write_bytes(b"old")
-    (target / "notes.txt").write_text("mine")
-    (target / "readme.txt").write_text("old readme")
-    archive = make_zip(tmp_path / "a.zip", [("images/new.jpg", b"new"), ("readme.txt", b"new readme")])
-    assert install_archive(archive, target) == ["images/new.jpg", "readme.txt"]
-    assert sorted(p.name for p in (target / "images").iterdir()) == ["new.jpg"]
-    assert (target / "readme.txt").read_text() == "new readme"
-    assert (target / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "svmlp"]
-
-
-@pytest.mark.parametrize("exists", [True, False])
-def test_install_of_hostile_archive_changes_nothing(tmp_path: Path, exists: bool) -> None:
-    target = tmp_path / "svmlp"
-    if exists:
-        (target / "images").mkdir(parents=True)
-        (target / "images/old.jpg").write_bytes(b"old")
-    archive = make_tar(
-        tmp_path / "a.tar.gz", [entry("images/new.jpg", data=b"new"), entry("../x", data=b"x")]
-    )
-    before = snapshot(tmp_path, tmp_path / "none")
-    with pytest.raises(ArchiveError, match=r"'\.\./x' has a '\.\.' component"):
-        install_archive(archive, target)
-    assert snapshot(tmp_path, tmp_path / "none") == before
-    assert target.exists() == exists
-
-
-@pytest.mark.parametrize("failures", [1, 99])
-def test_install_rolls_back_a_failed_move(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failures: int
-) -> None:
-    target = tmp_path / "svmlp"
-    target.mkdir()
-    (target / "a.txt").write_text("old a")
-    (target / "b.txt").write_text("old b")
-    archive = make_tar(tmp_path / "a.tar.gz", [entry("a.txt", data=b"new a"), entry("b.txt", data=b"new b")])
-    rename = os.rename
-    left = [failures]
-
-    def flaky(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        # moving b.txt into the target fails; with 99 failures, putting the old one back fails too
-        if Path(src).name == "b.txt" and Path(dst).parent == target and left[0]:
-            left[0] -= 1
-            raise OSError("disk trouble")
-        rename(src, dst)
-
-    monkeypatch.setattr(svmlp.extract.os, "rename", flaky)
-    with pytest.raises(OSError, match="disk trouble"):
-        install_archive(archive, target)
-    monkeypatch.undo()
-    if failures == 1:
-        assert {p.name: p.read_text() for p in target.iterdir()} == {"a.txt": "old a", "b.txt": "old b"}
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "svmlp"]
-    else:  # the old entries are not lost: the temporary folder keeps them
-        (kept,) = tmp_path.glob(".svmlp.unpack-*")
-        assert (kept / "old/b.txt").read_text() == "old b"

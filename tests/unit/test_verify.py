@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from svmlp.errors import ManifestError, UsageError
+from svmlp.hashing import CHUNK, PIPELINE_MIN
 from svmlp.manifest import STATE_DIR, parse_manifest
 from svmlp.sample import SAMPLE_DIR, sample_manifest
 from svmlp.verify import Problem, VerifyReport, sha256_file, verify_release
@@ -200,7 +201,7 @@ def test_tree_unchanged(release: Path, full: bool) -> None:
     assert _tree_digest(release) == before
 
 
-@pytest.mark.parametrize("size", [0, 5, (4 << 20) - 1, 4 << 20, (9 << 20) + 7])
+@pytest.mark.parametrize("size", [0, 5, PIPELINE_MIN - 1, PIPELINE_MIN, PIPELINE_MIN + 1, 5 * CHUNK + 7])
 def test_sha256_file_streams_big_files(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     (tmp_path / "f").write_bytes(data)

@@ -1,0 +1,119 @@
+"""Put an unpacked archive into a release folder: merged file by file, all or nothing.
+
+Several archives of one release may fill the same folders (``images/train`` from one,
+``images/val`` from another), so an archive's tree is merged into the target, not swapped in: a
+file of the same path is replaced, everything else is kept. The archive is first unpacked (safely:
+:func:`svmlp.extract.safe_extract`) into a scratch folder on the same file system; each file is
+then renamed into place, the file it replaces moved aside and deleted only once every file is in.
+On a failure the moves are undone in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from svmlp.errors import ArchiveError
+from svmlp.extract import safe_extract
+
+__all__ = ["install_archive"]
+
+
+def install_archive(
+    archive: Path,
+    target: Path,
+    *,
+    scratch: Path,
+    max_bytes: int | None = None,
+    reserved: tuple[str, ...] = (),
+) -> list[str]:
+    """Unpack ``archive`` into ``scratch`` and merge its tree into ``target`` (created if missing).
+
+    ``reserved``: top-level names the archive may not hold (a release's ``.svmlp`` state folder).
+    Returns the paths of the files unpacked, relative to ``target``.
+
+    >>> install_archive(Path("images.tar.xz"), Path("data/svmlp"), scratch=Path("data/svmlp/.svmlp"))  # doctest: +SKIP
+    ['images/0001.jpg', 'images/0002.jpg', ...]
+    """
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="unpack-", dir=scratch))
+    new, old = work / "new", work / "old"
+    new.mkdir()
+    old.mkdir()
+    try:
+        files = safe_extract(archive, new, max_bytes=max_bytes)
+        for name in reserved:
+            if (new / name).exists() or (new / name).is_symlink():
+                raise ArchiveError(
+                    f"{archive}: holds {name}/, which svmlp keeps for itself in the release folder"
+                )
+        target.mkdir(parents=True, exist_ok=True)
+        _merge(new, old, target)
+        return files
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _entries(new: Path) -> list[str]:
+    """Every file and link under ``new`` (folders are made as needed), parents before children."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(new):
+        rel = os.path.relpath(dirpath, new)
+        for name in sorted(filenames) + sorted(
+            d for d in dirnames if os.path.islink(os.path.join(dirpath, d))
+        ):
+            out.append(os.path.normpath(os.path.join(rel, name)))
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(os.path.join(dirpath, d)))
+    return out
+
+
+def _merge(new: Path, old: Path, target: Path) -> None:
+    done: list[tuple[Path, Path | None]] = []  # (placed file, what it replaced, set aside in old)
+    try:
+        for rel in _entries(new):
+            dest = target / rel
+            _make_folders(dest.parent, target, old, done)
+            aside = None
+            if dest.exists() or dest.is_symlink():  # a file, a link, or a folder where a file goes
+                aside = old / rel
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(dest, aside)
+            done.append((dest, aside))
+            os.rename(new / rel, dest)
+    except BaseException:
+        _undo(done)
+        raise
+
+
+def _make_folders(folder: Path, target: Path, old: Path, done: list[tuple[Path, Path | None]]) -> None:
+    """Folders from ``target`` down to ``folder``; a file in the way is set aside (and restored on undo)."""
+    rel_parts = folder.relative_to(target).parts
+    current = target
+    for part in rel_parts:
+        current = current / part
+        if current.is_dir() and not current.is_symlink():
+            continue
+        if current.exists() or current.is_symlink():
+            aside = old / current.relative_to(target)
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(current, aside)
+            done.append((current, aside))
+        current.mkdir()
+        if not done or done[-1][0] != current:
+            done.append((current, None))
+
+
+def _undo(done: list[tuple[Path, Path | None]]) -> None:
+    for placed, aside in reversed(done):
+        try:
+            if placed.is_dir() and not placed.is_symlink():
+                if not any(placed.iterdir()):
+                    placed.rmdir()
+            elif placed.exists() or placed.is_symlink():
+                placed.unlink()
+            if aside is not None and (aside.exists() or aside.is_symlink()):
+                os.rename(aside, placed)
+        except OSError:
+            continue  # best effort: put back as much as the file system allows
