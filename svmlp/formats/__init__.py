@@ -17,6 +17,7 @@ import numpy as np
 from svmlp.errors import AnnotationError, UsageError
 from svmlp.formats._images import IMAGE_MODES, place_images
 from svmlp.formats._layout import atomic_output_dir
+from svmlp.formats._lenient import lenient
 from svmlp.model import Dataset
 
 __all__ = ["FORMATS", "IMAGE_MODES", "WriteReport", "convert", "detect", "read", "write"]
@@ -85,14 +86,23 @@ def detect(path: str | Path) -> str:
     )
 
 
-def read(path: str | Path, *, format: str | None = None, **options: Any) -> Dataset:
+def read(path: str | Path, *, format: str | None = None, strict: bool = True, **options: Any) -> Dataset:
     """Read a data set in any registered format (detected when ``format`` is None).
+
+    ``strict=False`` reads what can be read past duplicate ids, impossible boxes, label files with
+    no image and a data set that breaks the model's rules; what was found is in ``ds.read_issues``
+    as (check, message) pairs. The audit reads this way.
 
     >>> from svmlp.formats import read  # doctest: +SKIP
     >>> ds = read("data/plates", format="yolo")  # doctest: +SKIP
     """
     name = format or detect(path)
-    return _module(name).read(path, **options)
+    if strict:
+        return _module(name).read(path, **options)
+    with lenient() as found:
+        ds = _module(name).read(path, **options)
+    ds.read_issues = found
+    return ds
 
 
 @dataclass

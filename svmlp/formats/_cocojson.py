@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 
 from svmlp.errors import AnnotationError, where
+from svmlp.formats._lenient import complain, is_strict
 from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
 from svmlp.model.validate import first_duplicate
@@ -151,12 +152,12 @@ def part_from_file(f: _File, path: Path, split: str, raw: bytes | None = None) -
     cats = [category_from(c, path) for c in f.categories]
     cat_ids = np.array([c.id for c in cats], dtype=np.int64)
     if (dup := _duplicate(cat_ids)) is not None:
-        raise AnnotationError(f"{path}: category id {dup} appears twice in 'categories'")
+        complain("duplicate_id", f"{path}: category id {dup} appears twice in 'categories'")
 
     ims = f.images
     img_ids = np.fromiter((i.id for i in ims), np.int64, len(ims))
     if (dup := _duplicate(img_ids)) is not None:
-        raise AnnotationError(f"{path}: image id {dup} appears twice in 'images'")
+        complain("duplicate_id", f"{path}: image id {dup} appears twice in 'images'")
     sizes = np.array([(i.width, i.height) for i in ims], dtype=np.int64).reshape(-1, 2)
     if len(sizes) and sizes.min() < 0:
         row = int(np.flatnonzero(sizes.min(axis=1) < 0)[0])
@@ -218,9 +219,9 @@ def _boxes_from(
     core = _core(anns)
     ids, xywh = core["id"], core["bbox"]
     if (dup := _duplicate(ids)) is not None:
-        raise AnnotationError(f"{path}: annotation id {dup} appears twice in 'annotations'")
+        complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
     bad = np.flatnonzero(~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0))
-    if len(bad):
+    if len(bad) and is_strict():  # read leniently, such boxes are the audit's to report, one by one
         r = int(bad[0])
         raise AnnotationError(
             f"{where(path, at=f'$.annotations[{r}].bbox')}: annotation id {int(ids[r])} has bbox "

@@ -19,6 +19,7 @@ import numpy as np
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import read_text
+from svmlp.formats._lenient import complain
 from svmlp.formats._sidecar import SidecarImage, label_digest
 from svmlp.formats._yolo_layout import label_path_candidates
 from svmlp.imageinfo import header_columns, read_headers
@@ -165,9 +166,12 @@ def read_labels(
                 )
             continue
         if label in owner:
-            raise AnnotationError(
-                f"{label}: is the label file of two images, {records[owner[label]][2].name} and {img.name}; rename one"
+            complain(
+                "stem_collision",
+                f"{label}: is the label file of two images, {records[owner[label]][2].name} and {img.name}; rename one",
             )
+            labelled[i] = False  # read leniently, the label file stays with the first image
+            continue
         owner[label] = i
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)

@@ -13,6 +13,7 @@ import msgspec
 from svmlp import _schemas
 from svmlp.errors import SchemaError, where
 from svmlp.formats import _cocoencode, _cocojson
+from svmlp.formats._lenient import complain
 from svmlp.formats.coco import find_files, read_files
 from svmlp.model import Dataset, sort_splits
 
@@ -35,7 +36,7 @@ def validate_document(path: Path, data: bytes) -> _cocojson._File:
         raise SchemaError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
     error = _schemas.validation_error(SCHEMA, doc)
     if error is not None:
-        raise SchemaError(f"{where(path, at=error[0])}: {error[1]} (schema: {SCHEMA})")
+        complain("schema", f"{where(path, at=error[0])}: {error[1]} (schema: {SCHEMA})", error=SchemaError)
     return _cocojson.decode(path, data)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
 from svmlp.formats._layout import paused_gc
+from svmlp.formats._lenient import complain
 from svmlp.formats._sidecar import SidecarImage
 from svmlp.formats._yolo_layout import YoloLayout, find_layout
 from svmlp.formats._yolo_read import read_labels
@@ -81,8 +82,9 @@ def _check_orphan_labels(layout: YoloLayout, claimed: set[Path]) -> None:
         for d in src.label_dirs:
             for txt in sorted(d.rglob("*.txt")):
                 if txt not in claimed:
-                    raise AnnotationError(
-                        f"{txt}: label file has no image (looked for an image of the same stem in {src.root})"
+                    complain(
+                        "orphan_label",
+                        f"{txt}: label file has no image (looked for an image of the same stem in {src.root})",
                     )
 
 

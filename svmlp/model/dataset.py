@@ -111,6 +111,8 @@ class Dataset:
         self.notes: list[str] = list(notes)
         #: the file or folder it was read from (None when built in memory)
         self.source: Path | None = None if source is None else Path(source)
+        #: (check, message) of what a lenient read found and read past (svmlp.read(strict=False))
+        self.read_issues: list[tuple[str, str]] = []
         self._offsets: np.ndarray | None = None
         if validate:
             from svmlp.model.validate import validate_dataset
@@ -118,9 +120,9 @@ class Dataset:
             try:
                 validate_dataset(self)
             except AnnotationError as exc:
-                if source is None:
-                    raise
-                raise AnnotationError(f"{source}: {exc}") from None
+                from svmlp.formats._lenient import complain
+
+                complain("invalid_dataset", str(exc) if source is None else f"{source}: {exc}")
 
     # -- sizes and lookups ------------------------------------------------------------------
 
