@@ -112,6 +112,56 @@ def _add_verify(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def _add_link(sub: Any) -> None:
+    from svmlp.formats import FORMATS, IMAGE_MODES
+
+    p = sub.add_parser("link", help="link every plate to the vehicle it is mounted on")
+    p.add_argument("src", type=Path, help="source folder or annotation file")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
+    p.add_argument("--to", choices=list(FORMATS), help="output format (default: the source's)")
+    _add_read_options(p)
+    p.add_argument(
+        "--parents", type=_csv, help="vehicle classes, comma-separated (default: from the alias table)"
+    )
+    p.add_argument(
+        "--children", type=_csv, help="plate classes, comma-separated (default: from the alias table)"
+    )
+    p.add_argument(
+        "--min-inside", type=float, default=0.5, help="share of a plate inside a vehicle to link them"
+    )
+    p.add_argument("--max-plates", type=int, default=2, help="plates one vehicle may carry (default 2)")
+    p.add_argument("--relink", action="store_true", help="replace the links the source already has")
+    p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _add_audit(sub: Any) -> None:
+    p = sub.add_parser(
+        "audit", help="find label noise: integrity, geometry, relations, leakage, model disagreement"
+    )
+    p.add_argument("src", type=Path, help="source folder or annotation file")
+    _add_read_options(p)
+    p.add_argument("--predictions", type=Path, help="a detector's predictions (COCO results format)")
+    p.add_argument("--split", help="audit only this split")
+    p.add_argument("--config", type=Path, help="a TOML file of thresholds, severities and checks")
+    p.add_argument(
+        "--json", dest="json_out", type=Path, metavar="REPORT.json", help="write the report as JSON"
+    )
+    p.add_argument("--html", type=Path, metavar="REPORT.html", help="write a self-contained HTML report")
+    p.add_argument(
+        "--fail-on",
+        choices=("error", "warning", "info"),
+        default="error",
+        help="exit 1 from this severity up",
+    )
+    p.add_argument(
+        "--no-images", action="store_true", help="do not read the image files (faster; fewer checks)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from svmlp import __version__
 
@@ -120,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_convert, _add_stats, _add_download, _add_verify):
+    for add in (_add_convert, _add_stats, _add_link, _add_audit, _add_download, _add_verify):
         add(sub)
     return parser
 
@@ -161,6 +211,64 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     stats = compute_stats(ds)
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     return 0
+
+
+def _cmd_link(args: argparse.Namespace) -> int:
+    from svmlp.formats import detect, write
+    from svmlp.links import link_plates
+
+    fmt = args.from_ or detect(args.src)
+    ds = _load(args)
+    _print_notes(ds, args.quiet)
+    result = link_plates(
+        ds,
+        parents=args.parents,
+        children=args.children,
+        min_inside=args.min_inside,
+        max_plates=args.max_plates,
+        relink=args.relink,
+    )
+    report = write(
+        result.dataset, args.out, format=args.to or fmt, overwrite=args.overwrite, images=args.images
+    )
+    summary = result.summary()
+    if args.json:
+        print(json.dumps({"links": summary, "write": json.loads(report.to_json())}, indent=2))
+    elif not args.quiet:
+        print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()))
+        print("\n".join(report.lines()))
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from svmlp.audit import audit
+    from svmlp.audit.report import render_html, summary_lines, to_json
+    from svmlp.formats import detect
+
+    fmt = args.from_ or detect(args.src)
+    report = audit(
+        args.src,
+        format=fmt,
+        config=args.config,
+        predictions=args.predictions,
+        split=args.split,
+        scan=not args.no_images,
+        **_read_options(args, fmt),
+    )
+    lines = summary_lines(report)
+    print("\n".join(lines[:1] if args.quiet else lines))
+    if args.json_out:
+        _write_text(args.json_out, to_json(report))
+    if args.html:
+        render_html(report, args.html)
+    return report.exit_code(args.fail_on)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Whole or not at all: a temporary file beside it, renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -204,7 +312,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return report.exit_code(args.fail_on)
 
 
-_COMMANDS = {"convert": _cmd_convert, "stats": _cmd_stats, "download": _cmd_download, "verify": _cmd_verify}
+_COMMANDS = {
+    "convert": _cmd_convert,
+    "stats": _cmd_stats,
+    "link": _cmd_link,
+    "audit": _cmd_audit,
+    "download": _cmd_download,
+    "verify": _cmd_verify,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

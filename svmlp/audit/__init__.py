@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from svmlp.audit.config import AuditConfig, load_config
 from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
+from svmlp.audit.runner import audit, run_audit
 
-__all__ = ["SEVERITIES", "AuditReport", "Issue"]
+__all__ = ["SEVERITIES", "AuditConfig", "AuditReport", "Issue", "audit", "load_config", "run_audit"]

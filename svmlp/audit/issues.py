@@ -31,6 +31,7 @@ class Issue:
     score: float | None = None  # how sure, in [0, 1]; None where the check cannot rank
     related: tuple[int, ...] = ()  # other box rows involved (the duplicate, the vehicle, ...)
     other_image: int = -1  # another image involved (the same picture in another split)
+    bbox: tuple[float, float, float, float] | None = None  # xyxy of a box not in the data (a missed one)
 
 
 @dataclass

@@ -1,0 +1,203 @@
+"""Relation and statistics checks: plates and the vehicles that carry them.
+
+Links come from the data set where it has them and from :func:`svmlp.links.link_plates` where it
+has none (in memory; the data is never changed). Class confusion compares each box's size and
+shape (log of its share of the image, log of its aspect) with the robust centre and spread
+(median, MAD) of each class in this very data set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from svmlp.audit.context import Context
+from svmlp.audit.issues import Issue
+
+__all__ = ["check_classes", "check_relations", "robust_z"]
+
+_MIN_PER_CLASS = 20  # below this a median/MAD says little
+
+
+def robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """How many robust standard deviations (1.4826 MAD) each value lies from the reference's median."""
+    med = np.median(reference)
+    mad = 1.4826 * np.median(np.abs(reference - med))
+    return (values - med) / max(mad, 1e-6)
+
+
+def _share_inside(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """Element-wise share of each ``inner`` box's area inside the matching ``outer`` box."""
+    iw = np.clip(np.minimum(inner[:, 2], outer[:, 2]) - np.maximum(inner[:, 0], outer[:, 0]), 0, None)
+    ih = np.clip(np.minimum(inner[:, 3], outer[:, 3]) - np.maximum(inner[:, 1], outer[:, 1]), 0, None)
+    area = (inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1])
+    return np.divide(iw * ih, area, out=np.zeros_like(area), where=area > 0)
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+
+
+def check_relations(ctx: Context) -> Iterator[Issue]:
+    roles = {c.role for c in ctx.ds.categories}
+    if "child" not in roles or "parent" not in roles:
+        return
+    links = ctx.links
+    b = links.dataset.boxes
+    status = np.asarray(links.status).astype(str)
+    yield from _orphans(ctx, status)
+    for r in np.flatnonzero(status == "ambiguous").tolist():
+        if ctx.enabled("ambiguous_plate"):
+            other = int(links.second[r])
+            yield ctx.issue(
+                "ambiguous_plate",
+                int(b.image[r]),
+                r,
+                f"{ctx.where(int(b.image[r]), r)}: lies in two vehicles alike; linked to box id "
+                f"{int(b.id[b.parent[r]])}, could be box id {int(b.id[other])}",
+                related=(int(b.parent[r]), other),
+            )
+    linked = np.flatnonzero(b.parent >= 0)
+    yield from _linked_pairs(ctx, linked)
+    yield from _crowded(ctx, linked)
+    yield from _plateless(ctx, linked)
+
+
+def _orphans(ctx: Context, status: np.ndarray) -> Iterator[Issue]:
+    if not ctx.enabled("orphan_plate"):
+        return
+    b = ctx.links.dataset.boxes
+    vehicles = np.flatnonzero(ctx.ds.role_mask("parent") & ~b.iscrowd)
+    for r in np.flatnonzero(status == "orphan").tolist():
+        same = vehicles[b.image[vehicles] == b.image[r]]
+        best = (
+            float(_share_inside(np.repeat(b.xyxy[r : r + 1], len(same), 0), b.xyxy[same]).max())
+            if len(same)
+            else 0.0
+        )
+        yield ctx.issue(
+            "orphan_plate",
+            int(b.image[r]),
+            r,
+            f"{ctx.where(int(b.image[r]), r)}: lies in no vehicle (at most {best:.0%} of it inside one, "
+            f"{ctx.config['min_inside']:.0%} needed)",
+            score=float(1 - best),
+        )
+
+
+def _linked_pairs(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
+    b, cfg = ctx.links.dataset.boxes, ctx.config
+    plates, cars = b.xyxy[linked], b.xyxy[b.parent[linked]]
+    share = _share_inside(plates, cars)
+    ratio = _area(plates) / np.maximum(_area(cars), 1e-9)
+    for k in np.flatnonzero(share < float(cfg["plate_inside_parent"])).tolist():
+        r = int(linked[k])
+        if ctx.enabled("plate_outside_vehicle"):
+            yield ctx.issue(
+                "plate_outside_vehicle",
+                int(b.image[r]),
+                r,
+                f"{ctx.where(int(b.image[r]), r)}: only {share[k]:.0%} of it inside its vehicle, box id "
+                f"{int(b.id[b.parent[r]])}",
+                score=float(1 - share[k]),
+                related=(int(b.parent[r]),),
+            )
+    for k in np.flatnonzero(ratio > float(cfg["plate_max_share"])).tolist():
+        r = int(linked[k])
+        if ctx.enabled("plate_too_large"):
+            yield ctx.issue(
+                "plate_too_large",
+                int(b.image[r]),
+                r,
+                f"{ctx.where(int(b.image[r]), r)}: {ratio[k]:.0%} of the area of its vehicle, box id "
+                f"{int(b.id[b.parent[r]])}",
+                score=float(min(1.0, ratio[k])),
+                related=(int(b.parent[r]),),
+            )
+    if ctx.enabled("plate_size_outlier") and len(linked) >= _MIN_PER_CLASS:
+        log_ratio = np.log(np.maximum(ratio, 1e-9))
+        z = robust_z(log_ratio, log_ratio)
+        for k in np.flatnonzero(np.abs(z) > float(cfg["outlier_z"])).tolist():
+            r = int(linked[k])
+            what = "large" if z[k] > 0 else "small"
+            yield ctx.issue(
+                "plate_size_outlier",
+                int(b.image[r]),
+                r,
+                f"{ctx.where(int(b.image[r]), r)}: unusually {what} for its vehicle ({ratio[k]:.2%} of its "
+                f"area; robust z {z[k]:+.1f})",
+                score=float(1 - np.exp(-abs(z[k]) / 10)),
+                related=(int(b.parent[r]),),
+            )
+
+
+def _crowded(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
+    if not ctx.enabled("too_many_plates"):
+        return
+    b, most = ctx.links.dataset.boxes, int(ctx.config["max_plates"])
+    counts = np.bincount(b.parent[linked], minlength=len(b))
+    for v in np.flatnonzero(counts > most).tolist():
+        plates = tuple(int(r) for r in linked[b.parent[linked] == v])
+        yield ctx.issue(
+            "too_many_plates",
+            int(b.image[v]),
+            v,
+            f"{ctx.where(int(b.image[v]), v)}: carries {counts[v]} plates, more than {most}",
+            score=float(1 - most / counts[v]),
+            related=plates,
+        )
+
+
+def _plateless(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
+    if not ctx.enabled("vehicle_without_plate"):
+        return
+    b = ctx.links.dataset.boxes
+    w_img, h_img = ctx.sizes()
+    x0, y0, x1, y1 = b.xyxy.T
+    in_view = (x0 > 2) & (y0 > 2) & (x1 < w_img - 2) & (y1 < h_img - 2)
+    big = np.minimum(x1 - x0, y1 - y0) >= float(ctx.config["large_vehicle_side"])
+    carries = np.zeros(len(b), dtype=bool)
+    carries[b.parent[linked]] = True
+    lonely = ctx.ds.role_mask("parent") & ~b.iscrowd & in_view & big & ~carries
+    for v in np.flatnonzero(lonely).tolist():
+        yield ctx.issue(
+            "vehicle_without_plate",
+            int(b.image[v]),
+            v,
+            f"{ctx.where(int(b.image[v]), v)}: a large vehicle fully in view with no plate (a missed plate?)",
+        )
+
+
+def check_classes(ctx: Context) -> Iterator[Issue]:
+    """Boxes whose size and shape fit the other class far better than their own."""
+    if not ctx.enabled("class_confusion"):
+        return
+    ds = ctx.ds
+    b = ds.boxes
+    w_img, h_img = ctx.sizes()
+    bw, bh = b.xyxy[:, 2] - b.xyxy[:, 0], b.xyxy[:, 3] - b.xyxy[:, 1]
+    ok = (bw > 0) & (bh > 0) & (w_img > 0) & (h_img > 0) & ~b.iscrowd
+    feats = np.zeros((len(b), 2))
+    feats[ok, 0] = np.log(bw[ok] * bh[ok] / (w_img[ok] * h_img[ok]))
+    feats[ok, 1] = np.log(bw[ok] / bh[ok])
+    plate, car = ds.role_mask("child") & ok, ds.role_mask("parent") & ok
+    if plate.sum() < _MIN_PER_CLASS or car.sum() < _MIN_PER_CLASS:
+        return
+    dist = {}
+    for name, mask in (("plate", plate), ("vehicle", car)):
+        z = np.stack([robust_z(feats[:, k], feats[mask, k]) for k in range(2)], axis=1)
+        dist[name] = np.sqrt((z**2).sum(axis=1))
+    limit = float(ctx.config["confusion_z"])
+    for own, other, mask in (("plate", "vehicle", plate), ("vehicle", "plate", car)):
+        hit = mask & (dist[own] > limit) & (dist[other] < dist[own] / 2)
+        for r in np.flatnonzero(hit).tolist():
+            score = float(dist[own][r] / (dist[own][r] + dist[other][r]))
+            yield ctx.issue(
+                "class_confusion",
+                int(b.image[r]),
+                r,
+                f"{ctx.where(int(b.image[r]), r)}: its size and shape are a {other}'s (robust distance "
+                f"{dist[other][r]:.1f}), not a {own}'s ({dist[own][r]:.1f})",
+                score=score,
+            )

@@ -1,0 +1,203 @@
+"""Reports of an audit: a short summary for people, JSON for machines, one HTML page to look at.
+
+The JSON follows ``annotations_schema/audit-report.schema.json`` and names every image and box by
+split, file name and id (never by row), so it keeps its meaning without the data set. The HTML page
+is a single file with no outside references (thumbnails are ``data:`` URIs): it opens from disk,
+offline, and can be mailed. Writing a report reads images but never changes them.
+
+>>> from svmlp.audit import AuditReport, Issue
+>>> from svmlp.synth import generate_annotations
+>>> ds = generate_annotations(4, seed=1)
+>>> report = AuditReport(ds, "synth", [Issue("tiny_box", "warning", 0, 0, "2 px wide", 0.8)], ["tiny_box"])
+>>> print(summary_lines(report)[-1])
+  - train/scene_000000.jpg box id 1: 2 px wide
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
+
+__all__ = ["render_html", "summary_lines", "to_dict", "to_json"]
+
+FORMAT_VERSION = "1.0"
+_RANK = {s: k for k, s in enumerate(SEVERITIES)}
+#: box colours per severity (RGB) in thumbnails; the page's CSS uses the same
+_COLOURS = {"error": (220, 38, 38), "warning": (234, 140, 0), "info": (37, 99, 235)}
+_GREY = (128, 128, 128)
+
+
+# -- ordering -------------------------------------------------------------------------------------
+
+
+def _rank(severity: str) -> int:
+    return _RANK.get(severity, len(SEVERITIES))  # an unknown severity sorts last rather than failing
+
+
+def _score(issue: Issue) -> float:
+    """For sorting: higher is worse; unscored (or NaN) issues after every scored one."""
+    s = issue.score
+    return -1.0 if s is None or not math.isfinite(s) else float(s)
+
+
+def _location(report: AuditReport, issue: Issue) -> tuple[str, str, int]:
+    ds = report.dataset
+    if issue.image < 0:
+        return ("", "", -1)
+    box = int(ds.boxes.id[issue.box]) if issue.box >= 0 else -1
+    return (str(ds.images.split[issue.image]), str(ds.images.file_name[issue.image]), box)
+
+
+def _sorted_issues(report: AuditReport) -> list[Issue]:
+    """Issues by severity, check, split, file name and box id (the message breaks what ties remain)."""
+    key = lambda i: (_rank(i.severity), i.check, _location(report, i), i.message)  # noqa: E731
+    return sorted(report.issues, key=key)
+
+
+def _worst_first(report: AuditReport, issues: list[Issue]) -> list[Issue]:
+    key = lambda i: (_rank(i.severity), -_score(i), _location(report, i), i.message)  # noqa: E731
+    return sorted(issues, key=key)
+
+
+def _count_rows(report: AuditReport) -> list[tuple[str, dict[str, int]]]:
+    """(check, counts per severity) for every check that ran or found something, worst first."""
+    counts = report.counts()
+    names = list(dict.fromkeys([*report.checks, *sorted(counts)]))
+    rows = [(c, {s: counts.get(c, {}).get(s, 0) for s in SEVERITIES}) for c in names]
+
+    def key(row: tuple[str, dict[str, int]]) -> tuple[int, int, int]:
+        worst = next((k for k, s in enumerate(SEVERITIES) if row[1][s]), len(SEVERITIES))
+        n = row[1][SEVERITIES[worst]] if worst < len(SEVERITIES) else 0
+        return (worst, -n, -sum(row[1].values()))
+
+    return sorted(rows, key=key)  # stable: checks that tie keep the order they ran in
+
+
+# -- the human summary ----------------------------------------------------------------------------
+
+
+def _header(report: AuditReport) -> str:
+    ds, t = report.dataset, report.severity_counts()
+    found = ", ".join(f"{t[s]} {s}{'s' if s != 'info' and t[s] != 1 else ''}" for s in SEVERITIES)
+    return (
+        f"audit of {report.source}: {len(ds.images)} images, {len(ds.boxes)} boxes, "
+        f"{report.seconds:.1f} s; {found}"
+    )
+
+
+def summary_lines(report: AuditReport, *, examples: int = 3) -> list[str]:
+    """A short summary: a header, one line per check with its counts per severity (worst checks
+    first) and, under each check with errors or warnings, its ``examples`` worst issues; then the
+    audit's notes. Checks that ran and found nothing share one line.
+    """
+    lines, clean = [_header(report)], []
+    rows = _count_rows(report)
+    width = max([len("check"), *(len(c) for c, n in rows if any(n.values()))])
+    lines.append(f"{'check':<{width}}  " + "  ".join(f"{s:>7}" for s in SEVERITIES))
+    by_check: dict[str, list[Issue]] = {}
+    for issue in report.issues:
+        by_check.setdefault(issue.check, []).append(issue)
+    for check, n in rows:
+        if not any(n.values()):
+            clean.append(check)
+            continue
+        lines.append(f"{check:<{width}}  " + "  ".join(f"{n[s]:>7}" for s in SEVERITIES))
+        if n["error"] or n["warning"]:
+            worst = _worst_first(report, by_check[check])[:examples]
+            lines += [f"  - {report.where(i)}: {i.message}" for i in worst]
+    if clean:
+        lines.append(f"no issues: {', '.join(clean)}")
+    return lines + [f"note: {note}" for note in report.notes]
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value for a threshold: numpy scalars and arrays unwrapped, NaN and ±inf as null."""
+    if isinstance(value, np.generic | np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in (sorted(value, key=str) if isinstance(value, set | frozenset) else value)]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value if value is None or isinstance(value, str | int | bool) else str(value)
+
+
+def _number(v: float) -> float | None:
+    return round(float(v), 3) if math.isfinite(v) else None  # JSON has no NaN or infinity
+
+
+def _image_ref(report: AuditReport, row: int) -> dict[str, Any]:
+    im = report.dataset.images
+    return {"split": str(im.split[row]), "file_name": str(im.file_name[row]), "image_id": int(im.id[row])}
+
+
+def _xywh(xyxy: Any) -> list[float | None]:
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    return [_number(x0), _number(y0), _number(x1 - x0), _number(y1 - y0)]
+
+
+def _box_fields(report: AuditReport, row: int) -> dict[str, Any]:
+    ds = report.dataset
+    c = int(ds.boxes.category[row])
+    return {
+        "box_id": int(ds.boxes.id[row]),
+        "category": ds.categories[c].name if 0 <= c < len(ds.categories) else None,
+        "bbox": _xywh(ds.boxes.xyxy[row]),
+    }
+
+
+def _issue_dict(report: AuditReport, issue: Issue) -> dict[str, Any]:
+    out: dict[str, Any] = {"check": issue.check, "severity": issue.severity}
+    out["score"] = None if issue.score is None else _number(issue.score)
+    out["message"] = issue.message
+    out.update({"split": None, "file_name": None, "image_id": None})
+    if issue.image >= 0:
+        out.update(_image_ref(report, issue.image))
+    out.update({"box_id": None, "category": None, "bbox": None})
+    if issue.box >= 0:
+        out.update(_box_fields(report, issue.box))
+    out["related_box_ids"] = [int(report.dataset.boxes.id[r]) for r in issue.related]
+    out["other"] = _image_ref(report, issue.other_image) if issue.other_image >= 0 else None
+    out["proposed_bbox"] = None if issue.bbox is None else _xywh(issue.bbox)
+    return out
+
+
+def to_dict(report: AuditReport) -> dict[str, Any]:
+    """The report as a JSON document (``annotations_schema/audit-report.schema.json``); issues in
+    the order of :func:`_sorted_issues`."""
+    ds = report.dataset
+    return {
+        "svmlp_audit": FORMAT_VERSION,
+        "source": str(report.source),
+        "images": len(ds.images),
+        "boxes": len(ds.boxes),
+        "seconds": round(max(float(report.seconds), 0.0), 3),
+        "checks": list(report.checks),
+        "thresholds": _plain(dict(report.thresholds)),
+        "counts": dict(_count_rows(report)),
+        "totals": report.severity_counts(),
+        "notes": [str(n) for n in report.notes],
+        "issues": [_issue_dict(report, i) for i in _sorted_issues(report)],
+    }
+
+
+def to_json(report: AuditReport) -> str:
+    """:func:`to_dict` as text: the same report always gives the same bytes."""
+    return json.dumps(to_dict(report), indent=1, ensure_ascii=False, allow_nan=False)
+
+
+def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images: int = 2000) -> int:
+    """The self-contained HTML page (see :mod:`svmlp.audit.html`); returns the number of cards."""
+    from svmlp.audit.html import render_html as render
+
+    return render(report, path, thumb=thumb, max_images=max_images)

@@ -1,0 +1,96 @@
+"""Run the checks over a data set and collect what they find. Nothing is ever written to the data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from svmlp.audit.checks_data import check_duplicates, check_geometry, check_integrity
+from svmlp.audit.checks_hygiene import check_hygiene
+from svmlp.audit.checks_predictions import Predictions, check_predictions, load_predictions
+from svmlp.audit.checks_relations import check_classes, check_relations
+from svmlp.audit.config import AuditConfig, load_config
+from svmlp.audit.context import Context
+from svmlp.audit.issues import AuditReport, Issue
+from svmlp.model import Dataset
+
+__all__ = ["GROUPS", "audit", "run_audit"]
+
+#: the checks in the order they run, by group
+GROUPS: list[tuple[str, Callable[[Context], Iterator[Issue]]]] = [
+    ("integrity", check_integrity),
+    ("geometry", check_geometry),
+    ("duplicates", check_duplicates),
+    ("relations", check_relations),
+    ("classes", check_classes),
+    ("hygiene", check_hygiene),
+    ("predictions", check_predictions),
+]
+
+
+def run_audit(
+    ds: Dataset,
+    *,
+    config: AuditConfig | None = None,
+    predictions: Predictions | None = None,
+    scan: bool = True,
+    source: str = "",
+) -> AuditReport:
+    """Every check over ``ds``; ``scan=False`` skips reading the image files (integrity of the
+    files and split hygiene then cannot be checked, and the report says so)."""
+    from svmlp.audit.scan import scan_images
+
+    started = time.perf_counter()
+    config = config or AuditConfig()
+    ctx = Context(ds, config, predictions=predictions)
+    notes = list(predictions.notes) if predictions else []
+    if scan and ds.roots:
+        ctx.scan = scan_images(ds, decode=bool(config["decode_images"]))
+    else:
+        notes.append("image files were not read: missing, undecodable and duplicate images were not checked")
+    if not {"parent", "child"} <= {c.role for c in ds.categories}:
+        have = ", ".join(f"{c.name} ({c.role or 'no role'})" for c in ds.categories)
+        notes.append(
+            f"no vehicle or no plate class, so plates and vehicles were not checked together (classes: {have})"
+        )
+    issues: list[Issue] = []
+    for _, check in GROUPS:  # a check turned off in the configuration yields nothing, wherever it comes from
+        issues.extend(i for i in check(ctx) if config.enabled.get(i.check, True))
+    return AuditReport(
+        dataset=ds,
+        source=source or str(ds.source or ""),
+        issues=issues,
+        checks=[name for name, on in config.enabled.items() if on],
+        thresholds=dict(config.thresholds),
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def audit(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    config: Path | AuditConfig | None = None,
+    predictions: Path | None = None,
+    split: str | None = None,
+    scan: bool = True,
+    **read_options: object,
+) -> AuditReport:
+    """Read a data set leniently (so its flaws are findings, not a crash) and audit it.
+
+    >>> from svmlp.audit import audit  # doctest: +SKIP
+    >>> report = audit("data/plates")  # doctest: +SKIP
+    >>> report.exit_code("error")       # doctest: +SKIP
+    """
+    from svmlp.formats import read
+
+    cfg = config if isinstance(config, AuditConfig) else load_config(config)
+    ds = read(path, format=format, strict=False, **read_options)
+    read_issues = ds.read_issues
+    if split is not None:
+        ds = ds.split(split)
+        ds.read_issues = read_issues
+    preds = load_predictions(Path(predictions), ds) if predictions else None
+    return run_audit(ds, config=cfg, predictions=preds, scan=scan, source=str(path))
