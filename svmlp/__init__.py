@@ -1,7 +1,7 @@
 """svmlp: get, trust and train on SVMLP, the small-vehicle multi-licence-plate data set.
 
 >>> import svmlp
->>> ds = svmlp.read("data/sample")            # doctest: +SKIP  (any format; detected)
+>>> ds = svmlp.read("data/sample")  # doctest: +SKIP
 >>> svmlp.write(ds, "out", format="yolo")      # doctest: +SKIP
 
 ``import svmlp`` stays light: torch, FiftyOne and requests are imported only by the parts that

@@ -130,6 +130,9 @@ def _add_link(sub: Any) -> None:
         "--min-inside", type=float, default=0.5, help="share of a plate inside a vehicle to link them"
     )
     p.add_argument("--max-plates", type=int, default=2, help="plates one vehicle may carry (default 2)")
+    p.add_argument(
+        "--margin", type=float, default=0.1, help="shares this close are near-equal candidates (0.1)"
+    )
     p.add_argument("--relink", action="store_true", help="replace the links the source already has")
     p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
@@ -226,6 +229,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
         children=args.children,
         min_inside=args.min_inside,
         max_plates=args.max_plates,
+        margin=args.margin,
         relink=args.relink,
     )
     report = write(

@@ -3,18 +3,21 @@
 The rules :func:`link_plates` applies, image by image:
 
 - **Roles.** Plates are the boxes of ``child``-role categories, vehicles those of ``parent``-role
-  ones (the alias table's roles, or exactly the names given, see :func:`with_roles`). Crowd boxes
-  are never plates nor vehicles.
+  ones (the alias table's roles, or exactly the names given, see :func:`with_roles`). Crowd boxes,
+  and boxes with a coordinate that is not finite (a set read leniently), are neither.
 - **Share.** A (plate, vehicle) pair of one image is scored by the share of the plate inside the
   vehicle's box: the plate's 4-corner polygon when it has valid corners (finite, non-zero area,
   not self-crossing), else its box. A zero-area plate has share 0 everywhere.
 - **Candidates.** Pairs with share >= ``min_inside`` (in (0, 1]).
-- **Ranking.** A plate's candidates within ``margin`` of its best share come first, smallest
-  (tightest) vehicle first; the others follow by share. So a plate on a car that stands inside a
-  truck's box goes to the car.
-- **Ambiguity.** A plate is ``ambiguous`` when another of those near-best candidates is not nested
-  with the chosen vehicle (neither box lies >= 0.9 inside the other, so the truck around the car
-  does not count). It is still linked to its first candidate, and flagged.
+- **Ranking.** A plate's candidates within ``margin`` of its best share come first; the others
+  follow by share. Among the near-best, a vehicle whose box holds another near-best one gives way
+  to it (a plate on a car that stands inside a truck's box goes to the car); then the vehicle on
+  which the plate sits where plates are mounted, low and centred (:func:`mount_cost`: when a near
+  car's plate also lies inside the box of a car behind it, it goes to the near one); then the
+  smaller vehicle.
+- **Ambiguity.** A plate is ``ambiguous`` when another near-best candidate is neither nested with
+  the chosen vehicle (neither box >= 0.9 inside the other) nor told apart by the mount position
+  (costs within :data:`MOUNT_MARGIN`). It is still linked to its first candidate, and flagged.
 - **Capacity.** A vehicle carries at most ``max_plates`` plates, kept links included. Where first
   choices overload a vehicle, that image is solved greedily, plates with the highest best share
   first: each takes its best candidate with room left; a plate whose every candidate is full is
@@ -31,7 +34,7 @@ Everything is vectorised over all images at once (one STRtree serves the images 
 >>> from svmlp.synth import generate_annotations
 >>> result = link_plates(generate_annotations(20, seed=0), relink=True)
 >>> {k: result.summary()[k] for k in ("plates", "linked", "ambiguous", "orphan")}
-{'plates': 59, 'linked': 49, 'ambiguous': 10, 'orphan': 0}
+{'plates': 48, 'linked': 47, 'ambiguous': 1, 'orphan': 0}
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ NESTED = 0.9
 #: 16 vehicles and the tree is 6× faster at 128 × 128; it also caps memory on a crowded frame
 #: (10 000 × 10 000 pairs would take gigabytes).
 DENSE_PAIRS = 256
+#: Plates sit in a vehicle's lower part: rising above this share of its height costs (mount_cost).
+LOW_PART = 0.4
+#: Two candidates whose mount costs differ by less than this are not told apart by position.
+MOUNT_MARGIN = 0.15
 #: Shares are compared with this slack, so that equal shares computed two ways stay equal.
 _EPS = 1e-12
 
@@ -156,7 +163,7 @@ def _drop_broken_links(ds: Dataset, cats: list[Category]) -> Dataset:
 
 
 def _eligible(ds: Dataset, role: str) -> np.ndarray:
-    return ds.role_mask(role) & ~ds.boxes.iscrowd
+    return ds.role_mask(role) & ~ds.boxes.iscrowd & np.isfinite(ds.boxes.xyxy).all(axis=1)
 
 
 # -- shares --------------------------------------------------------------------------------------
@@ -164,12 +171,13 @@ def _eligible(ds: Dataset, role: str) -> np.ndarray:
 
 def _share(p: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Area of box ``p`` ∩ box ``v`` / area of ``p``, elementwise over broadcast ``(..., 4)`` arrays."""
-    w = np.minimum(p[..., 2], v[..., 2]) - np.maximum(p[..., 0], v[..., 0])
-    h = np.minimum(p[..., 3], v[..., 3]) - np.maximum(p[..., 1], v[..., 1])
-    inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-    area = (p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1])
-    out = np.divide(inter, area, out=np.zeros(np.broadcast(inter, area).shape), where=area > 0)
-    return np.minimum(out, 1.0)
+    with np.errstate(invalid="ignore"):  # a box read leniently may hold inf - inf; its share is NaN
+        w = np.minimum(p[..., 2], v[..., 2]) - np.maximum(p[..., 0], v[..., 0])
+        h = np.minimum(p[..., 3], v[..., 3]) - np.maximum(p[..., 1], v[..., 1])
+        inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+        area = (p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1])
+        out = np.divide(inter, area, out=np.zeros(np.broadcast(inter, area).shape), where=area > 0)
+        return np.minimum(out, 1.0)
 
 
 def inside_share(plates: np.ndarray, vehicles: np.ndarray) -> np.ndarray:
@@ -203,8 +211,8 @@ class _Shapes:
         self.poly_of[rows] = np.arange(len(rows))
         c = b.corners[rows]
         self.bounds = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
-        self.extent[rows, :2] = np.minimum(self.bounds[:, :2], b.xyxy[rows, :2])
-        self.extent[rows, 2:] = np.maximum(self.bounds[:, 2:], b.xyxy[rows, 2:])
+        self.extent[rows, :2] = np.fmin(self.bounds[:, :2], b.xyxy[rows, :2])
+        self.extent[rows, 2:] = np.fmax(self.bounds[:, 2:], b.xyxy[rows, 2:])
 
     def candidates(
         self, pp: np.ndarray, pv: np.ndarray, floor: float
@@ -282,22 +290,54 @@ class _Ranked:
     top: np.ndarray
     start: np.ndarray
     end: np.ndarray
+    cost: np.ndarray
 
     @property
     def plate(self) -> np.ndarray:
         return self.cp[self.start]
 
 
-def _rank(cp: np.ndarray, cv: np.ndarray, cs: np.ndarray, area: np.ndarray, margin: float) -> _Ranked:
+def mount_cost(plate: np.ndarray, vehicle: np.ndarray) -> np.ndarray:
+    """How unlike a mounted plate a plate is on a vehicle (element-wise, xyxy rows): its centre's
+    distance from the vehicle's vertical midline, in vehicle widths, plus how far it sits above the
+    vehicle's lower part, in vehicle heights. 0 for a plate low and centred, as front and rear
+    plates are; a plate that only happens to lie inside a farther car's box scores worse."""
+    vw = np.maximum(vehicle[:, 2] - vehicle[:, 0], 1e-9)
+    vh = np.maximum(vehicle[:, 3] - vehicle[:, 1], 1e-9)
+    dx = np.abs((plate[:, 0] + plate[:, 2]) / 2 - (vehicle[:, 0] + vehicle[:, 2]) / 2) / vw
+    rise = (vehicle[:, 3] - plate[:, 3]) / vh
+    return dx + np.clip(rise - LOW_PART, 0, None)
+
+
+def _group_pairs(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j), i != j, of candidate positions within one plate's group."""
+    size = end - start
+    per = size * size
+    g = np.repeat(np.arange(len(start)), per)
+    k = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+    i, j = start[g] + k // np.maximum(size[g], 1), start[g] + k % np.maximum(size[g], 1)
+    keep = i != j
+    return i[keep], j[keep]
+
+
+def _rank(
+    cp: np.ndarray, cv: np.ndarray, cs: np.ndarray, area: np.ndarray, margin: float, xyxy: np.ndarray
+) -> _Ranked:
     order = np.lexsort((-cs, cp))
     cp, cv, cs = cp[order], cv[order], cs[order]
     start = np.flatnonzero(np.r_[True, cp[1:] != cp[:-1]]) if len(cp) else np.zeros(0, np.int64)
     group = np.cumsum(np.r_[False, cp[1:] != cp[:-1]]) if len(cp) else start
-    top = cs >= cs[start][group] - margin - _EPS
-    # near-best candidates by size (the tightest vehicle), the rest by share; row breaks ties
-    order = np.lexsort((cv, -cs, np.where(top, area[cv], -cs), ~top, cp))
     end = np.r_[start[1:], len(cp)]
-    return _Ranked(cp[order], cv[order], cs[order], top[order], start, end)
+    top = cs >= cs[start][group] - margin - _EPS
+    # among near-best candidates: a vehicle holding another near-best one (the truck around the
+    # car) gives way to it; then the one the plate sits on as a mounted plate; then the smaller
+    i, j = _group_pairs(start, end)
+    holds = np.zeros(len(cp), dtype=bool)
+    inner = top[i] & top[j] & (_share(xyxy[cv[j]], xyxy[cv[i]]) >= NESTED)
+    holds[i[inner]] = True
+    cost = mount_cost(xyxy[cp], xyxy[cv])
+    order = np.lexsort((cv, area[cv], np.where(top, cost, -cs), holds & top, ~top, cp))
+    return _Ranked(cp[order], cv[order], cs[order], top[order], start, end, cost[order])
 
 
 def _ambiguity(r: _Ranked, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +346,9 @@ def _ambiguity(r: _Ranked, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = r.cv[r.start][group]
     a, b = xyxy[first], xyxy[r.cv]
     nested = (_share(a, b) >= NESTED) | (_share(b, a) >= NESTED)
-    rival = np.flatnonzero(r.top & (r.cv != first) & ~nested)
+    # a rival the mount position does not settle: about as low and central on its vehicle
+    close = r.cost <= r.cost[r.start][group] + MOUNT_MARGIN
+    rival = np.flatnonzero(r.top & (r.cv != first) & ~nested & close)
     groups, at = np.unique(group[rival], return_index=True)
     ambiguous = np.zeros(len(r.start), dtype=bool)
     ambiguous[groups] = True
@@ -401,7 +443,7 @@ def link_plates(
     candidates = np.bincount(cp, minlength=n)
     free = ~kept[cp]
     area = (b.xyxy[:, 2] - b.xyxy[:, 0]) * (b.xyxy[:, 3] - b.xyxy[:, 1])
-    r = _rank(cp[free], cv[free], cs[free], area, margin)
+    r = _rank(cp[free], cv[free], cs[free], area, margin, b.xyxy)
     ambiguous, rival = _ambiguity(r, b.xyxy)
     taken, over = _assign(r, np.bincount(parent[kept], minlength=n), b.image, max_plates)
     rows = r.plate

@@ -99,7 +99,40 @@ def _scene(rng: np.random.Generator, w: int, h: int, vehicles: tuple[int, int]) 
             pbox = _clip(p, w, h)
             if pbox is not None and (pbox[2] - pbox[0]) >= 3:
                 boxes.append(_Box(_PLATE, pbox, vi, _plate_text(rng), _corners(pbox, rng)))
-    return boxes
+    return _visible(boxes)
+
+
+def _covered(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:
+    iw = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    ih = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    return iw * ih / area if area > 0 else 0.0
+
+
+def _visible(boxes: list[_Box]) -> list[_Box]:
+    """Drop what nearer vehicles, drawn over it, hide: a vehicle hidden at least 90% (with its
+    plates), a plate hidden at least half. Nobody labels what they cannot see, and the pixels
+    would not show it."""
+    vehicles = [k for k, b in enumerate(boxes) if b.category == _VEHICLE]
+    hidden = {
+        v for v in vehicles if any(_covered(boxes[v].xyxy, boxes[u].xyxy) >= 0.9 for u in vehicles if u > v)
+    }
+    keep = []
+    for k, b in enumerate(boxes):
+        if k in hidden or (b.category == _PLATE and b.parent in hidden):
+            continue
+        if b.category == _PLATE and any(
+            _covered(b.xyxy, boxes[u].xyxy) >= 0.5 for u in vehicles if u > b.parent
+        ):
+            continue
+        keep.append(k)
+    new = {old: pos for pos, old in enumerate(keep)}
+    out = []
+    for k in keep:
+        b = boxes[k]
+        parent = new.get(b.parent, -1) if b.parent >= 0 else -1
+        out.append(_Box(b.category, b.xyxy, parent, b.text, b.corners, b.colour))
+    return out
 
 
 def _add_noise(

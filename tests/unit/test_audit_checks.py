@@ -22,19 +22,39 @@ def _write_images(root: Path, names: list[str], size: tuple[int, int] = (200, 10
     rng = np.random.default_rng(0)
     for name in names:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / name, quality=90)
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(
+            root / name, quality=90
+        )
 
 
-def _ds(tmp: Path, boxes: list[tuple[int, int, list[float], int]], *, n: int = 2, split: list[str] | None = None,
-        images: bool = True, **image_cols: object) -> Dataset:
+def _ds(
+    tmp: Path,
+    boxes: list[tuple[int, int, list[float], int]],
+    *,
+    n: int = 2,
+    split: list[str] | None = None,
+    images: bool = True,
+    **image_cols: object,
+) -> Dataset:
     """Images im0..im{n-1}.jpg (200x100); boxes as (image, category row, xyxy, parent row)."""
     names = [f"im{i}.jpg" for i in range(n)]
     if images:
         _write_images(tmp, names)
-    im = ImageTable.build(id=list(range(1, n + 1)), file_name=names, split=split or ["train"] * n,
-                          width=[200] * n, height=[100] * n, **image_cols)
-    bt = BoxTable.build(id=list(range(1, len(boxes) + 1)), image=[b[0] for b in boxes], category=[b[1] for b in boxes],
-                        xyxy=np.array([b[2] for b in boxes], dtype=float).reshape(-1, 4), parent=[b[3] for b in boxes])
+    im = ImageTable.build(
+        id=list(range(1, n + 1)),
+        file_name=names,
+        split=split or ["train"] * n,
+        width=[200] * n,
+        height=[100] * n,
+        **image_cols,
+    )
+    bt = BoxTable.build(
+        id=list(range(1, len(boxes) + 1)),
+        image=[b[0] for b in boxes],
+        category=[b[1] for b in boxes],
+        xyxy=np.array([b[2] for b in boxes], dtype=float).reshape(-1, 4),
+        parent=[b[3] for b in boxes],
+    )
     return Dataset(CATS, im, bt, roots={s: tmp for s in set(split or ["train"])})
 
 
@@ -56,7 +76,10 @@ def test_clean_scene_has_nothing_worth_a_warning(tmp_path: Path) -> None:
     [
         ([(0, 0, CAR, -1), (0, 1, [150, 60, 180, 70], -1)], "orphan_plate"),
         ([(0, 0, CAR, -1), (0, 1, [95, 60, 125, 70], 0)], "plate_outside_vehicle"),
-        ([(0, 0, CAR, -1)] + [(0, 1, [20 + 25 * k, 60, 40 + 25 * k, 70], 0) for k in range(3)], "too_many_plates"),
+        (
+            [(0, 0, CAR, -1)] + [(0, 1, [20 + 25 * k, 60, 40 + 25 * k, 70], 0) for k in range(3)],
+            "too_many_plates",
+        ),
         ([(0, 0, [10, 10, 60, 40], -1), (0, 1, [12, 12, 58, 38], 0)], "plate_too_large"),
         ([(0, 0, CAR, -1), (0, 1, PLATE, 0), (0, 1, [50.5, 60.2, 80.3, 70.1], 0)], "duplicate_box"),
         ([(0, 0, [-30, 10, 100, 80], -1)], "box_past_border"),
@@ -91,7 +114,9 @@ def test_files_missing_truncated_and_turned(tmp_path: Path) -> None:
 def test_identical_and_near_duplicate_images(tmp_path: Path) -> None:
     ds = _ds(tmp_path, [], n=4, split=["train", "val", "train", "train"])
     shutil.copy(tmp_path / "im0.jpg", tmp_path / "im1.jpg")  # the same file in val: leakage
-    Image.open(tmp_path / "im0.jpg").resize((180, 90)).save(tmp_path / "im2.jpg", quality=70)  # re-encoded copy
+    Image.open(tmp_path / "im0.jpg").resize((180, 90)).save(
+        tmp_path / "im2.jpg", quality=70
+    )  # re-encoded copy
     checks = {(i.check, i.image, i.other_image) for i in run_audit(ds).issues}
     assert ("identical_images_across_splits", 1, 0) in checks
     assert ("near_duplicates_within_split", 2, 0) in checks
@@ -115,10 +140,14 @@ def test_class_confusion_on_a_real_data_set(tmp_path: Path) -> None:
 
 def test_lenient_read_reports_what_strict_refuses(tmp_path: Path) -> None:
     doc = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 200, "height": 100},
-                   {"id": 1, "file_name": "b.jpg", "width": 200, "height": 100}],
-        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [10, 10, -5, 20]},
-                        {"id": 7, "image_id": 1, "category_id": 2, "bbox": [1, 1, 2, 3]}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 200, "height": 100},
+            {"id": 1, "file_name": "b.jpg", "width": 200, "height": 100},
+        ],
+        "annotations": [
+            {"id": 7, "image_id": 1, "category_id": 1, "bbox": [10, 10, -5, 20]},
+            {"id": 7, "image_id": 1, "category_id": 2, "bbox": [1, 1, 2, 3]},
+        ],
         "categories": [{"id": 1, "name": "car"}, {"id": 2, "name": "plate"}],
     }
     (tmp_path / "instances_train.json").write_text(json.dumps(doc))
@@ -143,9 +172,11 @@ def test_orphan_label_file_is_a_finding(tmp_path: Path) -> None:
 def test_predictions_find_missed_misplaced_and_swapped(tmp_path: Path) -> None:
     ds = _ds(tmp_path, [(0, 0, CAR, -1), (0, 1, PLATE, 0), (1, 0, CAR, -1), (1, 1, PLATE, 2)], n=2)
     preds = Predictions(
-        image=np.array([0, 0, 0, 1, 1]), category=np.array([0, 1, 1, 0, 0]),
+        image=np.array([0, 0, 0, 1, 1]),
+        category=np.array([0, 1, 1, 0, 0]),
         xyxy=np.array([CAR, PLATE, [150, 20, 180, 30], [30, 20, 130, 90], PLATE], dtype=float),
-        score=np.array([0.9, 0.9, 0.8, 0.9, 0.85]), notes=[],
+        score=np.array([0.9, 0.9, 0.8, 0.9, 0.85]),
+        notes=[],
     )
     found = {(i.check, i.image, i.box) for i in run_audit(ds, predictions=preds).issues}
     assert ("missed_box", 0, -1) in found  # the plate predicted at 150,20 has no label
@@ -173,16 +204,25 @@ def test_predictions_bad_input(tmp_path: Path) -> None:
 
 def test_config_file(tmp_path: Path) -> None:
     cfg = tmp_path / "audit.toml"
-    cfg.write_text('[thresholds]\nmin_box_size = 8.0\n[severity]\ntiny_box = "error"\n[checks]\nplate_aspect = false\n')
+    cfg.write_text(
+        '[thresholds]\nmin_box_size = 8.0\n[severity]\ntiny_box = "error"\n[checks]\nplate_aspect = false\n'
+    )
     config = load_config(cfg)
-    assert config["min_box_size"] == 8.0 and config.severity["tiny_box"] == "error" and not config.enabled["plate_aspect"]
+    assert (
+        config["min_box_size"] == 8.0
+        and config.severity["tiny_box"] == "error"
+        and not config.enabled["plate_aspect"]
+    )
     report = run_audit(_ds(tmp_path, [(0, 0, CAR, -1), (0, 1, [50, 40, 56, 70], 0)], n=1), config=config)
     assert {i.check: i.severity for i in report.issues}.get("tiny_box") == "error"
     assert "plate_aspect" not in _checks(report)
-    for text, match in (("[thresholds]\nmin_box_size = 'big'\n", "expected a float"),
-                        ("[thresholds]\nmin_boxsize = 1.0\n", "no such threshold"),
-                        ("[severity]\ntiny_box = 'fatal'\n", "expected one of error, warning, info"),
-                        ("[oops]\n", "unknown section"), ("[thresholds\n", "malformed TOML")):
+    for text, match in (
+        ("[thresholds]\nmin_box_size = 'big'\n", "expected a float"),
+        ("[thresholds]\nmin_boxsize = 1.0\n", "no such threshold"),
+        ("[severity]\ntiny_box = 'fatal'\n", "expected one of error, warning, info"),
+        ("[oops]\n", "unknown section"),
+        ("[thresholds\n", "malformed TOML"),
+    ):
         cfg.write_text(text)
         with pytest.raises(svmlp.UsageError, match=match):
             load_config(cfg)
@@ -191,7 +231,10 @@ def test_config_file(tmp_path: Path) -> None:
 
 def test_no_vehicle_class_is_a_note_not_a_crash(tmp_path: Path) -> None:
     cats = [Category(1, "dog"), Category(2, "cat")]
-    ds = Dataset(cats, ImageTable.build(id=[1], file_name=["a.jpg"], split="train", width=[10], height=[10]),
-                 BoxTable.build(id=[1], image=[0], category=[0], xyxy=[[1, 1, 5, 5]]))
+    ds = Dataset(
+        cats,
+        ImageTable.build(id=[1], file_name=["a.jpg"], split="train", width=[10], height=[10]),
+        BoxTable.build(id=[1], image=[0], category=[0], xyxy=[[1, 1, 5, 5]]),
+    )
     report = run_audit(ds, scan=False)
     assert any("no vehicle or no plate class" in n for n in report.notes)

@@ -216,7 +216,7 @@ def test_recovers_the_generators_links() -> None:
     # where one vehicle holds the plate the link is exact; the rest are plates that lie wholly
     # inside two overlapping vehicles, which geometry alone cannot always tell apart
     assert same[alone].all() and alone.mean() > 0.6
-    assert same.mean() >= 0.95
+    assert same.mean() >= 0.98
     assert same[r.status[plates] == LINKED].mean() >= 0.98
     assert (r.status[plates] != ORPHAN).all()
 
@@ -276,15 +276,18 @@ def test_links_stay_in_their_image_and_score_their_share(
 
 @st.composite
 def scenes_with_corners(draw: st.DrawFn) -> Dataset:
-    n = draw(st.integers(1, 10))
+    # half-pixel coordinates: shapely's reference loses digits on sub-normal slivers, svmlp does not
+    half = lambda lo, hi: st.integers(2 * lo, 2 * hi).map(lambda k: k / 2)  # noqa: E731
     boxes, corners = [], []
-    for _ in range(n):
-        x0, y0 = draw(coord), draw(coord)
-        x1, y1 = x0 + draw(st.floats(0, 120)), y0 + draw(st.floats(0, 90))
+    for _ in range(draw(st.integers(1, 10))):
+        x0, y0 = draw(half(0, 200)), draw(half(0, 200))
+        x1, y1 = x0 + draw(half(0, 120)), y0 + draw(half(0, 90))
         cat = draw(st.sampled_from([V, P]))
         boxes.append((cat, x0, y0, x1, y1, draw(st.integers(0, 1))))
-        jitter = st.floats(-15, 15, allow_nan=False)
-        quad = [[x + draw(jitter), y + draw(jitter)] for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+        quad = [
+            [x + draw(half(-15, 15)), y + draw(half(-15, 15))]
+            for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))
+        ]
         corners.append(quad if cat == P and draw(st.booleans()) else [[np.nan, np.nan]] * 4)
     return scene(*boxes, n_images=2, corners=corners)
 
@@ -310,3 +313,22 @@ def test_corner_shares_match_shapely_pair_by_pair(ds: Dataset, min_inside: float
         assert r.candidates[p] == np.count_nonzero(shares >= min_inside)
         if b.parent[p] >= 0:
             assert b.link_score[p] == pytest.approx(shares[same.index(b.parent[p])], abs=1e-9)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_boxes_read_leniently_do_not_break_it(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from svmlp.formats._lenient import lenient
+
+    monkeypatch.setattr(links, "DENSE_PAIRS", 0 if dense else links.DENSE_PAIRS)
+    with lenient() as found:
+        ds = scene(
+            (V, 0, 0, 100, 60),
+            (V, np.nan, 0, 50, 50),
+            (V, 0, 0, np.inf, 60),
+            (P, 40, 45, 60, 52),
+            (P, 60, 50, 40, 52),  # x1 < x0
+            (P, np.nan, 1, 2, 3),
+        )
+        r = link_plates(ds)
+    assert found and parents(r)[3:] == [0, -1, -1] and r.status[3:].tolist() == [LINKED, ORPHAN, NOT_A_PLATE]
+    assert r.candidates[3] == 1 and r.summary()["vehicles"] == 1
