@@ -33,9 +33,7 @@ def check_integrity(ctx: Context) -> Iterator[Issue]:
     im = ctx.ds.images
     if ctx.enabled("unlabelled_image"):
         for i in np.flatnonzero(~im.labelled).tolist():
-            yield ctx.issue(
-                "unlabelled_image", i, -1, f"{ctx.where(i)}: no label file at all (not annotated)"
-            )
+            yield ctx.issue("unlabelled_image", i, -1, "no label file at all (not annotated)")
     if ctx.scan is not None:
         yield from _files(ctx)
 
@@ -65,7 +63,7 @@ def _duplicate_ids(ctx: Context) -> Iterator[Issue]:
                 check,
                 image,
                 box,
-                f"{ctx.where(image, box)}: {what} {value} appears more than once in its split",
+                f"{what} {value} appears more than once in its split",
             )
 
 
@@ -93,7 +91,7 @@ def _stems(ctx: Context) -> Iterator[Issue]:
                 "stem_collision",
                 i,
                 -1,
-                f"{ctx.where(i)}: same name as {im.file_name[j]} but for the extension; YOLO and VOC would give both one label file",
+                f"same name as {im.file_name[j]} but for the extension; YOLO and VOC would give both one label file",
                 other_image=j,
             )
         seen.setdefault(key, i)
@@ -105,7 +103,7 @@ def _files(ctx: Context) -> Iterator[Issue]:
     for i in np.flatnonzero(scan.state != "ok").tolist():
         check = "undecodable_image" if scan.state[i] == "undecodable" else "missing_image"
         if ctx.enabled(check):
-            yield ctx.issue(check, i, -1, f"{ctx.where(i)}: {scan.error[i]}")
+            yield ctx.issue(check, i, -1, f"{scan.error[i]}")
     if not ctx.enabled("size_mismatch"):
         return
     stated = (im.width > 0) & (im.height > 0) & (scan.state == "ok")
@@ -117,7 +115,7 @@ def _files(ctx: Context) -> Iterator[Issue]:
             "size_mismatch",
             i,
             -1,
-            f"{ctx.where(i)}: the labels say {im.width[i]}×{im.height[i]}, the image is {scan.width[i]}×{scan.height[i]}{why}",
+            f"the labels say {im.width[i]}×{im.height[i]}, the image is {scan.width[i]}×{scan.height[i]}{why}",
         )
 
 
@@ -134,7 +132,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
             "nonfinite_box",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: coordinates {xyxy[r].tolist()}",
+            f"coordinates {xyxy[r].tolist()}",
         )
     degenerate = finite & ((bw <= 0) | (bh <= 0))
     for r in np.flatnonzero(degenerate).tolist():
@@ -142,7 +140,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
             "degenerate_box",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: width {bw[r]:g}, height {bh[r]:g}",
+            f"width {bw[r]:g}, height {bh[r]:g}",
             score=1.0,
         )
     ok = finite & ~degenerate
@@ -154,7 +152,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
             "tiny_box",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: {bw[r]:.1f}×{bh[r]:.1f} px, below {cfg['min_box_size']} px",
+            f"{bw[r]:.1f}×{bh[r]:.1f} px, below {cfg['min_box_size']} px",
             score=float(1 - side[r] / float(cfg["min_box_size"])),
         )
     cover = np.divide(bw * bh, w_img * h_img, out=np.zeros_like(bw), where=(w_img > 0) & (h_img > 0))
@@ -164,7 +162,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
                 "whole_image_box",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: covers {min(cover[r], 1):.0%} of the image",
+                f"covers {min(cover[r], 1):.0%} of the image",
                 score=float(min(cover[r], 1)),
             )
     aspect = np.divide(bw, bh, out=np.zeros_like(bw), where=bh > 0)
@@ -178,8 +176,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
             "plate_aspect",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: width / height {aspect[r]:.2f}, outside "
-            f"[{cfg['plate_aspect_min']}, {cfg['plate_aspect_max']}]",
+            f"width / height {aspect[r]:.2f}, outside [{cfg['plate_aspect_min']}, {cfg['plate_aspect_max']}]",
         )
 
 
@@ -200,7 +197,7 @@ def _border(ctx: Context, ok: np.ndarray, w_img: np.ndarray, h_img: np.ndarray) 
             "box_past_border",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: {b.xyxy[r].round(1).tolist()} reaches past the "
+            f"{b.xyxy[r].round(1).tolist()} reaches past the "
             f"{int(w_img[r])}×{int(h_img[r])} image ({out:.0%} of it outside)",
             score=float(out),
         )
@@ -230,7 +227,7 @@ def check_duplicates(ctx: Context) -> Iterator[Issue]:
             "duplicate_box",
             int(b.image[c]),
             c,
-            f"{ctx.where(int(b.image[c]), c)}: overlaps box id {int(b.id[a])} of its class with IoU {o:.2f}",
+            f"overlaps box id {int(b.id[a])} of its class with IoU {o:.2f}",
             score=float(o),
             related=(a,),
         )

@@ -61,7 +61,7 @@ def check_hygiene(ctx: Context) -> Iterator[Issue]:
                     check,
                     i,
                     -1,
-                    f"{ctx.where(i)}: the same file as {ctx.where(first)}",
+                    f"the same file as {ctx.where(first)}",
                     score=1.0,
                     other_image=first,
                 )
@@ -78,7 +78,7 @@ def check_hygiene(ctx: Context) -> Iterator[Issue]:
                 check,
                 j,
                 -1,
-                f"{ctx.where(j)}: looks like {ctx.where(i)} ({d} of 64 hash bits differ)",
+                f"looks like {ctx.where(i)} ({d} of 64 hash bits differ)",
                 score=float(1 - d / (bits + 1)),
                 other_image=i,
             )

@@ -122,7 +122,7 @@ def _missed(ctx: Context, i: int, p: np.ndarray, overlap: np.ndarray) -> Iterato
             "missed_box",
             i,
             -1,
-            f"{ctx.where(i)}: a {ds.categories[int(preds.category[q])].name} predicted at "
+            f"a {ds.categories[int(preds.category[q])].name} predicted at "
             f"{[round(v, 1) for v in box]} (score {preds.score[q]:.2f}) matches no labelled box",
             score=float(preds.score[q]),
             bbox=box,
@@ -143,7 +143,7 @@ def _per_label(ctx: Context, i: int, p: np.ndarray, g: np.ndarray, overlap: np.n
                 "swapped_class",
                 i,
                 r,
-                f"{ctx.where(i, r)}: a {name} is predicted on it (IoU {best_other[k]:.2f}, score "
+                f"a {name} is predicted on it (IoU {best_other[k]:.2f}, score "
                 f"{preds.score[q]:.2f}) and nothing of its own class",
                 score=float(preds.score[q]),
             )
@@ -153,8 +153,7 @@ def _per_label(ctx: Context, i: int, p: np.ndarray, g: np.ndarray, overlap: np.n
                 "misplaced_box",
                 i,
                 r,
-                f"{ctx.where(i, r)}: its prediction (score {preds.score[q]:.2f}) overlaps it only with "
-                f"IoU {best_same[k]:.2f}",
+                f"its prediction (score {preds.score[q]:.2f}) overlaps it only with IoU {best_same[k]:.2f}",
                 score=float(preds.score[q] * (1 - best_same[k])),
                 bbox=tuple(float(v) for v in preds.xyxy[q]),
             )

@@ -54,7 +54,7 @@ def check_relations(ctx: Context) -> Iterator[Issue]:
                 "ambiguous_plate",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: lies in two vehicles alike; linked to box id "
+                f"lies in two vehicles alike; linked to box id "
                 f"{int(b.id[b.parent[r]])}, could be box id {int(b.id[other])}",
                 related=(int(b.parent[r]), other),
             )
@@ -80,7 +80,7 @@ def _orphans(ctx: Context, status: np.ndarray) -> Iterator[Issue]:
             "orphan_plate",
             int(b.image[r]),
             r,
-            f"{ctx.where(int(b.image[r]), r)}: lies in no vehicle (at most {best:.0%} of it inside one, "
+            f"lies in no vehicle (at most {best:.0%} of it inside one, "
             f"{ctx.config['min_inside']:.0%} needed)",
             score=float(1 - best),
         )
@@ -98,8 +98,7 @@ def _linked_pairs(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
                 "plate_outside_vehicle",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: only {share[k]:.0%} of it inside its vehicle, box id "
-                f"{int(b.id[b.parent[r]])}",
+                f"only {share[k]:.0%} of it inside its vehicle, box id {int(b.id[b.parent[r]])}",
                 score=float(1 - share[k]),
                 related=(int(b.parent[r]),),
             )
@@ -110,8 +109,7 @@ def _linked_pairs(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
                 "plate_too_large",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: {ratio[k]:.0%} of the area of its vehicle, box id "
-                f"{int(b.id[b.parent[r]])}",
+                f"{ratio[k]:.0%} of the area of its vehicle, box id {int(b.id[b.parent[r]])}",
                 score=float(min(1.0, ratio[k])),
                 related=(int(b.parent[r]),),
             )
@@ -125,8 +123,7 @@ def _linked_pairs(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
                 "plate_size_outlier",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: unusually {what} for its vehicle ({ratio[k]:.2%} of its "
-                f"area; robust z {z[k]:+.1f})",
+                f"unusually {what} for its vehicle ({ratio[k]:.2%} of its area; robust z {z[k]:+.1f})",
                 score=float(1 - np.exp(-abs(z[k]) / 10)),
                 related=(int(b.parent[r]),),
             )
@@ -143,7 +140,7 @@ def _crowded(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
             "too_many_plates",
             int(b.image[v]),
             v,
-            f"{ctx.where(int(b.image[v]), v)}: carries {counts[v]} plates, more than {most}",
+            f"carries {counts[v]} plates, more than {most}",
             score=float(1 - most / counts[v]),
             related=plates,
         )
@@ -165,7 +162,7 @@ def _plateless(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
             "vehicle_without_plate",
             int(b.image[v]),
             v,
-            f"{ctx.where(int(b.image[v]), v)}: a large vehicle fully in view with no plate (a missed plate?)",
+            "a large vehicle fully in view with no plate (a missed plate?)",
         )
 
 
@@ -197,7 +194,7 @@ def check_classes(ctx: Context) -> Iterator[Issue]:
                 "class_confusion",
                 int(b.image[r]),
                 r,
-                f"{ctx.where(int(b.image[r]), r)}: its size and shape are a {other}'s (robust distance "
+                f"its size and shape are a {other}'s (robust distance "
                 f"{dist[other][r]:.1f}), not a {own}'s ({dist[own][r]:.1f})",
                 score=score,
             )

@@ -63,12 +63,15 @@ class AuditReport:
         return 1 if any(i.severity in worst for i in self.issues) else 0
 
     def where(self, issue: Issue) -> str:
-        """``split/file_name`` (and ``box id N``) of an issue, for messages and reports."""
+        """``split/file_name`` (and ``box id N (class)``) of an issue, for summaries and reports."""
         if issue.image < 0:
             return "(data set)"
         ds = self.dataset
         text = f"{ds.images.split[issue.image]}/{ds.images.file_name[issue.image]}"
-        return f"{text} box id {int(ds.boxes.id[issue.box])}" if issue.box >= 0 else text
+        if issue.box < 0:
+            return text
+        category = ds.categories[int(ds.boxes.category[issue.box])].name
+        return f"{text} box id {int(ds.boxes.id[issue.box])} ({category})"
 
     def image_path(self, issue: Issue) -> Path | None:
         return None if issue.image < 0 else self.dataset.image_path(issue.image)

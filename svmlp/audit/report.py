@@ -10,7 +10,7 @@ offline, and can be mailed. Writing a report reads images but never changes them
 >>> ds = generate_annotations(4, seed=1)
 >>> report = AuditReport(ds, "synth", [Issue("tiny_box", "warning", 0, 0, "2 px wide", 0.8)], ["tiny_box"])
 >>> print(summary_lines(report)[-1])
-  - train/scene_000000.jpg box id 1: 2 px wide
+  - train/scene_000000.jpg box id 1 (vehicle): 2 px wide
 """
 
 from __future__ import annotations

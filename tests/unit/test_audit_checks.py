@@ -93,7 +93,7 @@ def test_relation_and_geometry_checks(boxes: list, check: str, tmp_path: Path) -
     report = run_audit(_ds(tmp_path, boxes, n=1), config=load_config(overrides={"large_vehicle_side": 50.0}))
     assert check in _checks(report), report.counts()
     found = [i for i in report.issues if i.check == check]
-    assert all("\n" not in i.message and "im0.jpg" in i.message for i in found)
+    assert all("\n" not in i.message and "im0.jpg" in report.where(i) for i in found)
 
 
 def test_files_missing_truncated_and_turned(tmp_path: Path) -> None:
