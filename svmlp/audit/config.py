@@ -46,6 +46,11 @@ THRESHOLDS: dict[str, tuple[float | int | bool, str]] = {
     "prediction_min_score": (0.5, "predictions below this score are ignored"),
     "prediction_match_iou": (0.5, "IoU for a prediction to match a labelled box"),
     "misplaced_iou": (0.7, "a matched box with IoU below this to its prediction is badly placed"),
+    "misplaced_min_iou": (
+        0.1,
+        "a box and the prediction paired with it (one to one, best IoU first) overlapping at least "
+        "this but below misplaced_iou: the box is badly placed",
+    ),
 }
 
 #: check: (default severity, what it finds)

@@ -238,3 +238,42 @@ def test_no_vehicle_class_is_a_note_not_a_crash(tmp_path: Path) -> None:
     )
     report = run_audit(ds, scan=False)
     assert any("no vehicle or no plate class" in n for n in report.notes)
+
+
+def test_a_plate_labelled_vehicle_inside_its_vehicle_is_class_confusion(tmp_path: Path) -> None:
+    from svmlp.synth import generate_annotations
+
+    ds = generate_annotations(150, seed=3)
+    b = ds.boxes
+    plate = int(np.flatnonzero((b.category == 1) & (b.parent >= 0))[0])
+    category = b.category.copy()
+    category[plate] = 0  # a plate labelled vehicle, still inside the vehicle carrying it
+    parent = b.parent.copy()
+    parent[plate] = -1
+    ds = ds.replace(boxes=BoxTable(**{**b.__dict__, "category": category, "parent": parent}))
+    flagged = {i.box: i.message for i in run_audit(ds, scan=False).issues if i.check == "class_confusion"}
+    assert plate in flagged
+    # the vehicles that carry plates are not flagged, however odd their shape
+    carriers = set(ds.boxes.parent[ds.boxes.parent >= 0].tolist())
+    assert not carriers & set(flagged)
+
+
+def test_each_prediction_proposes_a_place_for_one_label(tmp_path: Path) -> None:
+    # two cars side by side; the right one is labelled 50 px to the left. Its own prediction
+    # overlaps it less (IoU 0.23) than the left car's prediction does (0.45), yet the proposal is
+    # its own one, and that prediction is not also reported as a missed box.
+    left, right = [10, 10, 90, 90], [90, 10, 170, 90]
+    shifted = [40, 10, 120, 90]
+    ds = _ds(tmp_path, [(0, 0, left, -1), (0, 0, shifted, -1)], n=1, images=False)
+    preds = Predictions(
+        image=np.array([0, 0]),
+        category=np.array([0, 0]),
+        xyxy=np.array([left, right], dtype=float),
+        score=np.array([0.9, 0.8]),
+        notes=[],
+    )
+    issues = run_audit(ds, predictions=preds, scan=False).issues
+    misplaced = [i for i in issues if i.check == "misplaced_box"]
+    assert [(i.box, i.bbox) for i in misplaced] == [(1, tuple(map(float, right)))]
+    assert "IoU 0.23" in misplaced[0].message
+    assert not any(i.check == "missed_box" for i in issues)
