@@ -44,7 +44,6 @@ def check_hygiene(ctx: Context) -> Iterator[Issue]:
     scan = ctx.scan
     if scan is None:
         return
-    im = ctx.ds.images
     identical: set[tuple[int, int]] = set()
     by_hash: dict[str, list[int]] = defaultdict(list)
     for i, digest in enumerate(scan.sha256):
@@ -54,31 +53,20 @@ def check_hygiene(ctx: Context) -> Iterator[Issue]:
         first = rows[0]
         for i in rows[1:]:
             identical.add((first, i))
-            across = im.split[first] != im.split[i]
-            check = "identical_images_across_splits" if across else "identical_images_within_split"
-            if ctx.enabled(check):
-                yield ctx.issue(
-                    check,
-                    i,
-                    -1,
-                    f"the same file as {ctx.where(first)}",
-                    score=1.0,
-                    other_image=first,
-                )
+            yield from _pair(ctx, "identical_images", i, first, f"the same file as {ctx.where(first)}", 1.0)
     rows = np.flatnonzero(scan.has_hash)
     bits = int(ctx.config["near_duplicate_bits"])
     for a, c, d in near_pairs(scan.phash[rows], bits):
         i, j = int(rows[a]), int(rows[c])
         if (i, j) in identical or scan.sha256[i] == scan.sha256[j]:
             continue
-        across = im.split[i] != im.split[j]
-        check = "near_duplicates_across_splits" if across else "near_duplicates_within_split"
-        if ctx.enabled(check):
-            yield ctx.issue(
-                check,
-                j,
-                -1,
-                f"looks like {ctx.where(i)} ({d} of 64 hash bits differ)",
-                score=float(1 - d / (bits + 1)),
-                other_image=i,
-            )
+        message = f"looks like {ctx.where(i)} ({d} of 64 hash bits differ)"
+        yield from _pair(ctx, "near_duplicates", j, i, message, float(1 - d / (bits + 1)))
+
+
+def _pair(ctx: Context, kind: str, image: int, other: int, message: str, score: float) -> Iterator[Issue]:
+    """``kind``'s across- or within-split issue on ``image``, naming ``other``, where enabled."""
+    split = ctx.ds.images.split
+    check = f"{kind}_across_splits" if split[image] != split[other] else f"{kind}_within_split"
+    if ctx.enabled(check):
+        yield ctx.issue(check, image, -1, message, score=score, other_image=other)

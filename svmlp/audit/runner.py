@@ -86,6 +86,7 @@ def audit(
     """
     from svmlp.formats import read
 
+    started = time.perf_counter()
     cfg = config if isinstance(config, AuditConfig) else load_config(config)
     ds = read(path, format=format, strict=False, **read_options)
     read_issues = ds.read_issues
@@ -93,4 +94,6 @@ def audit(
         ds = ds.split(split)
         ds.read_issues = read_issues
     preds = load_predictions(Path(predictions), ds) if predictions else None
-    return run_audit(ds, config=cfg, predictions=preds, scan=scan, source=str(path))
+    report = run_audit(ds, config=cfg, predictions=preds, scan=scan, source=str(path))
+    report.seconds = time.perf_counter() - started  # the read included
+    return report
