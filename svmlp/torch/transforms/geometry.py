@@ -1,0 +1,115 @@
+"""Deterministic geometry: resize, letterbox, flip; and the affine warp the random ones share."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from svmlp.torch.sample import Sample, warp_boxes
+
+__all__ = ["HorizontalFlip", "Letterbox", "Resize", "scaled", "warp"]
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """(width, height) of an int (a square) or a (width, height) pair."""
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    w, h = size
+    return int(w), int(h)
+
+
+def scaled(sample: Sample, size: tuple[int, int]) -> Sample:
+    """``sample`` resized to ``size`` (width, height), boxes and matrix along."""
+    w, h = sample.size
+    if (w, h) == size:
+        return sample
+    image = np.asarray(Image.fromarray(sample.image).resize(size, Image.Resampling.BILINEAR))
+    m = np.diag([size[0] / w, size[1] / h, 1.0])
+    return warp_boxes(sample, m, image)
+
+
+def warp(
+    sample: Sample,
+    matrix: np.ndarray,
+    size: tuple[int, int],
+    *,
+    fill: int = 114,
+    min_visible: float = 0.0,
+    min_size: float = 0.0,
+) -> Sample:
+    """``sample`` moved by the affine ``matrix`` (3×3, input → output pixels) onto a ``size``
+    canvas filled with ``fill`` where no input pixel lands."""
+    # pillow maps each output point back through these coefficients in continuous coordinates
+    # (it samples at pixel centres itself), the same convention as the boxes
+    coeffs = tuple(float(v) for v in np.linalg.inv(matrix)[:2].reshape(-1))
+    image = Image.fromarray(sample.image).transform(
+        size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=(fill,) * 3
+    )
+    return warp_boxes(sample, matrix, np.asarray(image), min_visible=min_visible, min_size=min_size)
+
+
+class Resize:
+    """Resize so the longer side is ``size`` (an int), or to exactly ``(width, height)``.
+
+    >>> import numpy as np; from svmlp.torch.sample import Sample
+    >>> s = Sample(np.zeros((100, 200, 3), np.uint8), np.array([[0., 0, 100, 50]]),
+    ...            np.array([0]), np.array([-1]), np.array([False]))
+    >>> Resize(100)(s).boxes.tolist()
+    [[0.0, 0.0, 50.0, 25.0]]
+    """
+
+    def __init__(self, size: int | tuple[int, int]) -> None:
+        self.size = size
+        self.load_size = int(size) if isinstance(size, (int, np.integer)) else None
+
+    def __call__(self, sample: Sample) -> Sample:
+        w, h = sample.size
+        if self.load_size is not None:
+            r = self.load_size / max(w, h)
+            return scaled(sample, (max(1, round(w * r)), max(1, round(h * r))))
+        return scaled(sample, _pair(self.size))
+
+    def __repr__(self) -> str:
+        return f"Resize({self.size!r})"
+
+
+class Letterbox:
+    """Resize keeping the aspect ratio to fit ``size`` (an int: a square, or (width, height)),
+    then pad with ``fill`` to exactly that size: centred, or at the right and bottom."""
+
+    def __init__(self, size: int | tuple[int, int], *, fill: int = 114, center: bool = True) -> None:
+        self.size, self.fill, self.center = _pair(size), int(fill), center
+        self.load_size = max(self.size)
+
+    def __call__(self, sample: Sample) -> Sample:
+        (tw, th), (w, h) = self.size, sample.size
+        r = min(tw / w, th / h)
+        sample = scaled(sample, (min(tw, max(1, round(w * r))), min(th, max(1, round(h * r)))))
+        w, h = sample.size
+        if (w, h) == (tw, th):
+            return sample
+        left, top = ((tw - w) // 2, (th - h) // 2) if self.center else (0, 0)
+        canvas = np.full((th, tw, 3), self.fill, dtype=np.uint8)
+        canvas[top : top + h, left : left + w] = sample.image
+        m = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]])
+        return warp_boxes(sample, m, canvas)
+
+    def __repr__(self) -> str:
+        return f"Letterbox({self.size!r}, fill={self.fill}, center={self.center})"
+
+
+class HorizontalFlip:
+    """Mirror left to right with probability ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = float(p)
+
+    def __call__(self, sample: Sample) -> Sample:
+        if sample.rng.random() >= self.p:
+            return sample
+        w, _ = sample.size
+        m = np.array([[-1.0, 0, w], [0, 1, 0], [0, 0, 1]])
+        return warp_boxes(sample, m, np.ascontiguousarray(sample.image[:, ::-1]))
+
+    def __repr__(self) -> str:
+        return f"HorizontalFlip(p={self.p})"
