@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from svmlp.errors import ImageError
 from svmlp.model.tables import ORIENTATION_SWAPS
+from svmlp.torch.sample import resize_image
 
 __all__ = ["decode", "load_size"]
 
@@ -81,7 +82,8 @@ def decode(
             if side and im.format == "JPEG" and max(target) <= DRAFT_BELOW * max(stored):
                 f = max(target) / max(frame)
                 im.draft("RGB", (math.ceil(stored[0] * f), math.ceil(stored[1] * f)))
-            rgb = im.convert("RGB")
+            im.load()  # the decode; converting an RGB image would only copy it
+            rgb = im if im.mode == "RGB" else im.convert("RGB")
     except FileNotFoundError:
         raise ImageError(f"{path}: image file not found") from None
     except UnidentifiedImageError:
@@ -92,9 +94,7 @@ def decode(
         raise ImageError(f"{path}: cannot decode the image ({exc})") from None
     if upright and orientation in _TRANSPOSE:
         rgb = rgb.transpose(_TRANSPOSE[orientation])
-    if rgb.size != target:
-        rgb = rgb.resize(target, Image.Resampling.BILINEAR)
-    return np.asarray(rgb), frame
+    return resize_image(np.asarray(rgb), target), frame
 
 
 def _orientation(im: Image.Image) -> int:

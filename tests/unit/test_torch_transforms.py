@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
 pytest.importorskip("torch")
 
@@ -243,3 +244,29 @@ def test_presets_and_load_size() -> None:
     assert T.Compose([T.HorizontalFlip(), T.Resize(256)]).load_size == 256
     assert T.Compose([T.HorizontalFlip()]).load_size is None
     assert "Mosaic(640" in repr(T.train_preset(640))
+
+
+@pytest.mark.parametrize(
+    "scale,shift", [(0.5, (10.3, -7.6)), (1.37, (-40.2, 12.9)), (1.0, (0.0, 0.0)), (0.9, (500.0, 0.0))]
+)
+def test_the_fast_scale_and_move_path_matches_the_general_warp(
+    scale: float, shift: tuple[float, float]
+) -> None:
+    from svmlp.torch.transforms import geometry
+
+    rng = np.random.default_rng(1)
+    small = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
+    smooth = np.asarray(Image.fromarray(small).resize((160, 120), Image.Resampling.BICUBIC))
+    s = Sample(smooth, np.array([[20.0, 30, 90, 100]]), np.array([0]), np.array([-1]), np.array([False]))
+    m = np.array([[scale, 0, shift[0]], [0, scale, shift[1]], [0, 0, 1]])
+    fast = geometry.warp(s, m, (150, 110))
+    general = geometry.warp(
+        s, fast.matrix @ np.linalg.inv(s.matrix) + [[0, 1e-12, 0], [0, 0, 0], [0, 0, 0]], (150, 110)
+    )
+    assert np.abs(fast.matrix - m).max() < 1.0  # snapped to whole pixels, no further
+    inside = general.image != 114
+    if inside.any():
+        assert np.abs(fast.image.astype(int) - general.image.astype(int))[inside].mean() < 6
+    else:  # moved out of the picture: nothing lands, no box stays
+        assert (fast.image == 114).all() and len(fast.boxes) == 0
+    assert np.allclose(fast.boxes, general.boxes, atol=1e-6)

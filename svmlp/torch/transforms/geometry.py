@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image
 
-from svmlp.torch.sample import Sample, warp_boxes
+from svmlp.torch.sample import Sample, resize_image, warp_boxes
 
 __all__ = ["HorizontalFlip", "Letterbox", "Resize", "scaled", "warp"]
 
@@ -23,7 +25,7 @@ def scaled(sample: Sample, size: tuple[int, int]) -> Sample:
     w, h = sample.size
     if (w, h) == size:
         return sample
-    image = np.asarray(Image.fromarray(sample.image).resize(size, Image.Resampling.BILINEAR))
+    image = resize_image(sample.image, size)
     m = np.diag([size[0] / w, size[1] / h, 1.0])
     return warp_boxes(sample, m, image)
 
@@ -38,7 +40,18 @@ def warp(
     min_size: float = 0.0,
 ) -> Sample:
     """``sample`` moved by the affine ``matrix`` (3×3, input → output pixels) onto a ``size``
-    canvas filled with ``fill`` where no input pixel lands."""
+    canvas filled with ``fill`` where no input pixel lands.
+
+    A matrix that only scales and moves (no rotation, shear or mirror) takes a fast path: the
+    visible part of the image is cropped and resized (torch's antialiased kernel) and pasted,
+    with the scale and offset snapped to whole output pixels; the boxes follow the snapped matrix,
+    so pixels and boxes still agree exactly.
+    """
+    if matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[0, 0] > 0 and matrix[1, 1] > 0:
+        fast = _scale_and_move(sample, matrix, size, fill)
+        if fast is not None:
+            image, snapped = fast
+            return warp_boxes(sample, snapped, image, min_visible=min_visible, min_size=min_size)
     # pillow maps each output point back through these coefficients in continuous coordinates
     # (it samples at pixel centres itself), the same convention as the boxes
     coeffs = tuple(float(v) for v in np.linalg.inv(matrix)[:2].reshape(-1))
@@ -46,6 +59,36 @@ def warp(
         size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=(fill,) * 3
     )
     return warp_boxes(sample, matrix, np.asarray(image), min_visible=min_visible, min_size=min_size)
+
+
+def _axis(scale: float, shift: float, n_in: int, n_out: int) -> tuple[int, int, int, int] | None:
+    """Along one axis: the input span [a, b) whose image lands in the output, the output start
+    ``o`` of that span and its resized length ``m`` (None when nothing lands)."""
+    a = max(0, math.floor(-shift / scale))
+    b = min(n_in, math.ceil((n_out - shift) / scale))
+    if b <= a:
+        return None
+    return a, b, round(scale * a + shift), max(1, round(scale * (b - a)))
+
+
+def _scale_and_move(
+    sample: Sample, matrix: np.ndarray, size: tuple[int, int], fill: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    (w, h), (ow, oh) = sample.size, size
+    canvas = np.full((oh, ow, 3), fill, dtype=np.uint8)
+    xs = _axis(float(matrix[0, 0]), float(matrix[0, 2]), w, ow)
+    ys = _axis(float(matrix[1, 1]), float(matrix[1, 2]), h, oh)
+    if xs is None or ys is None:
+        return canvas, matrix  # nothing of the picture lands in the output
+    (xa, xb, xo, xm), (ya, yb, yo, ym) = xs, ys
+    part = resize_image(np.ascontiguousarray(sample.image[ya:yb, xa:xb]), (xm, ym))
+    # paste what falls inside the canvas
+    x0, y0, x1, y1 = max(xo, 0), max(yo, 0), min(xo + xm, ow), min(yo + ym, oh)
+    if x1 > x0 and y1 > y0:
+        canvas[y0:y1, x0:x1] = part[y0 - yo : y1 - yo, x0 - xo : x1 - xo]
+    sx, sy = xm / (xb - xa), ym / (yb - ya)
+    snapped = np.array([[sx, 0, xo - sx * xa], [0, sy, yo - sy * ya], [0, 0, 1.0]])
+    return canvas, snapped
 
 
 class Resize:
