@@ -134,6 +134,29 @@ def loader_epoch(ds: object, workers: int) -> float:
     return time.perf_counter() - t
 
 
+def gpu_epoch(ds: object, workers: int, batch: int) -> float:
+    """An epoch of letterboxed batches (``collate_batched``) copied to the GPU, as training does."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from svmlp.torch import collate_batched
+
+    loader = DataLoader(
+        ds,  # type: ignore[arg-type]
+        batch_size=batch,
+        num_workers=workers,
+        collate_fn=collate_batched,
+        pin_memory=True,
+        persistent_workers=False,
+    )
+    t = time.perf_counter()
+    for images, targets, _ in loader:
+        images = images.cuda(non_blocking=True).float().div_(255)
+        targets = targets.cuda(non_blocking=True)
+    torch.cuda.synchronize()
+    return time.perf_counter() - t
+
+
 def best(fn: Callable[[], float], repeat: int) -> float:
     return min(fn() for _ in range(repeat))
 
@@ -145,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-cache", action="store_true", help="redraw the images")
+    ap.add_argument(
+        "--cuda",
+        action="store_true",
+        help="add rows for batches of 32 copied to the GPU (pinned memory, non-blocking), as training does",
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -187,6 +215,21 @@ def main(argv: list[str] | None = None) -> int:
         w,
         best(lambda: loader_epoch(train, w), args.repeat),
     )
+    if args.cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("bench_loader: --cuda given but torch sees no CUDA device")
+        row(
+            "to GPU: eval_preset, collate_batched, batch 32",
+            w,
+            best(lambda: gpu_epoch(ds, w, 32), args.repeat),
+        )
+        row(
+            "to GPU: train_preset, collate_batched, batch 32",
+            w,
+            best(lambda: gpu_epoch(train, w, 32), args.repeat),
+        )
 
     print(f"machine: {machine()}")
     print(
