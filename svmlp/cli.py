@@ -165,6 +165,24 @@ def _add_audit(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only the summary line")
 
 
+def _add_view(sub: Any) -> None:
+    p = sub.add_parser("view", help="look at the data, its links and an audit's findings in FiftyOne")
+    p.add_argument("src", type=Path, help="source folder or annotation file")
+    _add_read_options(p)
+    p.add_argument("--split", help="only this split")
+    p.add_argument("--audit", type=Path, metavar="REPORT.json", help="an audit report (svmlp audit --json)")
+    p.add_argument(
+        "--predictions", type=Path, help="a detector's predictions (COCO results format), evaluated"
+    )
+    p.add_argument("--name", help="the FiftyOne data set's name (default: svmlp-<folder>; replaced)")
+    p.add_argument("--port", type=int, default=5151, help="the App's port (default 5151)")
+    p.add_argument("--address", help="the address to serve on (default: localhost)")
+    p.add_argument(
+        "--remote", action="store_true", help="serve the App for a browser elsewhere; open none here"
+    )
+    p.add_argument("--keep", action="store_true", help="keep the FiftyOne data set after the App stops")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from svmlp import __version__
 
@@ -173,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_convert, _add_stats, _add_link, _add_audit, _add_download, _add_verify):
+    for add in (_add_convert, _add_stats, _add_link, _add_audit, _add_view, _add_download, _add_verify):
         add(sub)
     return parser
 
@@ -268,6 +286,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return report.exit_code(args.fail_on)
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    from svmlp.fiftyone.app import view
+
+    ds = _load(args)
+    if args.split:
+        ds = ds.split(args.split)
+    _print_notes(ds)
+    return view(
+        ds,
+        audit=args.audit,
+        predictions=args.predictions,
+        name=args.name,
+        port=args.port,
+        address=args.address,
+        remote=args.remote,
+        keep=args.keep,
+        say=lambda line: print(line, flush=True),
+    )
+
+
 def _write_text(path: Path, text: str) -> None:
     """Whole or not at all: a temporary file beside it, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -321,6 +359,7 @@ _COMMANDS = {
     "stats": _cmd_stats,
     "link": _cmd_link,
     "audit": _cmd_audit,
+    "view": _cmd_view,
     "download": _cmd_download,
     "verify": _cmd_verify,
 }

@@ -46,3 +46,20 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from svmlp.sample import unpack_sample
 
     return unpack_sample(tmp_path_factory.mktemp("sample") / "release")
+
+
+@pytest.fixture(scope="session")
+def fiftyone_db(tmp_path_factory: pytest.TempPathFactory):
+    """``fiftyone``, connected to its real database (a mongod on a private folder of this session).
+
+    Set FIFTYONE_DATABASE_URI to use another MongoDB instead. Fails (does not skip) when FiftyOne
+    is installed but its database cannot be reached: ``make test`` sets the database up.
+    """
+    fo = pytest.importorskip("fiftyone")
+    if not os.environ.get("FIFTYONE_DATABASE_URI"):
+        folder = str(tmp_path_factory.getbasetemp().parent / "fiftyone-db")
+        os.environ["FIFTYONE_DATABASE_DIR"] = folder  # for subprocesses: they share this mongod
+        fo.config.database_dir = folder
+    from svmlp.fiftyone._db import connect
+
+    return connect()
