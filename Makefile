@@ -8,7 +8,7 @@ CONSTRAINTS := constraints-cpu.txt
 DEMO_OUT ?= demo-out
 SRC_DEPS := pyproject.toml $(CONSTRAINTS)
 
-.PHONY: demo test install install-test bench lint clean
+.PHONY: demo test install install-test bench lint clean dbsetup chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,28 @@ $(VENV)/.installed: $(BIN)/python $(SRC_DEPS)
 
 $(VENV)/.installed-test: $(BIN)/python $(SRC_DEPS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e '.[all,dev]'
+	$(BIN)/python -m svmlp.fiftyone.dbsetup
+	@$(MAKE) --no-print-directory chromium
 	touch $@ $(VENV)/.installed
+
+# FiftyOne's database: a working mongod, set up offline where fiftyone-db could not download one
+# (svmlp/fiftyone/dbsetup.py says how; it does nothing where a mongod runs or
+# FIFTYONE_DATABASE_URI is set).
+dbsetup: $(BIN)/python
+	$(BIN)/python -m svmlp.fiftyone.dbsetup
+
+# Debian's Chromium, for the test that opens the FiftyOne App in a real browser. Installed with
+# apt when missing and this is root (or sudo works without a password); otherwise that one test
+# is skipped and says why.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	elif sudo -n true 2>/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "chromium is missing and cannot be installed here: the browser test will be skipped"; fi
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

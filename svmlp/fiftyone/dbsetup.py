@@ -77,14 +77,13 @@ def _run(cmd: list[str], what: str, **kw: object) -> str:
     return str(proc.stdout)
 
 
-def _debian_mirrors() -> dict[str, str]:
+def _debian_mirrors(etc: Path = Path("/etc/apt")) -> dict[str, str]:
     """The machine's configured Debian mirrors: ``{"main": uri, "security": uri}``.
 
     Read from ``/etc/apt/sources.list`` (one-line format) and ``/etc/apt/sources.list.d/*``
     (one-line ``.list`` and deb822 ``.sources`` files); Debian's own host where none is configured.
     """
     found: dict[str, str] = {}
-    etc = Path("/etc/apt")
     files = [etc / "sources.list", *sorted((etc / "sources.list.d").glob("*.list"))]
     for f in files:
         try:
