@@ -117,17 +117,21 @@ def test_links_are_attributes_that_name_the_vehicle(fo):
     np.testing.assert_allclose(plate.bounding_box, [x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h], rtol=1e-12)
 
 
+def _first_linked(ds: Dataset, fo_ds):
+    """The first linked plate's row, its image's row, and that image's FiftyOne sample."""
+    child = int(np.flatnonzero(ds.boxes.parent >= 0)[0])
+    image = int(ds.boxes.image[child])
+    match = {"svmlp_id": int(ds.images.id[image]), "svmlp_split": str(ds.images.split[image])}
+    return child, image, fo_ds.match(match).first()
+
+
 def test_edits_in_fiftyone_come_back(fo):
     from svmlp.fiftyone import from_fiftyone, to_fiftyone
 
     ds = _dirty(30)
     fo_ds = to_fiftyone(ds, name=_name())
     bx = ds.boxes
-    child = int(np.flatnonzero(bx.parent >= 0)[0])
-    image = int(bx.image[child])
-    sample = fo_ds.match(
-        {"svmlp_id": int(ds.images.id[image]), "svmlp_split": str(ds.images.split[image])}
-    ).first()
+    child, image, sample = _first_linked(ds, fo_ds)
     car_id = int(bx.id[bx.parent[child]])
     dets = sample.ground_truth.detections
     # delete the plate's vehicle, move another box, draw a new plate, and mark the sample reviewed
@@ -164,11 +168,7 @@ def test_relabelled_vehicle_drops_its_links(fo):
     ds = _dirty(20)
     fo_ds = to_fiftyone(ds, name=_name())
     bx = ds.boxes
-    child = int(np.flatnonzero(bx.parent >= 0)[0])
-    image = int(bx.image[child])
-    sample = fo_ds.match(
-        {"svmlp_id": int(ds.images.id[image]), "svmlp_split": str(ds.images.split[image])}
-    ).first()
+    child, image, sample = _first_linked(ds, fo_ds)
     for d in sample.ground_truth.detections:
         if d.svmlp_id == int(bx.id[bx.parent[child]]):
             d.label = "road sign"  # a class svmlp does not know yet: a new category, with no role
