@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = ["build_parser", "main"]
 
+_argv: list[str] | None = None  # the arguments main() was given (svmlp train passes them on whole)
+
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -183,6 +185,35 @@ def _add_view(sub: Any) -> None:
     p.add_argument("--keep", action="store_true", help="keep the FiftyOne data set after the App stops")
 
 
+def _add_train(sub: Any) -> None:
+    from svmlp.train.harness import get_args_parser
+
+    sub.add_parser(
+        "train",
+        parents=[get_args_parser(add_help=False)],
+        help="train the reference detector, with or without the ICR loss",
+        description="Train the reference detector (YOLO-family, pure torch), with or without ICR.",
+    )
+    p = sub.add_parser("predict", help="a checkpoint's predictions on a split, in the COCO results format")
+    p.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run")
+    p.add_argument("src", type=Path, help="data set folder or annotation file")
+    p.add_argument("--split", default="test")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="PREDS.json")
+    p.add_argument("--imgsz", type=int, help="input size (default: the run's)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--conf", type=float, default=0.001, help="keep predictions scoring above this")
+    p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=2)
+    p = sub.add_parser("evaluate", help="COCO metrics (pycocotools) of predictions against a split")
+    p.add_argument("src", type=Path, help="data set folder or annotation file")
+    p.add_argument("--predictions", type=Path, required=True, help="COCO results file")
+    p.add_argument("--split", help="the split the predictions are for")
+    p.add_argument(
+        "--json", dest="json_out", type=Path, metavar="METRICS.json", help="write the metrics as JSON"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from svmlp import __version__
 
@@ -191,7 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"svmlp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_convert, _add_stats, _add_link, _add_audit, _add_view, _add_download, _add_verify):
+    for add in (
+        _add_convert,
+        _add_stats,
+        _add_link,
+        _add_audit,
+        _add_view,
+        _add_train,
+        _add_download,
+        _add_verify,
+    ):
         add(sub)
     return parser
 
@@ -306,6 +346,50 @@ def _cmd_view(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from svmlp.train.harness import main as train_main
+
+    return train_main(sys.argv[2:] if _argv is None else list(_argv[1:]))
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from svmlp.train.inference import predict_file
+
+    n = predict_file(
+        args.checkpoint,
+        args.src,
+        split=args.split,
+        out=args.out,
+        imgsz=args.imgsz,
+        batch=args.batch,
+        conf=args.conf,
+        iou=args.iou,
+        device=args.device,
+        workers=args.workers,
+    )
+    print(f"{n} predictions for split {args.split} written to {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from svmlp.train.coco_eval import evaluate_predictions
+
+    ds = svmlp_read(args.src)
+    result = evaluate_predictions(ds, args.predictions, split=args.split)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.table())
+    if args.json_out:
+        _write_text(args.json_out, json.dumps(result.to_dict(), indent=1))
+    return 0
+
+
+def svmlp_read(path: Path):  # noqa: ANN201
+    import svmlp
+
+    return svmlp.read(path)
+
+
 def _write_text(path: Path, text: str) -> None:
     """Whole or not at all: a temporary file beside it, renamed."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -360,6 +444,9 @@ _COMMANDS = {
     "link": _cmd_link,
     "audit": _cmd_audit,
     "view": _cmd_view,
+    "train": _cmd_train,
+    "predict": _cmd_predict,
+    "evaluate": _cmd_evaluate,
     "download": _cmd_download,
     "verify": _cmd_verify,
 }
@@ -370,6 +457,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     3 a bug in svmlp)."""
     from svmlp.errors import SvmlpError
 
+    global _argv
+    _argv = None if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)

@@ -1,0 +1,102 @@
+"""Inference: decoding, non-maximum suppression in torch, and predictions in the COCO results format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from svmlp.train.losses import box_iou_matrix
+from svmlp.train.model import Detector, decode
+
+__all__ = ["nms", "postprocess", "predict_loader"]
+
+
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Indices kept by greedy NMS, best score first; exact, without a loop over boxes.
+
+    Greedy NMS keeps box j when no kept box before it overlaps it above the threshold. That is a
+    fixed point over the score order, reached by repeating the whole-matrix update (at most as
+    many rounds as the longest chain of suppressions, a handful in practice).
+    """
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    order = scores.argsort(descending=True)
+    over = (box_iou_matrix(boxes[order], boxes[order]) > iou_threshold).triu(1)
+    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
+    for _ in range(len(order)):
+        new = ~(over & keep[:, None]).any(0)
+        if torch.equal(new, keep):
+            break
+        keep = new
+    return order[keep]
+
+
+def postprocess(
+    feats: list[torch.Tensor],
+    model: Detector,
+    *,
+    conf: float = 0.001,
+    iou: float = 0.6,
+    max_det: int = 300,
+    pre_nms: int = 3000,
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per image ``(boxes N×4 xyxy in input pixels, scores N, labels N)``, class-aware NMS."""
+    _, cls_logits, boxes, _, _ = decode(feats, model.reg_max, model.num_classes, model.strides)
+    scores = cls_logits.float().sigmoid()
+    out = []
+    for b in range(len(boxes)):  # per image: candidates differ in number
+        s, lab = scores[b].max(-1)
+        keep = s > conf
+        bx, s, lab = boxes[b][keep], s[keep], lab[keep]
+        if len(s) > pre_nms:
+            top = s.topk(pre_nms).indices
+            bx, s, lab = bx[top], s[top], lab[top]
+        # one NMS for all classes: boxes of different classes are moved apart so they never overlap
+        offset = lab[:, None].float() * (bx.max() + 1 if len(bx) else 0)
+        kept = nms(bx + offset, s, iou)[:max_det]
+        out.append((bx[kept], s[kept], lab[kept]))
+    return out
+
+
+@torch.no_grad()
+def predict_loader(
+    model: Detector,
+    loader: Iterable[Any],
+    *,
+    category_ids: tuple[int, ...],
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    conf: float = 0.001,
+    iou: float = 0.6,
+) -> list[dict[str, Any]]:
+    """COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``) in each
+    image's annotation frame: each box is mapped back through the inverse of its ``matrix``."""
+    model.eval()
+    results: list[dict[str, Any]] = []
+    for images, _, infos in loader:
+        x = images.to(device, non_blocking=True).float().div_(255)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            feats = model(x)
+        for (bx, s, lab), info in zip(postprocess(feats, model, conf=conf, iou=iou), infos):
+            inv = torch.linalg.inv(info["matrix"].to(torch.float64)).to(device)
+            w, h = (int(v) for v in info["orig_size"].flip(0))
+            corners = bx.double().reshape(-1, 2)
+            mapped = (
+                torch.cat([corners, torch.ones(len(corners), 1, device=device, dtype=torch.float64)], 1)
+                @ inv.T
+            )
+            xy = mapped[:, :2].reshape(-1, 4)
+            xy[:, 0::2] = xy[:, 0::2].clamp(0, w)
+            xy[:, 1::2] = xy[:, 1::2].clamp(0, h)
+            for (x0, y0, x1, y1), score, label in zip(xy.tolist(), s.tolist(), lab.tolist()):
+                results.append(
+                    {
+                        "image_id": int(info["image_id"]),
+                        "category_id": int(category_ids[label]),
+                        "bbox": [round(x0, 3), round(y0, 3), round(x1 - x0, 3), round(y1 - y0, 3)],
+                        "score": round(score, 5),
+                    }
+                )
+    return results

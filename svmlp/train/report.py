@@ -1,0 +1,79 @@
+"""A run's records: metrics per epoch (CSV and JSON) and PNG plots (matplotlib, in the train extra)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_epoch", "write_plots"]
+
+
+def _replace(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_epoch(out: Path, history: list[dict[str, Any]]) -> None:
+    """``metrics.json`` (the rows) and ``metrics.csv`` (every column any row has)."""
+    _replace(out / "metrics.json", json.dumps(history, indent=1, default=float))
+    cols: list[str] = []
+    for row in history:
+        cols += [k for k in row if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
+    _replace(out / "metrics.csv", buf.getvalue())
+
+
+def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any]) -> list[Path]:
+    """``loss.png`` (each loss part per epoch, and validation AP50/AP) and ``pr.png`` (precision
+    against recall per class at IoU 0.5, from the final evaluation). Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = [r["epoch"] for r in history]
+    for part in ("box", "icr", "cls", "dfl"):
+        ys = [r.get(f"train_{part}") for r in history]
+        if any(y for y in ys):
+            ax1.plot(epochs, ys, marker=".", label=part)
+    ax1.set(title="training losses", xlabel="epoch")
+    ax1.legend()
+    for key in ("val_AP50", "val_AP"):
+        pts = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
+        if pts:
+            ax2.plot(*zip(*pts), marker=".", label=key[4:])
+    ax2.set(title="validation", xlabel="epoch", ylim=(0, 1))
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(out / "loss.png", dpi=110)
+    plt.close(fig)
+    written.append(out / "loss.png")
+    curves = (final.get("val") or {}).get("pr_curves") or {}
+    if curves:
+        fig, ax = plt.subplots(figsize=(5.5, 4.5))
+        for name, c in curves.items():
+            ax.plot(c["recall"], c["precision"], label=f"{name} (AP50 {c.get('AP50') or 0:.3f})")
+        ax.set(
+            title="precision–recall at IoU 0.5 (validation)",
+            xlabel="recall",
+            ylabel="precision",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+        )
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "pr.png", dpi=110)
+        plt.close(fig)
+        written.append(out / "pr.png")
+    return written
