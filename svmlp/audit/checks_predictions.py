@@ -21,10 +21,12 @@ from svmlp.audit.issues import Issue
 from svmlp.errors import UsageError, where
 from svmlp.model import Dataset
 
-__all__ = ["Predictions", "check_predictions", "load_predictions"]
+__all__ = ["PredictionRecord", "Predictions", "check_predictions", "load_predictions"]
 
 
-class _Pred(msgspec.Struct):
+class PredictionRecord(msgspec.Struct):
+    """One row of a COCO results file."""
+
     image_id: int
     category_id: int
     bbox: tuple[float, float, float, float]
@@ -43,7 +45,7 @@ class Predictions:
 def load_predictions(path: Path, ds: Dataset) -> Predictions:
     """Read a COCO results file and map it onto ``ds`` (image ids must be unique in ``ds``)."""
     try:
-        preds = msgspec.json.decode(path.read_bytes(), type=list[_Pred], strict=False)
+        preds = msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except msgspec.ValidationError as exc:

@@ -29,6 +29,7 @@ import msgspec
 import numpy as np
 
 from svmlp._optional import require
+from svmlp.audit.checks_predictions import PredictionRecord
 from svmlp.errors import UsageError, where
 from svmlp.model import Dataset
 
@@ -94,13 +95,6 @@ def _number(v: float) -> float | None:
 # -- predictions in -------------------------------------------------------------------------------
 
 
-class _Pred(msgspec.Struct):
-    image_id: int
-    category_id: int
-    bbox: tuple[float, float, float, float]
-    score: float
-
-
 @dataclass
 class _Columns:
     image_id: np.ndarray
@@ -112,9 +106,9 @@ class _Columns:
         return _Columns(self.image_id[keep], self.category_id[keep], self.xywh[keep], self.score[keep])
 
 
-def _read_file(path: Path) -> list[_Pred]:
+def _read_file(path: Path) -> list[PredictionRecord]:
     try:
-        return msgspec.json.decode(path.read_bytes(), type=list[_Pred], strict=False)
+        return msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except msgspec.ValidationError as exc:
@@ -125,14 +119,14 @@ def _read_file(path: Path) -> list[_Pred]:
         raise UsageError(f"{path}: {exc}") from None
 
 
-def _from_dicts(preds: Sequence[Any]) -> list[_Pred]:
+def _from_dicts(preds: Sequence[Any]) -> list[PredictionRecord]:
     out = []
     for k, p in enumerate(preds):
         try:
             bbox = tuple(float(v) for v in p["bbox"])
             if len(bbox) != 4:
                 raise ValueError(f"bbox has {len(bbox)} values, not 4")
-            out.append(_Pred(int(p["image_id"]), int(p["category_id"]), bbox, float(p["score"])))  # type: ignore[arg-type]
+            out.append(PredictionRecord(int(p["image_id"]), int(p["category_id"]), bbox, float(p["score"])))  # type: ignore[arg-type]
         except KeyError as exc:
             raise UsageError(f"predictions[{k}] has no {exc}; {_HINT}") from None
         except (TypeError, ValueError) as exc:

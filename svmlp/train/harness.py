@@ -279,6 +279,22 @@ def main(argv: list[str] | None = None) -> int:
             f"({'AMP ' + str(amp_dtype).split('.')[-1] if amp_dtype else 'float32'}), {len(train_ds)} training images, "
             f"ICR {args.icr}; run folder {out}"
         )
+
+    def save(name: str, epoch: int) -> None:
+        ckpt.save(
+            out / name,
+            model,
+            ema,
+            optimizer,
+            scheduler,
+            scaler,
+            epoch,
+            args,
+            label_map,
+            best_fitness,
+            history,
+        )
+
     for epoch in range(start_epoch, args.epochs):
         sampler.set_epoch(epoch)
         train_ds.set_epoch(epoch)
@@ -318,19 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             history.append(row)
             if fitness > best_fitness:
                 best_fitness = fitness
-                ckpt.save(
-                    out / "best.pt",
-                    model,
-                    ema,
-                    optimizer,
-                    scheduler,
-                    scaler,
-                    epoch,
-                    args,
-                    label_map,
-                    best_fitness,
-                    history,
-                )
+                save("best.pt", epoch)
             say(
                 f"epoch {epoch}: "
                 + ", ".join(f"{k} {parts[k]:.4f}" for k in ("box", "icr", "cls", "dfl"))
@@ -339,19 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         elif main_proc:
             history.append(row)
         if main_proc:
-            ckpt.save(
-                out / "last.pt",
-                model,
-                ema,
-                optimizer,
-                scheduler,
-                scaler,
-                epoch,
-                args,
-                label_map,
-                best_fitness,
-                history,
-            )
+            save("last.pt", epoch)
             write_epoch(out, history)
         if world > 1:
             dist.barrier()
