@@ -90,7 +90,9 @@ class TaskAlignedAssigner:
         fg = chosen.any(1)
         target_gt = chosen.float().argmax(1)  # B×A
         metric = metric * chosen
-        norm = (metric * iou.amax(-1, keepdim=True) / (metric.amax(-1, keepdim=True) + self.eps)).amax(1)
+        norm = (
+            metric * (iou * chosen).amax(-1, keepdim=True) / (metric.amax(-1, keepdim=True) + self.eps)
+        ).amax(1)
         labels = gt_labels.gather(1, target_gt)
         target_scores = F.one_hot(labels.clamp(min=0), self.num_classes).float() * (norm * fg)[..., None]
         return target_scores, fg, target_gt

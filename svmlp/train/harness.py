@@ -16,6 +16,7 @@ import os
 import random
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,30 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(f"{first.config}: unknown option(s) {', '.join(map(str, unknown))}")
         parser.set_defaults(**{k: Path(v) if k in ("out", "data") else v for k, v in cfg.items()})
         first = parser.parse_args(argv)
+    if first.imgsz < 32 or first.imgsz % 32:
+        raise UsageError(
+            f"--imgsz {first.imgsz}: must be a positive multiple of 32 (the model's largest stride)"
+        )
     if first.icr not in ICR_CHOICES:
         raise UsageError(f"--icr {first.icr!r}: unknown mode; choose one of {', '.join(ICR_CHOICES)}")
     return first
+
+
+#: what defines a run: on --resume these come from the checkpoint, whatever the command line says
+_RUN_DEFINING = (
+    "scale", "imgsz", "epochs", "batch", "icr", "icr_distance", "lr", "weight_decay", "warmup_epochs",
+    "clip", "mosaic", "close_mosaic", "seed", "train_split", "val_split", "max_iters",
+)  # fmt: skip
+
+
+def _resume_args(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
+    """Put the run's own settings back; returns the command-line options that differed."""
+    changed = []
+    for key in _RUN_DEFINING:
+        if key in saved and getattr(args, key) != saved[key]:
+            changed.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the run has {saved[key]})")
+            setattr(args, key, saved[key])
+    return changed
 
 
 def _device(name: str):  # noqa: ANN202
@@ -194,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # rank 0 evaluates while the others wait at a barrier: allow it a long evaluation
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
     main_proc = rank == 0
 
     def say(line: str) -> None:
@@ -206,19 +229,28 @@ def main(argv: list[str] | None = None) -> int:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     elif args.amp:
         say("note: --amp is for CUDA; training in float32 on the CPU")
-    _seed_all(args.seed)
-    ds = _data(args, say)
     out: Path = args.out
     state = ckpt.load_for_resume(out) if args.resume else None
-    if state is None and not args.resume and main_proc and (out / "last.pt").exists():
+    if state is None and (out / "last.pt").exists():  # every rank checks: none waits for the others
         raise UsageError(
             f"{out} holds a run already (last.pt); pass --resume to continue it or choose another --out"
         )
+    if state is not None:
+        changed = _resume_args(args, state["args"])
+        if changed:
+            say(f"note: --resume continues the run as it was started; ignored {', '.join(changed)}")
+    _seed_all(args.seed)
+    ds = _data(args, say)
     label_map = ckpt.label_map_of(state, ds) if state else None
+
+    def mosaic_at(epoch: int) -> float:
+        return 0.0 if args.epochs - epoch <= args.close_mosaic else args.mosaic  # settle on whole images
+
+    mosaic = mosaic_at(int(state["epoch"]) + 1 if state else 0)
     train_ds = SVMLPDataset(
         ds,
         split=args.train_split,
-        transforms=T.train_preset(args.imgsz, mosaic=args.mosaic),
+        transforms=T.train_preset(args.imgsz, mosaic=mosaic),
         label_map=label_map,
         seed=args.seed,
         cache=bool(args.cache),
@@ -237,9 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.workers > 0:
         loader_kw["persistent_workers"] = True
-    train_loader = torch.utils.data.DataLoader(
-        train_ds, batch_size=per_proc, sampler=sampler, drop_last=len(train_ds) >= per_proc, **loader_kw
-    )
+
+    def make_train_loader() -> Any:
+        return torch.utils.data.DataLoader(
+            train_ds, batch_size=per_proc, sampler=sampler, drop_last=len(train_ds) >= per_proc, **loader_kw
+        )
+
+    train_loader = make_train_loader()
     val_loader = torch.utils.data.DataLoader(val_ds, batch_size=per_proc, shuffle=False, **loader_kw)
 
     model = Detector(len(label_map), scale=args.scale).to(device)
@@ -298,8 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, args.epochs):
         sampler.set_epoch(epoch)
         train_ds.set_epoch(epoch)
-        if args.epochs - epoch <= args.close_mosaic and args.mosaic > 0:
-            train_ds.transforms = T.train_preset(args.imgsz, mosaic=0.0)  # settle on whole images
+        if mosaic_at(epoch) != mosaic:
+            # persistent workers hold their own copy of the data set: a new loader takes the change
+            mosaic = mosaic_at(epoch)
+            train_ds.transforms = T.train_preset(args.imgsz, mosaic=mosaic)
+            train_loader = make_train_loader()
         parts = train_one_epoch(
             net,
             criterion,
@@ -347,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             write_epoch(out, history)
         if world > 1:
             dist.barrier()
-        if args.stop_after is not None and epoch + 1 >= args.stop_after and not last:
+        if args.stop_after is not None and epoch + 1 - start_epoch >= args.stop_after and not last:
             say(f"stopped after epoch {epoch} (--stop-after); continue with --resume")
             if world > 1:
                 dist.destroy_process_group()

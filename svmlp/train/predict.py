@@ -54,7 +54,8 @@ def postprocess(
             top = s.topk(pre_nms).indices
             bx, s, lab = bx[top], s[top], lab[top]
         # one NMS for all classes: boxes of different classes are moved apart so they never overlap
-        offset = lab[:, None].float() * (bx.max() + 1 if len(bx) else 0)
+        span = (bx.max() - bx.min() + 1) if len(bx) else 0  # boxes may reach past the top-left edge
+        offset = lab[:, None].float() * span
         kept = nms(bx + offset, s, iou)[:max_det]
         out.append((bx[kept], s[kept], lab[kept]))
     return out

@@ -88,6 +88,21 @@ def test_resume_continues_to_the_same_state(data: Path, tmp_path: Path) -> None:
         assert hb[1][part] == pytest.approx(ha[1][part], rel=1e-4), part
 
 
+def test_stop_after_counts_this_process_and_resume_keeps_the_runs_settings(
+    data: Path, tmp_path: Path, capsys
+) -> None:
+    run = tmp_path / "boxed"
+    args = [str(data), "--out", str(run), "--epochs", "3", *FAST]
+    train([*args, "--stop-after", "1"])
+    assert [r["epoch"] for r in _history(run)] == [0]
+    train([*args, "--stop-after", "1", "--resume", "--scale", "n", "--lr", "0.5"])  # one more epoch each job
+    assert [r["epoch"] for r in _history(run)] == [0, 1]
+    out = capsys.readouterr().out
+    assert "ignored --scale n (the run has p), --lr 0.5 (the run has 0.002)" in out
+    train([*args, "--resume"])
+    assert [r["epoch"] for r in _history(run)] == [0, 1, 2]
+
+
 def test_the_same_seed_gives_the_same_first_losses(data: Path, tmp_path: Path) -> None:
     runs = {}
     for name, seed in (("a", "3"), ("b", "3"), ("c", "4")):
