@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         data = ROOT.parent / "shared" / "data" / "plates-us-eu"
     modes, seeds = args.modes.split(","), [int(s) for s in args.seeds.split(",")]
     results: dict[str, list[dict]] = {m: [] for m in modes}
+    roles: dict[str, str] = {}
     started = time.perf_counter()
     for seed in seeds:
         for mode in modes:
@@ -96,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
             results[mode].append(json.loads((run / "final.json").read_text())["val"])
+            classes = json.loads((run / "label_map.json").read_text())["classes"]
+            roles = {c["role"]: c["name"] for c in classes}  # the plate and vehicle classes by role
     minutes = (time.perf_counter() - started) / 60
 
-    def col(mode: str, cls: str, key: str) -> str:
-        return fmt([r["per_class"].get(cls, {}).get(key) for r in results[mode]])
+    def col(mode: str, role: str, key: str) -> str:
+        return fmt([r["per_class"].get(roles.get(role, role), {}).get(key) for r in results[mode]])
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
@@ -113,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|")
     for mode in modes:
         print(
-            f"| {mode} | {col(mode, 'plate', 'AP50')} | {col(mode, 'plate', 'AP')} | {col(mode, 'plate', 'APs')} "
-            f"| {col(mode, 'vehicle', 'AP50')} | {fmt([r['metrics']['AP50'] for r in results[mode]])} |"
+            f"| {mode} | {col(mode, 'child', 'AP50')} | {col(mode, 'child', 'AP')} | {col(mode, 'child', 'APs')} "
+            f"| {col(mode, 'parent', 'AP50')} | {fmt([r['metrics']['AP50'] for r in results[mode]])} |"
         )
     return 0
 
