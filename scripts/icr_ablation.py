@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=("synth", "plates"), default="synth")
     ap.add_argument(
-        "--images", type=int, default=240, help="synthetic images (60 %% train, 20 %% val, 20 %% test)"
+        "--images", type=int, default=240, help="synthetic images (split as svmlp.synth splits them)"
     )
     ap.add_argument("--modes", default="off,inverse,linear,log")
     ap.add_argument("--seeds", default="0,1,2")

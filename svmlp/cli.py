@@ -465,14 +465,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SvmlpError as exc:
         print(f"svmlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`| head`): not an error
+        return 0
     except OSError as exc:  # the file system refused: a path the user gave, a full disk
         print(f"svmlp {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"svmlp {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug in svmlp, not bad input: one line, a distinct code, a way to see more
         if os.environ.get("SVMLP_DEBUG"):
             raise
