@@ -24,7 +24,6 @@ import os
 import platform
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from _bench import cpu_name, log  # scripts/_bench.py: scripts/ is on sys.path
 
 import svmlp
 from svmlp.model import BoxTable
@@ -60,10 +61,6 @@ class Step:
     @property
     def seconds(self) -> float | None:
         return min(self.times) if self.times else None
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def grouped(n: float) -> str:
@@ -276,17 +273,7 @@ def file_system(path: Path) -> str:
 
 
 def machine(load_before: str, work: Path) -> list[str]:
-    cpu = platform.processor() or "?"
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in info.read_text().splitlines()
-                if ln.startswith("model name")
-            ),
-            cpu,
-        )
+    cpu = cpu_name("?")
     pkgs = ", ".join(f"{d} {version(d)}" for d in ("svmlp", "globox", "labelformat", "numpy", "msgspec"))
     return [
         f"machine: {platform.platform()}; {cpu}; {os.cpu_count()} CPUs; "

@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from _bench import cpu_name  # scripts/_bench.py: scripts/ is on sys.path
+
 GOAL = 0.8
 
 
@@ -189,17 +191,7 @@ def run(work: Path, mib: int, repeat: int) -> list[str]:
 
 
 def machine(work: Path) -> str:
-    cpu = platform.processor() or "?"
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in info.read_text().splitlines()
-                if ln.startswith("model name")
-            ),
-            cpu,
-        )
+    cpu = cpu_name("?")
     curl = "curl " + (
         subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split()[1]
         if shutil.which("curl")

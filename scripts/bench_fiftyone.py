@@ -25,14 +25,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from _bench import best, log  # scripts/_bench.py: scripts/ is on sys.path
+
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def make_set(n: int, folder: Path) -> tuple[Path, Path]:
@@ -55,10 +52,6 @@ def make_set(n: int, folder: Path) -> tuple[Path, Path]:
     for name in ds.images.file_name.tolist():
         os.link(one, images / name)
     return labels, images
-
-
-def best(fn: Callable[[], float], repeat: int) -> float:
-    return min(fn() for _ in range(repeat))
 
 
 def main(argv: list[str] | None = None) -> int:

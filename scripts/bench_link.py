@@ -21,12 +21,12 @@ import argparse
 import gc
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _bench import cpu_name, log  # scripts/_bench.py: scripts/ is on sys.path
 from shapely.geometry import box
 
 from svmlp.links import AMBIGUOUS, LINKED, LinkResult, link_plates
@@ -36,10 +36,6 @@ from svmlp.synth import CATEGORIES, generate_annotations
 VEHICLES = (4, 12)  # about 10 boxes an image once hidden plates and cars are left out
 MIN_INSIDE = 0.5
 COLUMNS = ("id", "image", "category", "xyxy", "parent", "corners")
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def grouped(n: float) -> str:
@@ -110,12 +106,7 @@ def naive_link(ds: Dataset, n_images: int) -> tuple[float, int, np.ndarray]:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
 
 

@@ -33,28 +33,17 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _bench import best, cpu_name, log  # scripts/_bench.py: scripts/ is on sys.path
 from PIL import Image
 
 SIZES = ((1280, 720), (1920, 1080))
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name("unknown CPU")
     import torch
 
     return (
@@ -155,10 +144,6 @@ def gpu_epoch(ds: object, workers: int, batch: int) -> float:
         targets = targets.cuda(non_blocking=True)
     torch.cuda.synchronize()
     return time.perf_counter() - t
-
-
-def best(fn: Callable[[], float], repeat: int) -> float:
-    return min(fn() for _ in range(repeat))
 
 
 def main(argv: list[str] | None = None) -> int:
