@@ -372,9 +372,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import svmlp
     from svmlp.train.coco_eval import evaluate_predictions
 
-    ds = svmlp_read(args.src)
+    ds = svmlp.read(args.src)
     result = evaluate_predictions(ds, args.predictions, split=args.split)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -382,12 +383,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json_out:
         _write_text(args.json_out, json.dumps(result.to_dict(), indent=1))
     return 0
-
-
-def svmlp_read(path: Path):  # noqa: ANN201
-    import svmlp
-
-    return svmlp.read(path)
 
 
 def _write_text(path: Path, text: str) -> None:

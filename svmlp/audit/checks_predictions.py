@@ -21,7 +21,13 @@ from svmlp.audit.issues import Issue
 from svmlp.errors import UsageError, where
 from svmlp.model import Dataset
 
-__all__ = ["PredictionRecord", "Predictions", "check_predictions", "load_predictions"]
+__all__ = [
+    "PredictionRecord",
+    "Predictions",
+    "check_predictions",
+    "load_predictions",
+    "read_prediction_records",
+]
 
 
 class PredictionRecord(msgspec.Struct):
@@ -42,20 +48,25 @@ class Predictions:
     notes: list[str]
 
 
-def load_predictions(path: Path, ds: Dataset) -> Predictions:
-    """Read a COCO results file and map it onto ``ds`` (image ids must be unique in ``ds``)."""
+def read_prediction_records(
+    path: Path, *, hint: str = "expected a COCO results list"
+) -> list[PredictionRecord]:
+    """The rows of a COCO results file; a bad file is a UsageError naming it (and the JSON path)."""
     try:
-        preds = msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
+        return msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except msgspec.ValidationError as exc:
         text = str(exc)
         at = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None
-        raise UsageError(
-            f"{where(path, at=at)}: {text.split(' - at `')[0]}; expected a COCO results list"
-        ) from None
+        raise UsageError(f"{where(path, at=at)}: {text.split(' - at `')[0]}; {hint}") from None
     except msgspec.DecodeError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+def load_predictions(path: Path, ds: Dataset) -> Predictions:
+    """Read a COCO results file and map it onto ``ds`` (image ids must be unique in ``ds``)."""
+    preds = read_prediction_records(path)
     ids = ds.images.id
     if len(np.unique(ids)) != len(ids):
         raise UsageError(

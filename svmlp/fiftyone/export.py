@@ -114,14 +114,6 @@ def _relative(xyxy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
     )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    return value
-
-
 def _box_attributes(ds: Dataset, audit: _Audit | None) -> list[dict[str, Any]]:
     """Per box: the attributes a Detection carries (None left out, as FiftyOne leaves it out)."""
     bx = ds.boxes

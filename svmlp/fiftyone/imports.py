@@ -64,8 +64,13 @@ def _label_field(fo: Any, coll: Any, label_field: str | None, info: dict[str, An
     return name
 
 
-def _column(coll: Any, flat: set[str], path: str, n: int) -> list[Any]:
-    return coll.values(path) if path in flat else [None] * n
+def _columns(coll: Any, paths: list[str]) -> dict[str, list[Any]]:
+    """``values()`` of every path in one pass over the samples; paths not in the schema are None."""
+    flat = set(coll.get_field_schema(flat=True))
+    have = [p for p in paths if p in flat]
+    got = dict(zip(have, coll.values(have))) if have else {}
+    n = len(coll)
+    return {p: got[p] if p in got else [None] * n for p in paths}
 
 
 def _bad(filepath: str, what: str) -> AnnotationError:
@@ -128,25 +133,25 @@ def from_fiftyone(collection: Any, *, label_field: str | None = None) -> Dataset
     fo = connect()
     info = dict((collection._dataset.info or {}).get(INFO_KEY) or {})
     lf = _label_field(fo, collection, label_field, info)
-    flat = set(collection.get_field_schema(flat=True))
-    n = len(collection)
-    paths = [os.path.abspath(p) for p in collection.values("filepath")]
-    tags = collection.values("tags")
-    col = {k: _column(collection, flat, k, n) for k in _SAMPLE}
-    widths = _column(collection, flat, "metadata.width", n)
-    heights = _column(collection, flat, "metadata.height", n)
-    det = {a: _column(collection, flat, f"{lf}.detections.{a}", n) for a in _ATTRS}
+    boxes = [f"{lf}.detections.{a}" for a in _ATTRS]
+    got = _columns(collection, ["filepath", "tags", "metadata.width", "metadata.height", *_SAMPLE, *boxes])
+    n = len(got["filepath"])
+    paths = [os.path.abspath(p) for p in got["filepath"]]
+    tags = got["tags"]
+    col = {k: got[k] for k in _SAMPLE}
+    widths, heights = got["metadata.width"], got["metadata.height"]
+    det = {a: got[p] for a, p in zip(_ATTRS, boxes)}
     notes: list[str] = []
 
     splits = []
     for s, t in zip(col["svmlp_split"], tags):
         named = [x for x in (t or []) if x in SPLIT_ORDER]
         splits.append(str(s) if s else (named[0] if named else "train"))
-    for i in range(n):
-        if not widths[i] or not heights[i]:
-            from svmlp.imageinfo import read_header
+    unsized = [i for i in range(n) if not widths[i] or not heights[i]]
+    if unsized:
+        from svmlp.imageinfo import read_headers
 
-            head = read_header(paths[i])
+        for i, head in zip(unsized, read_headers([paths[i] for i in unsized])):
             if head.error:
                 raise _bad(paths[i], f"no size in its metadata and the image is {head.error}")
             widths[i], heights[i] = head.displayed

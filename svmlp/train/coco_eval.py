@@ -25,12 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from svmlp._optional import require
-from svmlp.audit.checks_predictions import PredictionRecord
-from svmlp.errors import UsageError, where
+from svmlp.audit.checks_predictions import PredictionRecord, read_prediction_records
+from svmlp.errors import UsageError
 from svmlp.model import Dataset
 
 __all__ = ["METRIC_KEYS", "PER_CLASS_KEYS", "EvalResult", "evaluate_predictions", "predictions_to_coco"]
@@ -106,19 +105,6 @@ class _Columns:
         return _Columns(self.image_id[keep], self.category_id[keep], self.xywh[keep], self.score[keep])
 
 
-def _read_file(path: Path) -> list[PredictionRecord]:
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        at = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None
-        raise UsageError(f"{where(path, at=at)}: {text.split(' - at `')[0]}; {_HINT}") from None
-    except msgspec.DecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-
-
 def _from_dicts(preds: Sequence[Any]) -> list[PredictionRecord]:
     out = []
     for k, p in enumerate(preds):
@@ -137,7 +123,7 @@ def _from_dicts(preds: Sequence[Any]) -> list[PredictionRecord]:
 def _columns(predictions: str | os.PathLike[str] | Sequence[Any]) -> tuple[_Columns, str]:
     if isinstance(predictions, (str, os.PathLike)):
         path = Path(predictions)
-        preds, name = _read_file(path), str(path)
+        preds, name = read_prediction_records(path, hint=_HINT), str(path)
     elif isinstance(predictions, Sequence):
         preds, name = _from_dicts(predictions), "predictions"
     else:

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -417,5 +416,4 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    t0 = time.perf_counter()
     sys.exit(cli())
