@@ -5,10 +5,14 @@
 >>> svmlp.write(ds, "out", format="yolo")      # doctest: +SKIP
 
 ``import svmlp`` stays light: torch, FiftyOne and requests are imported only by the parts that
-need them.
+need them, and numpy and the format modules on first use of the names that need them (so that
+``svmlp.cli`` can set its signal handlers before anything slow is imported).
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from svmlp.errors import (
     AnnotationError,
@@ -23,8 +27,10 @@ from svmlp.errors import (
     SvmlpError,
     UsageError,
 )
-from svmlp.formats import FORMATS, WriteReport, convert, detect, read, write
-from svmlp.model import BoxTable, Category, Dataset, ImageTable
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from svmlp.formats import FORMATS, WriteReport, convert, detect, read, write
+    from svmlp.model import BoxTable, Category, Dataset, ImageTable
 
 __version__ = "0.1.0"
 
@@ -52,3 +58,23 @@ __all__ = [
     "read",
     "write",
 ]
+
+#: Public names imported on first use (PEP 562), and the module each comes from.
+_LAZY = {
+    **dict.fromkeys(("FORMATS", "WriteReport", "convert", "detect", "read", "write"), "svmlp.formats"),
+    **dict.fromkeys(("BoxTable", "Category", "Dataset", "ImageTable"), "svmlp.model"),
+}
+
+if not TYPE_CHECKING:  # hidden from type checkers, so that they still flag a misspelt svmlp.name
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'svmlp' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

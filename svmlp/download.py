@@ -4,6 +4,10 @@ The destination keeps a ``.svmlp/`` folder: the manifest the release came with (
 verify``), a state file of what is installed, a lock so that two runs never write the same
 folder, and the partial downloads a later run resumes. A file already installed with the right
 size and sha256 is not fetched again unless ``force``.
+
+svmlp reads and writes its state files without following symbolic links (:mod:`svmlp._lock`),
+refuses a ``.svmlp`` or ``downloads`` that is not a real folder, and never installs anything
+that resolves into its state folder or out of the release folder.
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from svmlp._lock import folder_lock
-from svmlp.errors import DownloadError, UsageError
+from svmlp._files import open_regular, read_file, write_atomic
+from svmlp._lock import clear_path, folder_lock
+from svmlp.errors import DownloadError, SvmlpError, UsageError
 from svmlp.fetch import FetchPolicy, fetch_file
-from svmlp.hashing import sha256_file
+from svmlp.hashing import sha256_fd
 from svmlp.manifest import MANIFEST_FILE, STATE_DIR, FileEntry, Manifest
 
 __all__ = ["DownloadReport", "download"]
 
 STATE_FILE, LOCK_FILE, DOWNLOADS = "state.json", "lock", "downloads"
+_STATE_LIMIT = 256 << 20  # state.json: a line per file of the release
 
 
 @dataclass
@@ -53,22 +59,40 @@ class DownloadReport:
 
 
 def _target(folder: Path, entry: FileEntry) -> Path:
-    """Where the entry goes; the schema already refuses '..', this refuses a symlink out."""
+    """Where the entry goes; the manifest's parser already refuses '..', this refuses a symlink
+    (left by an earlier archive) that leads out of the folder or into svmlp's state folder."""
+    root = folder.resolve()
     target = (folder / entry.unpack_to).resolve()
-    if target != folder.resolve() and folder.resolve() not in target.parents:
+    if target != root and root not in target.parents:
         raise DownloadError(f"{entry.name}: unpack_to {entry.unpack_to!r} leads outside {folder}")
+    state = root / STATE_DIR
+    if target == state or state in target.parents:
+        raise DownloadError(
+            f"{entry.name}: unpack_to {entry.unpack_to!r} leads into {STATE_DIR}/ (through a symbolic "
+            f"link in {folder}), which svmlp keeps for itself; remove the link and run again"
+        )
     return target
 
 
-def _complete(path: Path, entry: FileEntry) -> bool:
-    return path.is_file() and path.stat().st_size == entry.size and sha256_file(path) == entry.sha256
+def _complete(path: Path, entry: FileEntry, *, follow: bool = True) -> bool:
+    """Whether ``path`` is a regular file of the entry's size and sha256 (read no further than
+    that size; a FIFO or device there is simply not complete)."""
+    try:
+        fd = open_regular(path, follow=follow)
+    except (OSError, ValueError):
+        return False
+    try:
+        return os.fstat(fd).st_size == entry.size and sha256_fd(fd) == entry.sha256
+    finally:
+        os.close(fd)
 
 
 def _installed(entry: FileEntry, folder: Path, state: dict[str, Any]) -> bool:
     """Whether the entry is in place already: same release file, every member there at its size."""
     if not entry.is_archive:
         return _complete(_target(folder, entry) / entry.name, entry)
-    if state.get(entry.name, {}).get("sha256") != entry.sha256:
+    record = state.get(entry.name)
+    if not isinstance(record, dict) or record.get("sha256") != entry.sha256:
         return False
     root = _target(folder, entry)
     return all((root / m.path).is_file() and (root / m.path).stat().st_size == m.size for m in entry.members)
@@ -160,7 +184,12 @@ def _install(entry: FileEntry, fetched: Path, folder: Path) -> None:
         return
     reserved = (STATE_DIR,) if target == folder.resolve() else ()
     install_archive(
-        fetched, target, scratch=folder / STATE_DIR, max_bytes=entry.unpack_limit(), reserved=reserved
+        fetched,
+        target,
+        scratch=folder / STATE_DIR,
+        max_bytes=entry.unpack_limit(),
+        reserved=reserved,
+        root=folder.resolve(),
     )
     for m in entry.members:
         path = target / m.path
@@ -171,18 +200,34 @@ def _install(entry: FileEntry, fetched: Path, folder: Path) -> None:
 
 
 def _read_state(path: Path) -> dict[str, Any]:
-    """What earlier runs installed; an unreadable state only means checking everything again."""
+    """What earlier runs installed; an unreadable state only means checking everything again
+    (a link, a FIFO or a huge file there is not svmlp's state: not followed, not read)."""
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        state = json.loads(read_file(path, limit=_STATE_LIMIT, follow=False, error=DownloadError))
+    except (SvmlpError, ValueError, RecursionError):
         return {}
     return state if isinstance(state, dict) else {}
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    # a new file renamed over the old one: a link planted at ``path`` is replaced, not written through
+    clear_path(path)
+    write_atomic(path, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
+
+
+def _state_folders(folder: Path) -> Path:
+    """``folder/.svmlp`` and its downloads folder, made if missing. A symbolic link in their place
+    is removed (svmlp would otherwise write its partial downloads wherever it points)."""
+    state_dir = folder / STATE_DIR
+    for path in (state_dir, state_dir / DOWNLOADS):
+        if path.is_symlink():
+            path.unlink()
+        elif path.exists() and not path.is_dir():
+            raise DownloadError(
+                f"{path}: is not a folder; svmlp keeps its state there, remove it and run again"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+    return state_dir
 
 
 def download(
@@ -205,8 +250,7 @@ def download(
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: exists and is not a folder")
-    state_dir = folder / STATE_DIR
-    (state_dir / DOWNLOADS).mkdir(parents=True, exist_ok=True)
+    state_dir = _state_folders(folder)
     report = DownloadReport(manifest.title, folder)
     started = time.perf_counter()
     with folder_lock(state_dir / LOCK_FILE, folder):
@@ -217,7 +261,7 @@ def download(
         report.skipped = [e.name for e in manifest.files if e.name not in todo_names]
         downloads = state_dir / DOWNLOADS
         # a file fetched by an earlier run that stopped before installing it is not fetched again
-        ready = {e.name for e in todo if not force and _complete(downloads / e.name, e)}
+        ready = {e.name for e in todo if not force and _complete(downloads / e.name, e, follow=False)}
         needed = [e for e in todo if e.name not in ready]
         fetched_now, errors = _fetch_all(
             needed, downloads, jobs=jobs, policy=policy or FetchPolicy(), quiet=quiet

@@ -30,8 +30,43 @@ class SvmlpError(Exception):
     """Base class of every error svmlp raises on purpose. Its message is always one line."""
 
     def __init__(self, message: str = "", *args: object) -> None:
+        message = str(message)
+        #: the traceback of the DataLoader worker (or torch thread) that raised this error, if any
+        self.worker_traceback: str | None = None
+        original = _worker_original(message, type(self))
+        if original is not None:
+            self.worker_traceback, message = message, original
         # messages quote parser errors and file content; keep them to the one line the CLI prints
-        super().__init__(" ".join(str(message).split()), *args)
+        super().__init__(" ".join(message.split()), *args)
+
+
+def _worker_original(message: str, cls: type[BaseException]) -> str | None:
+    r"""The original message inside the one torch builds to re-raise a DataLoader worker's error.
+
+    A worker's exception reaches the main process as its type and its formatted traceback only:
+    ``torch._utils.ExceptionWrapper.reraise`` calls ``cls("Caught ImageError in DataLoader worker
+    process 0.\nOriginal Traceback (most recent call last):\n  File ...\nsvmlp.errors.ImageError:
+    /x/a.jpg: image file not found\n")``. Collapsed to one line, that would paste the worker's
+    whole traceback into the message the user sees; the user should see what the worker said.
+    The original is found by the line traceback formats for the exception itself (``module.Class:
+    message``, after any chained exceptions, so the last such line), not by splitting at ``": "``,
+    which a message may hold. None when ``message`` is not in torch's form.
+    """
+    first, sep, rest = message.partition("\n")
+    if not (
+        sep
+        and first.startswith(f"Caught {cls.__name__} ")
+        and first.endswith(".")
+        and rest.startswith("Original Traceback (most recent call last):\n")
+    ):
+        return None
+    name = cls.__qualname__
+    if cls.__module__ not in ("__main__", "builtins"):
+        name = f"{cls.__module__}.{name}"
+    at = rest.rfind(f"\n{name}: ")
+    if at >= 0:
+        return rest[at + len(name) + 3 :]  # the message, with any lines it (or a note) ran on to
+    return "" if rest.rstrip("\n").endswith(f"\n{name}") else None  # raised with no message
 
 
 class AnnotationError(SvmlpError, ValueError):

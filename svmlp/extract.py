@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
+from svmlp._files import NotRegularFileError, open_regular_file
 from svmlp.errors import ArchiveError, OutputExistsError
 
 __all__ = ["archive_format", "safe_extract"]
@@ -48,7 +49,15 @@ _TAR_METADATA |= {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK}
 # what reading a broken archive raises, from tarfile, zipfile or a decompressor (gzip's BadGzipFile
 # and bz2's "Invalid data stream" are OSErrors); writing is kept outside these guards, so a full
 # disk stays an OSError
-_CORRUPT = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError)
+_CORRUPT: tuple[type[Exception], ...] = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    ValueError,
+)
 _CORRUPT += (NotImplementedError,)  # zipfile, for a compression method it does not know
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _FIX = "the archive is broken or hostile: fetch it again, from another mirror if it persists"
@@ -62,7 +71,7 @@ def archive_format(path: Path) -> str | None:
     >>> archive_format(Path(__file__)) is None
     True
     """
-    with open(path, "rb") as f:
+    with _open_archive(path) as f:
         head = f.read(512)
     for offset, magic, kind in _MAGIC:
         if head.startswith(magic, offset):
@@ -93,9 +102,17 @@ def safe_extract(archive: Path, folder: Path, *, max_bytes: int | None = None) -
     if kind is None:
         raise ArchiveError(f"{archive}: neither a tar nor a zip archive (no known magic number); {_FIX}")
     unpacker = _Unpacker(archive, folder, max_bytes)
-    with open(archive, "rb") as fileobj:
+    with _open_archive(archive) as fileobj:
         (_unpack_tar if kind == "tar" else _unpack_zip)(unpacker, fileobj)
     return unpacker.files
+
+
+def _open_archive(path: Path) -> IO[bytes]:
+    """The archive, which must be a regular file: a FIFO would block the read, a device never end."""
+    try:
+        return open_regular_file(path)
+    except NotRegularFileError as exc:
+        raise ArchiveError(f"{path}: is {exc.strerror}, not an archive file") from None
 
 
 class _StrictTarInfo(tarfile.TarInfo):
@@ -106,10 +123,10 @@ class _StrictTarInfo(tarfile.TarInfo):
     """
 
     @classmethod
-    def fromtarfile(cls, tar: tarfile.TarFile) -> tarfile.TarInfo:
+    def fromtarfile(cls, tar: tarfile.TarFile) -> _StrictTarInfo:
         try:
             return super().fromtarfile(tar)
-        except tarfile.EOFHeaderError:  # the zero block that ends a complete archive
+        except tarfile.EOFHeaderError:  # type: ignore[attr-defined]  # the zero block that ends a complete archive
             raise
         except tarfile.HeaderError as exc:
             raise tarfile.ReadError(f"bad header at byte {tar.offset}: {exc}") from None

@@ -3,25 +3,29 @@
 ``http``, ``https`` and ``file`` URLs (local paths become ``file`` URLs) go through the same code:
 bytes go to ``<dest>.part`` beside the destination, a ``<dest>.part.json`` record says which
 file (size and sha256) the partial belongs to, and only a file whose size and sha256 match the
-manifest is renamed to ``dest``. A partial is continued with a Range request when the server
-answers 206; a 200 starts over. Connection errors, timeouts, 429 and 5xx are retried with
+manifest is renamed to ``dest``. Neither is ever opened through a symbolic link: one planted there
+is replaced (:func:`svmlp._lock.own_file`). A partial is continued with a Range request when the
+server answers 206; a 200 starts over. Connection errors, timeouts, 429 and 5xx are retried with
 exponential backoff and jitter (``Retry-After`` honoured) within a bounded budget; a 4xx, an HTML
 page where data was expected, or bytes that do not match move on to the next mirror.
+
+Nothing a server sends is unbounded: a file's bytes stop at its declared size, a manifest's at
+``max_bytes_unsized``, and a gzipped manifest is unpacked up to that same limit and no further.
 """
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
-import gzip
 import hashlib
 import io
 import json
 import os
 import queue
 import random
+import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +33,15 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from svmlp.errors import DownloadError
+from svmlp._files import NotRegularFileError, open_regular, read_file
+from svmlp._lock import clear_path, own_file
+from svmlp.errors import DownloadError, SvmlpError
 
 __all__ = ["FetchPolicy", "fetch_bytes", "fetch_file", "looks_like_html"]
 
 Progress = Callable[[int], None]
 _THREADED_HASH_MIN = 16 << 20
+_RECORD_LIMIT = 1 << 20  # a .part.json record: a size, a sha256 and the URLs tried
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b'<?xml version="1.0"?><!doctype html')
 
 
@@ -232,6 +239,8 @@ def _http_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
         raise _Retry(f"{type(exc).__name__}: {exc}") from None
     except requests.RequestException as exc:  # a bad URL, a redirect to a scheme requests cannot fetch
         raise _NextMirror(f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:  # http.client's InvalidURL, a URL it cannot encode
+        raise _NextMirror(f"not a URL svmlp can fetch ({type(exc).__name__}: {exc})") from None
     with resp:
         _check_status(resp, sink, offset)
         if resp.status_code == 416:
@@ -258,11 +267,16 @@ def _file_chunks(url: str, sink: _Sink, policy: FetchPolicy) -> Iterator[bytes]:
     local = url2pathname(parts.path)
     path = Path(f"//{parts.netloc}{local}" if parts.netloc not in ("", "localhost") else local)
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the generator is drained
+        # a FIFO would block the read forever, /dev/zero never end: regular files only
+        fh = os.fdopen(open_regular(path), "rb")
     except FileNotFoundError:
         raise _NextMirror(f"no such file {path}") from None
+    except NotRegularFileError as exc:
+        raise _NextMirror(f"{path} is {exc.strerror}, not a regular file") from None
     except OSError as exc:
         raise _NextMirror(f"cannot read {path} ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise _NextMirror(f"cannot read {path!r} ({exc})") from None
     with fh:
         fh.seek(sink.written)
         while block := fh.read(policy.chunk):
@@ -360,11 +374,12 @@ def fetch_file(
     policy = policy or FetchPolicy()
     part, record = dest.with_name(dest.name + ".part"), dest.with_name(dest.name + ".part.json")
     wanted = {"size": size, "sha256": sha256}
-    if part.exists() and _read_record(record) != wanted:  # a partial of another file: never continued
-        part.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({**wanted, "urls": urls}))
-    with open(part, "ab+") as fh:
+    clear_path(part)  # a link (to ~/.bashrc, say) is removed here, never appended to
+    if os.path.lexists(part) and _read_record(record) != wanted:  # a partial of another file
+        part.unlink()
+    _write_record(record, {**wanted, "urls": urls})
+    with os.fdopen(own_file(part, os.O_RDWR | os.O_APPEND), "ab+") as fh:
         sink = _Sink(fh, size, size, progress)
         try:
             existing = fh.seek(0, os.SEEK_END)
@@ -399,16 +414,57 @@ def fetch_file(
                 raise DownloadError(f"{dest.name}: {why}; {what}") from None
         finally:
             sink.hasher.close()
+    clear_path(dest)  # a folder there is an error; os.replace already replaces a link itself
     os.replace(part, dest)
     record.unlink(missing_ok=True)
 
 
 def _read_record(record: Path) -> dict[str, Any] | None:
+    """What the partial beside ``record`` belongs to; None for anything but svmlp's own record."""
     try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_file(record, limit=_RECORD_LIMIT, follow=False, error=DownloadError))
+    except (SvmlpError, ValueError, RecursionError):
         return None
     return {"size": data.get("size"), "sha256": data.get("sha256")} if isinstance(data, dict) else None
+
+
+def _write_record(record: Path, doc: dict[str, Any]) -> None:
+    """Write the record whole, by renaming a new file over it: whatever was at ``record`` (a
+    link, say) is replaced, never written through. The temporary name is short, so a file name
+    of up to 245 bytes still fits."""
+    clear_path(record)
+    fd, tmp = tempfile.mkstemp(prefix=".rec-", suffix=".tmp", dir=record.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(doc))
+        os.replace(tmp, record)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _gunzip(data: bytes, limit: int) -> bytes | None:
+    """``data`` (one or more gzip members) unpacked, or None when it is not valid gzip; raises
+    ``_TooBig`` as soon as the output would pass ``limit`` bytes, so a bomb costs no memory."""
+    out = bytearray()
+    while data:
+        if not data.startswith(b"\x1f\x8b"):
+            return None
+        unpacker = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += unpacker.decompress(data, limit + 1 - len(out))
+        except zlib.error:
+            return None
+        if len(out) > limit:
+            raise _TooBig()
+        if not unpacker.eof:  # cut short
+            return None
+        data = unpacker.unused_data
+    return bytes(out)
+
+
+class _TooBig(Exception):
+    """A compressed body unpacks to more than it may."""
 
 
 def fetch_bytes(url: str, *, policy: FetchPolicy | None = None, what: str = "file") -> bytes:
@@ -422,6 +478,14 @@ def fetch_bytes(url: str, *, policy: FetchPolicy | None = None, what: str = "fil
         raise DownloadError(f"could not fetch the {what}: {exc}") from None
     data = buf.getvalue()
     if data[:2] == b"\x1f\x8b":  # a server that gzips on the fly despite Accept-Encoding: identity
-        with contextlib.suppress(OSError, EOFError):
-            data = gzip.decompress(data)
+        try:
+            unpacked = _gunzip(data, policy.max_bytes_unsized)
+        except _TooBig:
+            raise DownloadError(
+                f"{url}: the {what} is gzip-compressed ({len(data)} bytes) and unpacks to more than "
+                f"{policy.max_bytes_unsized} bytes, the most svmlp reads for a {what} (a decompression "
+                "bomb?); svmlp stopped unpacking it"
+            ) from None
+        if unpacked is not None:  # not valid gzip: left as it came, the parser says what it is
+            data = unpacked
     return data

@@ -6,11 +6,12 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from svmlp._files import NotRegularFileError, open_regular_file
+from svmlp._pool import map_threads
 from svmlp.model.tables import ORIENTATION_SWAPS
 
 __all__ = ["HeaderInfo", "read_header", "read_headers"]
@@ -56,6 +57,8 @@ def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
                     Image.MAX_IMAGE_PIXELS = limit
     except FileNotFoundError:
         return HeaderInfo(0, 0, 0, "missing")
+    except NotRegularFileError as exc:
+        return HeaderInfo(0, 0, 0, f"{exc.strerror}, not a regular file")
     except UnidentifiedImageError:
         return HeaderInfo(0, 0, 0, "not an image")
     except (OSError, SyntaxError, ValueError) as exc:  # PIL raises SyntaxError for some broken headers
@@ -65,17 +68,15 @@ def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
 def _open(path: str | os.PathLike[str]) -> HeaderInfo:
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            width, height = im.size
-            orientation = 1
-            # EXIF sits in the header of these; a PNG's may follow the pixels, and asking Pillow
-            # for it there decodes the whole image: only an eXIf chunk before the pixels counts
-            if im.format in ("JPEG", "MPO", "TIFF", "WEBP") or "exif" in im.info:
-                value = im.getexif().get(_ORIENTATION_TAG, 1)
-                orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
-            return HeaderInfo(width, height, orientation)
+    with open_regular_file(path) as fh, Image.open(fh) as im:
+        width, height = im.size
+        orientation = 1
+        # EXIF sits in the header of these; a PNG's may follow the pixels, and asking Pillow
+        # for it there decodes the whole image: only an eXIf chunk before the pixels counts
+        if im.format in ("JPEG", "MPO", "TIFF", "WEBP") or "exif" in im.info:
+            value = im.getexif().get(_ORIENTATION_TAG, 1)
+            orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
+        return HeaderInfo(width, height, orientation)
 
 
 def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int = 8) -> list[HeaderInfo]:
@@ -84,10 +85,12 @@ def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int
     def one(p: str | os.PathLike[str] | None) -> HeaderInfo:
         return HeaderInfo(0, 0, 0, "missing") if p is None else read_header(p)
 
-    if len(paths) < 64 or threads <= 1:
-        return [one(p) for p in paths]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(one, paths, chunksize=32))
+    # Pillow warns of broken EXIF blocks and odd headers; the size is what counts here. The filter
+    # is set by this thread around the pool (catch_warnings in the workers would race).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        warnings.filterwarnings("ignore", message=".*(EXIF|exif|Image size).*")
+        return map_threads(one, paths, threads=threads if len(paths) >= 64 else 1)
 
 
 def header_columns(infos: Sequence[HeaderInfo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

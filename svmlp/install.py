@@ -6,6 +6,11 @@ file of the same path is replaced, everything else is kept. The archive is first
 :func:`svmlp.extract.safe_extract`) into a scratch folder on the same file system; each file is
 then renamed into place, the file it replaces moved aside and deleted only once every file is in.
 On a failure the moves are undone in reverse order.
+
+Each archive's links are checked to stay inside its own folder when it is unpacked; two archives
+merged into one release could still combine links that are harmless alone (``a -> .`` from one,
+``l -> a/../x`` from the other) into one that leaves the release. So after a merge every link in
+the release whose text reads as a path inside it must also lead inside it, or the merge is undone.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from svmlp.errors import ArchiveError
@@ -28,11 +34,13 @@ def install_archive(
     scratch: Path,
     max_bytes: int | None = None,
     reserved: tuple[str, ...] = (),
+    root: Path | None = None,
 ) -> list[str]:
     """Unpack ``archive`` into ``scratch`` and merge its tree into ``target`` (created if missing).
 
     ``reserved``: top-level names the archive may not hold (a release's ``.svmlp`` state folder).
-    Returns the paths of the files unpacked, relative to ``target``.
+    ``root``: the release folder ``target`` lies in (default ``target``), whose links must not come
+    to lead out of it. Returns the paths of the files unpacked, relative to ``target``.
 
     >>> install_archive(Path("images.tar.xz"), Path("data/svmlp"), scratch=Path("data/svmlp/.svmlp"))  # doctest: +SKIP
     ['images/0001.jpg', 'images/0002.jpg', ...]
@@ -50,7 +58,19 @@ def install_archive(
                     f"{archive}: holds {name}/, which svmlp keeps for itself in the release folder"
                 )
         target.mkdir(parents=True, exist_ok=True)
-        _merge(new, old, target)
+        release = Path(os.path.realpath(root if root is not None else target))
+
+        def check() -> None:
+            found = _escaping_link(release, skip=Path(os.path.realpath(scratch)))
+            if found is not None:
+                raise ArchiveError(
+                    f"{archive}: once merged, the symbolic link {found[0]!r} in {release} leads to "
+                    f"{found[1]}, outside the release folder (links that stay inside on their own "
+                    "combine to leave it); svmlp undid the merge: the archive is hostile, or the "
+                    "folder holds a link that does not belong to the release"
+                )
+
+        _merge(new, old, target, check)
         return files
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -69,7 +89,8 @@ def _entries(new: Path) -> list[str]:
     return out
 
 
-def _merge(new: Path, old: Path, target: Path) -> None:
+def _merge(new: Path, old: Path, target: Path, check: Callable[[], None]) -> None:
+    """Move every entry of ``new`` into ``target``; ``check()`` vets the result before it stays."""
     done: list[tuple[Path, Path | None]] = []  # (placed file, what it replaced, set aside in old)
     try:
         for rel in _entries(new):
@@ -82,9 +103,42 @@ def _merge(new: Path, old: Path, target: Path) -> None:
                 os.rename(dest, aside)
             done.append((dest, aside))
             os.rename(new / rel, dest)
+        check()
     except BaseException:
         _undo(done)
         raise
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _escaping_link(root: Path, *, skip: Path) -> tuple[str, str] | None:
+    """(path under ``root``, where it leads) of a symbolic link whose text reads as a path inside
+    ``root`` but that really leads outside, or None. A link whose text points outside on its face
+    (a user's link to another disk) is someone's deliberate choice and is left alone."""
+    top, skipped = os.fspath(root), os.fspath(skip)
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_symlink():
+                try:
+                    text = os.readlink(e.path)
+                except OSError:  # gone since the folder was listed
+                    continue
+                if os.path.isabs(text) or not _inside(os.path.normpath(os.path.join(folder, text)), top):
+                    continue
+                real = os.path.realpath(e.path)
+                if not _inside(real, top):
+                    return os.path.relpath(e.path, top), real
+            elif e.is_dir(follow_symlinks=False) and e.path != skipped:
+                stack.append(e.path)
+    return None
 
 
 def _make_folders(folder: Path, target: Path, old: Path, done: list[tuple[Path, Path | None]]) -> None:

@@ -48,6 +48,7 @@ import shapely
 from svmlp.errors import UsageError
 from svmlp.model import BoxTable, Category, Dataset
 from svmlp.model.categories import normalise_name
+from svmlp.model.tables import usable_boxes
 
 __all__ = ["AMBIGUOUS", "KEPT", "LINKED", "NOT_A_PLATE", "ORPHAN", "OVER_CAPACITY", "STATUSES"]
 __all__ += ["LinkResult", "inside_share", "link_plates", "with_roles"]
@@ -163,7 +164,7 @@ def _drop_broken_links(ds: Dataset, cats: list[Category]) -> Dataset:
 
 
 def _eligible(ds: Dataset, role: str) -> np.ndarray:
-    return ds.role_mask(role) & ~ds.boxes.iscrowd & np.isfinite(ds.boxes.xyxy).all(axis=1)
+    return ds.role_mask(role) & ~ds.boxes.iscrowd & usable_boxes(ds.boxes.xyxy)
 
 
 # -- shares --------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The default check is quick: every file the manifest names is present with its declared size, the
 annotations validate, every image they reference exists, and images nobody references are listed.
 ``full=True`` also hashes every file (sha256) and decodes every image, which catches flipped bits
-and truncated JPEGs at the cost of reading everything.
+and truncated JPEGs at the cost of reading everything. Only regular files are ever opened, without
+blocking, and read no further than their size: a FIFO or a link to a device at a release file's
+path is reported, never waited on.
 
 >>> from svmlp.verify import verify_release  # doctest: +SKIP
 >>> verify_release("data/svmlp", full=True).exit_code()  # doctest: +SKIP
@@ -26,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from svmlp._files import file_kind, open_regular_file, read_file
 from svmlp.errors import ManifestError, SvmlpError, UsageError
+from svmlp.fetch import FetchPolicy
 from svmlp.hashing import Tick, sha256_file
 from svmlp.manifest import MANIFEST_FILE, STATE_DIR, Manifest, read_manifest
 
@@ -41,6 +45,7 @@ WARNINGS = ("unchecked_archive", "unreferenced_image")
 KINDS = ERRORS + WARNINGS
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 MAX_PER_KIND = 50
+MANIFEST_LIMIT = FetchPolicy.max_bytes_unsized  # a stored manifest: what fetching one allows
 
 Expected = tuple[str, int, str]  # path relative to the release folder, size, sha256
 
@@ -165,14 +170,12 @@ def _rel(root: Path, path: str | os.PathLike[str]) -> str:
 
 def _stored_manifest(root: Path) -> Manifest:
     path = root / STATE_DIR / MANIFEST_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise ManifestError(
             f"{root}: no {STATE_DIR}/{MANIFEST_FILE}; not downloaded by svmlp download; pass --manifest"
-        ) from None
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        )
+    # svmlp wrote it as a plain file: a link, a FIFO (which would block) or a huge file is not it
+    data = read_file(path, limit=MANIFEST_LIMIT, follow=False, error=ManifestError, what="stored manifest")
     return read_manifest(data, source=path.resolve().as_uri(), need_urls=False)
 
 
@@ -201,8 +204,9 @@ def _check_sizes(root: Path, expected: list[Expected], report: VerifyReport) -> 
             found = "no file" if isinstance(exc, (FileNotFoundError, NotADirectoryError)) else exc.strerror
             report.problems.append(_problem("missing_file", rel, f"expected {size} bytes, found {found}"))
             continue
-        if not stat.S_ISREG(st.st_mode):
-            report.problems.append(_problem("missing_file", rel, f"expected {size} bytes, found a folder"))
+        if not stat.S_ISREG(st.st_mode):  # never opened: a FIFO would block, /dev/zero never end
+            found = f"found {file_kind(st.st_mode)}, not a regular file"
+            report.problems.append(_problem("missing_file", rel, f"expected {size} bytes, {found}"))
         elif st.st_size != size:
             report.problems.append(_problem("size", rel, f"expected {size} bytes, found {st.st_size}"))
         else:
@@ -294,7 +298,11 @@ def _decode_error(path: str | os.PathLike[str]) -> str | None:
     if ImageFile.LOAD_TRUNCATED_IMAGES:  # another part of the process relaxed it: not for a check
         raise UsageError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set, so truncated images cannot be detected")
     try:
-        with Image.open(path) as im:
+        fh = open_regular_file(path)  # it was a regular file when listed; it must still be one
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    try:
+        with fh, Image.open(fh) as im:
             im.load()
     except Exception as exc:  # Pillow's plugins raise many types on broken files (struct.error, EOFError...)
         return f"cannot decode it ({type(exc).__name__}: {exc})"

@@ -9,6 +9,7 @@ import numpy as np
 
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
+from svmlp.model.tables import usable_boxes
 from svmlp.model.validate import first_duplicate
 
 __all__ = ["check_duplicates", "check_geometry", "check_integrity", "image_pairs"]
@@ -125,7 +126,7 @@ def check_geometry(ctx: Context) -> Iterator[Issue]:
         return
     w_img, h_img = ctx.sizes()
     xyxy = b.xyxy
-    finite = np.isfinite(xyxy).all(axis=1)
+    finite = usable_boxes(xyxy)
     bw, bh = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
     for r in np.flatnonzero(~finite).tolist():
         yield ctx.issue(
@@ -216,7 +217,7 @@ def check_duplicates(ctx: Context) -> Iterator[Issue]:
     if not ctx.enabled("duplicate_box"):
         return
     b = ctx.ds.boxes
-    rows = np.flatnonzero(np.isfinite(b.xyxy).all(axis=1))
+    rows = np.flatnonzero(usable_boxes(b.xyxy))
     ia, ib = image_pairs(b.image[rows], b.image[rows], len(ctx.ds.images))
     keep = (ia < ib) & (b.category[rows[ia]] == b.category[rows[ib]])
     ra, rb = rows[ia[keep]], rows[ib[keep]]

@@ -16,6 +16,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from svmlp._files import read_file
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
 from svmlp.errors import UsageError, where
@@ -52,10 +53,11 @@ def read_prediction_records(
     path: Path, *, hint: str = "expected a COCO results list"
 ) -> list[PredictionRecord]:
     """The rows of a COCO results file; a bad file is a UsageError naming it (and the JSON path)."""
+    data = read_file(path, error=UsageError, what="results file")
     try:
-        return msgspec.json.decode(path.read_bytes(), type=list[PredictionRecord], strict=False)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return msgspec.json.decode(data, type=list[PredictionRecord], strict=False)
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply; {hint}") from None
     except msgspec.ValidationError as exc:
         text = str(exc)
         at = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None

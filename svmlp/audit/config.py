@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from svmlp._files import read_file
 from svmlp.audit.issues import SEVERITIES
 from svmlp.errors import UsageError
 
@@ -65,7 +66,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "invalid_dataset": ("error", "a rule of the data model broken (see the message)"),
     "schema": ("error", "a native annotation file that does not validate against its schema"),
     "unlabelled_image": ("info", "an image with no label file at all (not a verified negative)"),
-    "nonfinite_box": ("error", "a box with a coordinate that is not a finite number"),
+    "nonfinite_box": (
+        "error",
+        "a box with a coordinate that is not a finite number, or beyond any image (over 2^31 px)",
+    ),
     "degenerate_box": ("error", "a box with zero or negative width or height"),
     "box_past_border": ("warning", "a box reaching past the image border"),
     "tiny_box": ("warning", "a box smaller than min_box_size"),
@@ -137,13 +141,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    data = read_file(path, limit=1 << 20, error=UsageError, what="TOML configuration")
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: malformed TOML ({exc})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: TOML nested too deeply") from None
 
 
 def _known(path: Path | None, section: str, name: str, table: dict[str, Any]) -> None:

@@ -12,15 +12,17 @@ import io
 import math
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svmlp._files import NotRegularFileError, open_regular_file, write_atomic
+from svmlp._pool import map_threads
 from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
 from svmlp.audit.report import _COLOURS, _GREY, _count_rows, _header, _location, _rank, _score, _worst_first
+from svmlp.audit.scan import quiet_images
 
 __all__ = ["render_html"]
 
@@ -48,13 +50,19 @@ def _fit(w: float, h: float, thumb: int) -> tuple[int, int]:
 
 def _decode(path: Path, thumb: int) -> tuple[Any, tuple[float, float]]:
     """The image upright, decoded at a reduced size where JPEG allows, and its full upright size."""
-    from PIL import Image, ImageOps
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    with Image.open(path) as im:
-        w0 = im.width
-        im.draft(None, (thumb, thumb))  # JPEG decodes at 1/2, 1/4 or 1/8 scale: many times faster
-        scale = im.width / w0
-        upright = ImageOps.exif_transpose(im).convert("RGB")
+    # a regular file only, opened without blocking: a FIFO must not hang the page, /dev/zero fill it
+    with open_regular_file(path) as fh:
+        try:
+            im = Image.open(fh)
+        except UnidentifiedImageError:  # its message names the file object, not the file
+            raise ValueError("not an image Pillow can read") from None
+        with im:
+            w0 = im.width
+            im.draft(None, (thumb, thumb))  # JPEG decodes at 1/2, 1/4 or 1/8 scale: many times faster
+            scale = im.width / w0
+            upright = ImageOps.exif_transpose(im).convert("RGB")
     return upright, (upright.width / scale, upright.height / scale)
 
 
@@ -67,13 +75,16 @@ def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int) -> _Ti
         picture, full = _decode(path, thumb)
     except FileNotFoundError:
         return _Tile(*_fit(aw, ah, thumb), problem="image file missing")
+    except NotRegularFileError as exc:
+        return _Tile(*_fit(aw, ah, thumb), problem=f"the image is {exc.strerror}, not a regular file")
     except Exception as exc:  # one unreadable image becomes a grey tile; it must not lose the page
         return _Tile(*_fit(aw, ah, thumb), problem=f"cannot show the image: {exc}")
     size = _fit(*full, thumb)
     picture = picture.resize(size, reducing_gap=2.0)
     # boxes are in the annotations' frame (width×height as labelled): scale each axis from it
     sx, sy = (size[0] / aw, size[1] / ah) if aw > 0 and ah > 0 else (size[0] / full[0], size[1] / full[1])
-    _draw_boxes(report, row, issues, picture, sx, sy)
+    with np.errstate(all="ignore"):  # a hostile box (1e308) overflows when scaled; _rect clips it
+        _draw_boxes(report, row, issues, picture, sx, sy)
     buf = io.BytesIO()
     picture.save(buf, "JPEG", quality=82)
     return _Tile(*size, uri="data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
@@ -331,9 +342,12 @@ def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images
             by_image.setdefault(issue.image, []).append(issue)
     order = sorted(by_image, key=lambda i: _card_key(report, by_image[i]))
     shown = order[: max(max_images, 0)]
-    # Pillow lets go of the GIL while it decodes, resizes and encodes: threads scale
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        tiles = list(pool.map(lambda i: _tile(report, i, by_image[i], thumb), shown))
+    # Pillow lets go of the GIL while it decodes, resizes and encodes: threads scale. The flagged
+    # images are broken ones too; what Pillow would warn about them, their cards already say
+    with quiet_images():
+        tiles = map_threads(
+            lambda i: _tile(report, i, by_image[i], thumb), shown, threads=min(8, os.cpu_count() or 2)
+        )
     cards = [_card(report, i, by_image[i], t) for i, t in zip(shown, tiles)]
-    Path(path).write_text(_page(report, cards, len(order) - len(shown), thumb), encoding="utf-8")
+    write_atomic(path, _page(report, cards, len(order) - len(shown), thumb).encode("utf-8"))
     return len(shown)

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from svmlp._files import read_file
 from svmlp.errors import UsageError
 from svmlp.fiftyone._db import connect
 from svmlp.model import Dataset
@@ -56,12 +57,13 @@ def _audit_issues(audit: Any) -> tuple[str, list[dict[str, Any]]]:
         doc, source = audit, "the audit report"
     else:
         source = str(audit)
+        data = read_file(Path(audit), error=UsageError, what="audit report")
         try:
-            doc = json.loads(Path(audit).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise UsageError(f"{source}: cannot read ({exc.strerror or exc})") from None
+            doc = json.loads(data.decode("utf-8"))
         except ValueError as exc:
             raise UsageError(f"{source}: not JSON ({exc})") from None
+        except RecursionError:
+            raise UsageError(f"{source}: JSON nested too deeply") from None
     if not isinstance(doc, Mapping) or "svmlp_audit" not in doc or not isinstance(doc.get("issues"), list):
         raise UsageError(f"{source}: not an svmlp audit report (svmlp audit --json REPORT.json writes one)")
     return source, list(doc["issues"])

@@ -14,11 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from svmlp._files import open_regular_file
 from svmlp.errors import AnnotationError, UsageError
 from svmlp.formats._images import IMAGE_MODES, place_images
 from svmlp.formats._layout import atomic_output_dir
 from svmlp.formats._lenient import lenient
 from svmlp.model import Dataset
+from svmlp.model.validate import check_names
 
 __all__ = ["FORMATS", "IMAGE_MODES", "WriteReport", "convert", "detect", "read", "write"]
 
@@ -39,8 +41,11 @@ def _module(name: str) -> ModuleType:
 
 
 def _json_kind(path: Path) -> str | None:
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
+    try:
+        with open_regular_file(path) as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if b'"svmlp"' in head or path.name.endswith(".svmlp.json"):
         return "svmlp"
     if head.lstrip()[:1] == b"{":
@@ -149,10 +154,11 @@ def write(
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
     _refuse_own_source(ds, Path(out))
-    _refuse_escaping_names(ds)
+    check_names(ds)  # the model checked them when built; a data set built without checks is checked here
     if splits:
         ds = ds.split(*splits)
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    cleaned: list[str] = []  # work folders a killed run left beside out, removed under the lock
+    with atomic_output_dir(out, overwrite=overwrite, notes=cleaned) as tmp:
         notes = module.write(ds, tmp)
         placed = place_images(ds, tmp, module.image_destination, images)
     names, counts = np.unique(ds.images.split, return_counts=True)
@@ -165,32 +171,16 @@ def write(
         links=int((ds.boxes.parent >= 0).sum()),
         images_placed=placed,
         splits={s: split_counts[s] for s in ds.splits},
-        notes=list(notes),
+        notes=[*cleaned, *notes],
     )
 
 
 def _refuse_own_source(ds: Dataset, out: Path) -> None:
-    """Writing into the folder a data set was read from would replace the user's files."""
-    target = out.resolve()
-    for src in [ds.source, *ds.roots.values()]:
-        if src is None:
-            continue
-        src = src.resolve()
-        if src == target or target in src.parents:
-            raise UsageError(
-                f"{out}: holds the source being converted ({src}); choose an output folder outside it"
-            )
-
-
-def _refuse_escaping_names(ds: Dataset) -> None:
-    """A file name such as ``../../x.jpg`` or ``/etc/x.jpg`` would be written outside the output."""
-    for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
-        parts = name.replace("\\", "/").split("/")
-        if name.startswith("/") or ".." in parts or (len(name) > 1 and name[1] == ":"):
-            raise AnnotationError(
-                f"image file name {name!r} (split {split}) is absolute or climbs out with '..'; "
-                "svmlp writes each image and label file inside the output folder, so it cannot write this one"
-            )
+    """An output folder that is, holds or lies inside what the data set was read from would
+    replace the user's files (``--overwrite``) or mix into them."""
+    conflict = ds.inputs.output_conflict(out)
+    if conflict is not None:
+        raise UsageError(f"{out}: {conflict}; choose an output folder outside the source")
 
 
 def convert(

@@ -10,7 +10,7 @@ import itertools
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -19,13 +19,20 @@ from svmlp.errors import AnnotationError, where
 from svmlp.formats._lenient import complain, is_strict
 from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
+from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
 from svmlp.model.validate import first_duplicate
 
-__all__ = ["CocoPart", "category_from", "decode", "part_from_file"]
+__all__ = ["CocoPart", "Int64", "Side", "category_from", "decode", "part_from_file"]
+
+#: an id or flag: any integer the model's int64 columns can hold (2**63 and beyond is an error
+#: naming its JSON path, not an OverflowError deep inside numpy)
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+#: an image width or height, up to the largest an image can be (negative ones are refused after)
+Side = Annotated[int, msgspec.Meta(le=MAX_SIDE)]
 
 
 class _Category(msgspec.Struct):
-    id: int
+    id: Int64
     name: str
     supercategory: str = ""
     #: absent: from the alias table; null: explicitly none (a "truck" that carries no plates here)
@@ -43,10 +50,10 @@ def category_from(c: _Category, path: Path) -> Category:
 
 
 class _Image(msgspec.Struct, gc=False):
-    id: int
+    id: Int64
     file_name: str
-    width: int = 0
-    height: int = 0
+    width: Side = 0
+    height: Side = 0
     labelled: bool = True
 
 
@@ -61,19 +68,19 @@ _NAN = float("nan")
 class _Annotation(msgspec.Struct, gc=False):
     # optional numbers default to the model's "absent" value (NaN, -1), so that one pass puts them
     # all in a record array; None comes only from an explicit JSON null
-    id: int
-    image_id: int
-    category_id: int
+    id: Int64
+    image_id: Int64
+    category_id: Int64
     bbox: tuple[float, float, float, float]
-    iscrowd: int = 0
+    iscrowd: Int64 = 0
     area: float | None = _NAN
     segmentation: msgspec.Raw = msgspec.Raw(b"")  # a shared default: a factory costs 20% of decoding
-    parent_id: int | None = -1
+    parent_id: Int64 | None = -1
     link_score: float | None = _NAN
     plate: _Plate | None = None
-    difficult: int | None = -1
-    truncated: int | None = -1
-    occluded: int | None = -1
+    difficult: Int64 | None = -1
+    truncated: Int64 | None = -1
+    occluded: Int64 | None = -1
     xyxy: tuple[float, float, float, float] | None = None
 
 
@@ -119,6 +126,8 @@ def decode(path: Path, data: bytes) -> _File:
     except msgspec.DecodeError as exc:
         text = str(exc)
         raise AnnotationError(f"{where(path, _line_of(data, text))}: {text}") from None
+    except RecursionError:
+        raise AnnotationError(f"{path}: JSON nested too deeply to be a data set") from None
 
 
 @dataclass
@@ -220,12 +229,15 @@ def _boxes_from(
     ids, xywh = core["id"], core["bbox"]
     if (dup := _duplicate(ids)) is not None:
         complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
-    bad = np.flatnonzero(~np.isfinite(xywh).all(axis=1) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0))
+    with np.errstate(invalid="ignore"):
+        bad = ~usable_boxes(xywh) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
+    bad = np.flatnonzero(bad)
     if len(bad) and is_strict():  # read leniently, such boxes are the audit's to report, one by one
         r = int(bad[0])
         raise AnnotationError(
             f"{where(path, at=f'$.annotations[{r}].bbox')}: annotation id {int(ids[r])} has bbox "
-            f"{xywh[r].tolist()}; expected finite [x, y, width, height] with width, height >= 0"
+            f"{xywh[r].tolist()}; expected finite [x, y, width, height] with width, height >= 0, "
+            f"within ±{MAX_COORD:.0f} px"
         )
     image_row, found = _index_of(img_ids, core["image_id"])
     if not found.all():

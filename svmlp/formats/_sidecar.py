@@ -11,16 +11,20 @@ noticed and its stale ids and links are dropped rather than misapplied.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
 
+from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, where
 from svmlp.formats import _cocoencode, _cocojson
+from svmlp.formats._cocojson import Int64, Side
 from svmlp.formats._layout import read_bytes
 from svmlp.model import Category, Dataset
+from svmlp.model.paths import check_file_name, check_split_name
 
 __all__ = ["SIDECAR_NAME", "Sidecar", "SidecarImage", "load", "save"]
 
@@ -31,12 +35,12 @@ VERSION = "1.0"
 class SidecarImage(msgspec.Struct, omit_defaults=True):
     split: str
     file_name: str
-    id: int
-    width: int = 0
-    height: int = 0
+    id: Int64
+    width: Side = 0
+    height: Side = 0
     labelled: bool = True
     #: [box id, class index] per label row, in file order
-    rows: list[tuple[int, int]] = []
+    rows: list[tuple[Int64, Int64]] = []
     #: blake2b of the label file as written: any later edit makes the entry stale
     digest: str = ""
     #: annotations carrying anything beyond the label row (links, plate, flags), and crowd boxes
@@ -65,9 +69,10 @@ def label_digest(data: bytes) -> str:
 def load(folder: Path, fmt: str) -> Sidecar | None:
     """The sidecar in ``folder``, or None when there is none."""
     path = folder / SIDECAR_NAME
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    data = read_bytes(path)
+    LinkGuard([folder]).check(path, what="sidecar")
+    data = read_bytes(path, what="sidecar")
     try:
         side = msgspec.json.decode(data, type=Sidecar, strict=False)
     except msgspec.ValidationError as exc:
@@ -76,6 +81,8 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
         ) from None
     except msgspec.DecodeError as exc:
         raise AnnotationError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
+    except RecursionError:
+        raise AnnotationError(f"{path}: JSON nested too deeply; delete it to read the labels alone") from None
     if side.format != fmt:
         raise AnnotationError(f"{path}: written for {side.format}, read as {fmt}")
     _check_annotations(side, path)
@@ -85,25 +92,28 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
 class _Kept(msgspec.Struct):
     """The shape of an annotation the sidecar keeps (checked, then used as the dict it is)."""
 
-    id: int
-    category_id: int | None = None
+    id: Int64
+    category_id: Int64 | None = None
     bbox: tuple[float, float, float, float] | None = None
     xyxy: tuple[float, float, float, float] | None = None
-    position: int | None = None
-    iscrowd: int | None = None
+    position: Annotated[int, msgspec.Meta(ge=0, le=2**31)] | None = None
+    iscrowd: Int64 | None = None
     area: float | None = None
-    parent_id: int | None = None
+    parent_id: Int64 | None = None
     link_score: float | None = None
     plate: _cocojson._Plate | None = None
-    difficult: int | None = None
-    truncated: int | None = None
-    occluded: int | None = None
+    difficult: Int64 | None = None
+    truncated: Int64 | None = None
+    occluded: Int64 | None = None
 
 
 def _check_annotations(side: Sidecar, path: Path) -> None:
     """A hand-edited sidecar fails here, naming the entry, rather than deep inside a reader."""
     categories = {c.id for c in side.categories}
     for k, image in enumerate(side.images):
+        at = where(path, at=f"$.images[{k}]")
+        check_split_name(image.split, where=at)  # joined to folders by the readers
+        check_file_name(image.file_name, where=at)
         for j, a in enumerate(image.annotations):
             at = f"$.images[{k}].annotations[{j}]"
             try:
@@ -115,6 +125,11 @@ def _check_annotations(side: Sidecar, path: Path) -> None:
             if kept.bbox is not None and kept.category_id not in categories:
                 raise AnnotationError(
                     f"{where(path, at=at)}: category_id {kept.category_id} is not a category here"
+                )
+            corners = kept.plate.corners if kept.plate is not None else None
+            if corners is not None and len(corners) != 4:
+                raise AnnotationError(
+                    f"{where(path, at=at + '.plate.corners')}: expected 4 [x, y] points, found {len(corners)}"
                 )
 
 

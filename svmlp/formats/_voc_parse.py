@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from svmlp.errors import AnnotationError, where
-from svmlp.formats._layout import read_bytes
+from svmlp.formats._layout import CONFIG_LIMIT, read_bytes
+from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
 
 __all__ = ["FLAGS", "Parsed", "coordinates", "parse_file"]
 
@@ -40,21 +41,32 @@ class Parsed:
     flags: list[tuple[int, int, int]] = field(default_factory=list)  # difficult, truncated, occluded
 
 
-def _float(text: str | None, path: Path, what: str, tag: str) -> float | None:
+def _float(text: str | None, path: Path, what: str, tag: str, limit: float = MAX_COORD) -> float | None:
     if text is None or not text.strip():
         return None
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value):
-        raise AnnotationError(f"{path}: {what} <{tag}> is {text.strip()!r}, expected a finite number")
+    if not math.isfinite(value) or abs(value) > limit:
+        shown = text.strip() if len(text.strip()) <= 40 else text.strip()[:40] + "…"
+        raise AnnotationError(
+            f"{path}: {what} <{tag}> is {shown!r}, expected a finite number within ±{limit:.0f}"
+        )
+    return value
+
+
+def _int64(text: str, path: Path, what: str) -> int:
+    """An integer attribute that must fit the model's int64 columns."""
+    value = int(text)  # a ValueError is reported by the caller with the element
+    if not -(2**63) <= value < 2**63:
+        raise AnnotationError(f"{path}: {what} {text[:40]!r} is out of range for an id")
     return value
 
 
 def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
     """Scan one annotation file. ``find_image(stem)`` names the image when ``<filename>`` is absent."""
-    data = read_bytes(path)
+    data = read_bytes(path, limit=CONFIG_LIMIT, what="annotation file")
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -70,15 +82,17 @@ def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
         out.file_name = find_image(rel_stem) or f"{rel_stem}.jpg"
     size = root.find("size")
     if size is not None:
-        w = _float(size.findtext("width"), path, "<size>", "width")
-        h = _float(size.findtext("height"), path, "<size>", "height")
+        w = _float(size.findtext("width"), path, "<size>", "width", MAX_SIDE)
+        h = _float(size.findtext("height"), path, "<size>", "height", MAX_SIDE)
         out.width, out.height = int(w or 0), int(h or 0)
         if out.width < 0 or out.height < 0:
             raise AnnotationError(f"{path}: negative <size> {out.width}x{out.height}")
     svm = root.find("svmlp")
     if svm is not None and svm.get("id") is not None:
         try:
-            out.image_id = int(svm.get("id", ""))
+            out.image_id = _int64(svm.get("id", ""), path, "<svmlp id>")
+        except AnnotationError:
+            raise
         except ValueError:
             raise AnnotationError(f"{path}: <svmlp id={svm.get('id')!r}> is not an integer") from None
     for k, obj in enumerate(root.iterfind("object")):
@@ -145,9 +159,9 @@ def _svmlp_attributes(svm: ET.Element, path: Path, k: int) -> dict[str, Any]:
     try:
         extra: dict[str, Any] = {}
         if "id" in a:
-            extra["id"] = int(a["id"])
+            extra["id"] = _int64(a["id"], path, f"object {k} <svmlp id>")
         if "parent" in a:
-            extra["parent_id"] = int(a["parent"])
+            extra["parent_id"] = _int64(a["parent"], path, f"object {k} <svmlp parent>")
         if "score" in a:
             extra["link_score"] = float(a["score"])
         if "area" in a:
@@ -162,6 +176,8 @@ def _svmlp_attributes(svm: ET.Element, path: Path, k: int) -> dict[str, Any]:
             plate["corners"] = [pts[0:2], pts[2:4], pts[4:6], pts[6:8]]
         if plate:
             extra["plate"] = plate
+    except AnnotationError:
+        raise
     except ValueError as exc:
         raise AnnotationError(f"{path}: object {k} has a malformed <svmlp> element ({exc})") from None
     return extra
@@ -191,7 +207,8 @@ def coordinates(files: list[Parsed], origin: int) -> np.ndarray:
             _check_file(p, origin)
         raise  # pragma: no cover - a value numpy rejects is rejected by the check too
     xyxy = vals - np.array([origin, origin, 0, 0], dtype=np.float64)
-    bad = ~np.isfinite(xyxy).all(axis=1) | (xyxy[:, 2] < xyxy[:, 0]) | (xyxy[:, 3] < xyxy[:, 1])
+    with np.errstate(invalid="ignore"):
+        bad = ~usable_boxes(vals) | (xyxy[:, 2] < xyxy[:, 0]) | (xyxy[:, 3] < xyxy[:, 1])
     if bad.any():
         counts = np.cumsum([len(p.names) for p in files])
         _check_file(files[int(np.searchsorted(counts, np.flatnonzero(bad)[0], side="right"))], origin)

@@ -17,7 +17,17 @@ from typing import Any
 import yaml
 
 from svmlp.errors import AnnotationError, where
-from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, is_image, read_text, resolve_moved
+from svmlp.formats._layout import (
+    CONFIG_LIMIT,
+    DEFAULT_SPLIT,
+    infer_split,
+    is_image,
+    read_text,
+    resolve_moved,
+    walk_files,
+)
+from svmlp.model import Inputs
+from svmlp.model.paths import check_split_name
 
 __all__ = ["SplitSource", "YoloLayout", "find_layout", "label_path_candidates"]
 
@@ -43,6 +53,10 @@ class SplitSource:
     root: Path
     images: list[Path] = field(default_factory=list)
     label_dirs: list[Path] = field(default_factory=list)
+    #: folders searched with everything below them
+    walked: list[Path] = field(default_factory=list)
+    #: image list files read (``train.txt``)
+    lists: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -52,14 +66,21 @@ class YoloLayout:
     names: list[str] | None
     splits: dict[str, SplitSource]
     notes: list[str] = field(default_factory=list)
+    #: files read on the way (names files, image lists), besides the config
+    files: list[Path] = field(default_factory=list)
+
+    def inputs(self) -> Inputs:
+        """What this layout reads: its files, the folders it walks, the folder it stands in."""
+        walked = [d for src in self.splits.values() for d in (*src.walked, *src.label_dirs)]
+        return Inputs.of(
+            files=[self.config, *self.files, *(f for src in self.splits.values() for f in src.lists)],
+            trees=walked,
+            folders=[self.base, *(src.root for src in self.splits.values())],
+        )
 
 
 def _images_under(folder: Path) -> list[Path]:
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames.sort()
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if is_image(f))
-    return found
+    return [p for p in walk_files(folder) if is_image(p.name)]
 
 
 def label_path_candidates(image: Path) -> list[Path]:
@@ -87,16 +108,58 @@ def _labels_dir_of(images_dir: Path) -> Path | None:
     return None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    text = read_text(path)
+#: the most YAML nodes a config may hold once its aliases are expanded (a 372-byte "billion
+#: laughs" file expands to billions; a real data.yaml, even with 20 000 classes, to thousands)
+MAX_YAML_NODES = 1_000_000
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for with every alias expanded (each shared node counted once
+    per use, computed once)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = MAX_YAML_NODES + 1  # a node that refers to itself never finishes expanding
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = min(size, MAX_YAML_NODES + 1)
+    return memo[key]
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file (safe types only), with its aliases bounded: the node graph is composed first
+    and measured before any Python object is built from it."""
+    text = read_text(path, limit=CONFIG_LIMIT, what="YAML file")
+    loader = _YAML_LOADER(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_YAML_NODES:
+            raise AnnotationError(
+                f"{path}: expands to more than {MAX_YAML_NODES} values through its aliases (&/*); "
+                "a data.yaml needs no such thing (a YAML bomb?)"
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise AnnotationError(
-            f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', exc)})"
+            f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', None) or exc})"
         ) from None
+    except RecursionError:
+        raise AnnotationError(f"{path}: YAML nested too deeply (or referring to itself)") from None
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise AnnotationError(
             f"{path}: expected a mapping with 'names' and split paths, found {type(data).__name__}"
@@ -104,25 +167,36 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _class_name(path: Path, value: Any, at: str) -> str:
+    """A class name from the YAML: text or a number, nothing else (a list there is an error, not
+    its printed form)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise AnnotationError(f"{path}: names[{at}] is a {type(value).__name__}; a class name must be text")
+
+
 def _names_from_yaml(path: Path, data: dict[str, Any]) -> list[str]:
     names = data.get("names")
     if isinstance(names, dict):
         try:
             keys = sorted(int(k) for k in names)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise AnnotationError(f"{path}: 'names' keys must be class indices 0, 1, ...") from None
         if keys != list(range(len(keys))):
+            shown = keys if len(keys) <= 20 else [*keys[:20], "..."]
             raise AnnotationError(
-                f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {keys}"
+                f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {shown}"
             )
-        out = [str(names[k] if k in names else names[str(k)]) for k in keys]
+        out = [_class_name(path, names[k] if k in names else names[str(k)], str(k)) for k in keys]
     elif isinstance(names, list):
-        out = [str(n) for n in names]
+        out = [_class_name(path, n, str(k)) for k, n in enumerate(names)]
     else:
         raise AnnotationError(f"{path}: 'names' must be a list or a mapping of class index to name")
     nc = data.get("nc")
-    if nc is not None and nc != len(out):
-        raise AnnotationError(f"{path}: nc is {nc} but 'names' has {len(out)} entries")
+    if nc is not None and (not isinstance(nc, int) or nc != len(out)):
+        raise AnnotationError(f"{path}: nc is {str(nc)[:40]} but 'names' has {len(out)} entries")
     return out
 
 
@@ -137,7 +211,11 @@ def _resolve(text: str, base: Path, config: Path, key: str, notes: list[str]) ->
 def _split_from_entries(
     entries: list[str], base: Path, config: Path, key: str, notes: list[str]
 ) -> SplitSource:
-    roots, images, label_dirs = [], [], []
+    roots: list[Path] = []
+    images: list[Path] = []
+    label_dirs: list[Path] = []
+    walked: list[Path] = []
+    lists: list[Path] = []
     for text in entries:
         p = _resolve(str(text), base, config, key, notes)
         if p is None:
@@ -146,19 +224,31 @@ def _split_from_entries(
             )
         if p.is_dir():
             roots.append(p)
+            walked.append(p)
             images.extend(_images_under(p))
             if (d := _labels_dir_of(p)) is not None:
                 label_dirs.append(d)
         else:
-            roots.append(base)
-            images.extend(_image_list(p, base, notes))
-    root = roots[0] if len(set(roots)) == 1 else base
-    return SplitSource(root, images, label_dirs)
+            lists.append(p)
+            listed = _image_list(p, base, notes)
+            roots.append(_common_root(listed, base))
+            images.extend(listed)
+    root = roots[0] if len(set(roots)) == 1 else _common_root(images, base)
+    return SplitSource(root, images, label_dirs, walked, lists)
+
+
+def _common_root(images: list[Path], base: Path) -> Path:
+    """``base`` when every image lies below it, else the deepest folder holding them all (so that
+    each image's key stays a relative path; an image list may name absolute paths)."""
+    if all(p.is_relative_to(base) for p in images):
+        return base
+    return Path(os.path.commonpath([os.path.abspath(p.parent) for p in images]))
 
 
 def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
     out, unresolved = [], 0
-    for lineno, line in enumerate(read_text(txt).splitlines(), 1):
+    inside = Inputs.of(folders=[base, txt.parent])
+    for lineno, line in enumerate(read_text(txt, what="image list").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -166,6 +256,13 @@ def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
         if found is None:
             raise AnnotationError(
                 f"{where(txt, lineno)}: image {line!r} not found, as given or relative to {base}"
+            )
+        if not is_image(found.name) or not inside.contains(found):
+            why = (
+                "is not an image file" if not is_image(found.name) else f"lies outside the data set ({base})"
+            )
+            raise AnnotationError(
+                f"{where(txt, lineno)}: {line!r} {why}; svmlp reads the images of the data set only"
             )
         out.append(found)
         unresolved += found != (txt.parent / line)
@@ -192,6 +289,7 @@ def _from_yaml(config: Path) -> YoloLayout:
         if not entries or not all(isinstance(e, str) for e in entries):
             continue
         before = len(notes)
+        check_split_name(str(key), where=str(config))
         splits[str(key)] = _split_from_entries(entries, base, config, str(key), notes)
         if len(notes) > before:
             guessed.add(str(key))
@@ -214,13 +312,17 @@ def _check_guesses(config: Path, splits: dict[str, SplitSource], guessed: set[st
 
 
 def _read_names(path: Path) -> list[str]:
-    return [n.strip() for n in read_text(path).splitlines() if n.strip()]
+    return [
+        n.strip() for n in read_text(path, limit=CONFIG_LIMIT, what="names file").splitlines() if n.strip()
+    ]
 
 
 def _from_darknet(obj_data: Path) -> YoloLayout:
     base, notes = obj_data.parent, []
     entries: dict[str, str] = {}
-    for lineno, line in enumerate(read_text(obj_data).splitlines(), 1):
+    for lineno, line in enumerate(
+        read_text(obj_data, limit=CONFIG_LIMIT, what="darknet .data file").splitlines(), 1
+    ):
         if not line.strip() or line.strip().startswith("#"):
             continue
         if "=" not in line:
@@ -236,7 +338,7 @@ def _from_darknet(obj_data: Path) -> YoloLayout:
     for key, split in _DARKNET_SPLITS.items():
         if key in entries:
             splits[split] = _split_from_entries([entries[key]], base, obj_data, key, notes)
-    return YoloLayout(base, obj_data, _read_names(names_file), splits, notes)
+    return YoloLayout(base, obj_data, _read_names(names_file), splits, notes, [names_file])
 
 
 def _from_loose(folder: Path, names: list[str] | None) -> YoloLayout:
@@ -249,9 +351,11 @@ def _from_loose(folder: Path, names: list[str] | None) -> YoloLayout:
         src = splits.setdefault(split or DEFAULT_SPLIT, SplitSource(root))
         src.images.append(p)
     for src in splits.values():
+        src.walked.append(img_dir)
         if (d := _labels_dir_of(src.root)) is not None:
             src.label_dirs.append(d)
-    return YoloLayout(folder, None, names, splits, [])
+    names_file = folder / "obj.names"
+    return YoloLayout(folder, None, names, splits, [], [names_file] if names is not None else [])
 
 
 def find_layout(path: Path) -> YoloLayout:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import read_text
@@ -83,17 +85,43 @@ def _to_arrays(
     return cls, xyxy
 
 
-def read_label(img: Path) -> tuple[Path | None, str | None]:
-    """An image's label file and its text (None, None when it has none)."""
+#: the longest label row read (a polygon of 50 000 points is about 1 MB; a 200 MB row is an attack
+#: that would cost minutes and gigabytes to parse)
+MAX_ROW = 1 << 20
+
+
+def read_label(img: Path, guard: LinkGuard | None = None) -> tuple[Path | None, str | None]:
+    """An image's label file and its text (None, None when it has none). A label file must be a
+    regular file inside the data set (``guard``): a FIFO or a link out of it is an error."""
     text_path = os.fspath(img)
     first = []
     if _IMAGES in text_path:  # ultralytics' rule first, without pathlib's cost
         head, tail = text_path.rsplit(_IMAGES, 1)
         first = [os.path.splitext(f"{head}{_LABELS}{tail}")[0] + ".txt"]
     for cand in itertools.chain(first, _lazy(label_path_candidates, img)):
-        if os.path.isfile(cand):
-            return Path(cand), read_text(cand)
+        try:
+            mode = os.stat(cand).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:  # no permission: an error, never "this image has no labels"
+            raise AnnotationError(f"{cand}: cannot read this label file ({exc.strerror or exc})") from None
+        if stat.S_ISDIR(mode):
+            continue
+        if guard is not None:
+            guard.check(cand, what="label file")
+        return Path(cand), read_text(cand, what="label file")
     return None, None
+
+
+def _check_rows(text: str, label: Path) -> None:
+    if len(text) <= MAX_ROW:
+        return
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_ROW:
+            raise AnnotationError(
+                f"{where(label, lineno)}: a row of {len(line)} characters, more than the {MAX_ROW} "
+                "a label row may have (about 50 000 polygon points)"
+            )
 
 
 def _lazy(fn: Any, arg: Any) -> Any:
@@ -111,6 +139,7 @@ class _Batch:
     texts: dict[int, tuple[Path, str]] = field(default_factory=dict)
 
     def add(self, i: int, label: Path, text: str, n_classes: int) -> None:
+        _check_rows(text, label)
         rows = [r for r in map(str.split, text.splitlines()) if r]
         if all(len(r) == 5 for r in rows):
             flat = list(itertools.chain.from_iterable(rows))
@@ -142,6 +171,7 @@ def read_labels(
     known: dict[tuple[str, str], SidecarImage],
     probe: bool,
     sidecar: Path,
+    guard: LinkGuard | None = None,
 ) -> LabelRead:
     """Every image's label file: the image table and the boxes (in a builder)."""
     n = len(records)
@@ -157,7 +187,7 @@ def read_labels(
         w, h = headers[i].displayed if headers and headers[i].error is None else (0, 0)
         sizes[i] = (w, h) if w or entry is None else (entry.width, entry.height)
         ids[i] = entry.id if entry else -1
-        label, text = read_label(img)
+        label, text = read_label(img, guard)
         if label is None:
             labelled[i] = False
             if entry is not None and entry.rows:
@@ -176,7 +206,8 @@ def read_labels(
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)
     builder = BoxBuilder()
-    notes = _boxes(batch, with_labels, records, sizes, known, categories, builder, sidecar)
+    why = [h.error for h in headers] if headers else [None] * n
+    notes = _boxes(batch, with_labels, records, sizes, known, categories, builder, sidecar, why)
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
         id=number_missing(ids),  # images new since svmlp wrote the sidecar come after its ids
@@ -231,14 +262,14 @@ def _boxes(
     categories: list[Category],
     builder: BoxBuilder,
     sidecar: Path,
+    why: list[str | None],
 ) -> list[str]:
     cls, xyxy, row_image = _convert(batch, with_labels, len(categories))
     unsized = np.flatnonzero((sizes[row_image] == 0).any(axis=1))
     if len(unsized):
         i = int(row_image[unsized[0]])
-        raise ImageError(
-            f"{batch.texts[i][0]}: its image {records[i][2]} is missing or unreadable, so its size is unknown"
-        )
+        what = f"is {why[i]}" if why[i] else "is missing or unreadable"
+        raise ImageError(f"{batch.texts[i][0]}: its image {records[i][2]} {what}, so its size is unknown")
     xyxy *= np.tile(sizes[row_image].astype(np.float64), 2)
     starts = np.concatenate([[0], np.cumsum(batch.counts)]).tolist()
     box_ids = np.full(len(cls), -1, dtype=np.int64)

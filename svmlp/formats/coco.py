@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError
 from svmlp.formats import _cocoencode, _cocojson
-from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc, read_bytes
+from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused_gc, read_bytes
 from svmlp.formats._probe import probe_headers
 from svmlp.formats._sidecar import SIDECAR_NAME
-from svmlp.model import BoxTable, Category, Dataset, ImageTable, concat_tables, sort_splits
+from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, concat_tables, sort_splits
+from svmlp.model.paths import check_destinations, check_file_names, check_split_name
 
 __all__ = ["NAME", "image_destination", "read", "write"]
 
@@ -43,17 +45,21 @@ def find_files(path: Path, *, native: bool = False) -> list[tuple[Path, str]]:
         raise AnnotationError(f"{path}: no such file or folder")
     accept = (lambda p: p.name.endswith(".svmlp.json")) if native else _is_candidate
     for folder in (path / "annotations", path):
-        files = sorted(p for p in folder.glob("*.json") if accept(p)) if folder.is_dir() else []
+        files = [p for p in list_files(folder, (".json",)) if accept(p)] if folder.is_dir() else []
         if files:
             break
     else:
         # split folders (Roboflow); not hidden ones such as a download's .svmlp/
-        files = sorted(p for p in path.glob("*/*.json") if accept(p) and not p.parent.name.startswith("."))
+        subs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        files = [f for sub in subs for f in list_files(sub, (".json",)) if accept(f)]
     if not files:
         kind = "native SVMLP (*.svmlp.json)" if native else "COCO (*.json)"
         raise AnnotationError(
             f"{path}: found no {kind} annotation file here, in annotations/ or in a split folder"
         )
+    guard = LinkGuard([path])
+    for f in files:  # a "label file" linked to /etc/passwd must not be read, let alone quoted
+        guard.check(f, what="annotation file")
     found = [(f, _split_of(f, single=len(files) == 1)) for f in files]
     if len({s for _, s in found}) < len(found):  # val2014 and val2017: keep the names whole
         found = [(f, _split_of(f, single=False, infer=False)) for f in files]
@@ -71,7 +77,7 @@ def _split_of(f: Path, *, single: bool, infer: bool = True) -> str:
 
 def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
     """The folder the split's ``file_name`` values are relative to."""
-    base = f.parent.parent if f.parent.name == "annotations" else f.parent
+    base = _base(f)
     dir_split = f.stem.removeprefix("instances_")
     cands = [
         base / "images" / dir_split,
@@ -85,6 +91,7 @@ def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
     ]
     unique = list(dict.fromkeys(cands))
     probes = [str(n) for n in file_names[:3]]
+    check_file_names(probes, where=str(f))  # before they are joined to any folder
     for c in unique:
         if probes and any((c / p).is_file() for p in probes):
             return c
@@ -105,6 +112,7 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
             else:
                 decoded = _cocojson.decode(f, data)
                 split = decoded.svmlp_split or split  # what svmlp wrote wins over the file name
+            check_split_name(split, where=str(f))
             if split in seen:
                 raise AnnotationError(
                     f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
@@ -119,8 +127,25 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
     categories = _merge_categories([(f, p.categories) for (f, _), p in zip(files, parts)])
     images, boxes = _merge_parts(parts, categories)
     source = files[0][0] if len(files) == 1 else files[0][0].parent
-    ds = Dataset(categories, images, boxes, roots=roots, info=parts[0].info if parts else {}, source=source)
+    inputs = Inputs.of(
+        files=[f for f, _ in files],
+        folders=[source, *(_base(f) for f, _ in files), *(f.parent for f, _ in files), *roots.values()],
+    )
+    ds = Dataset(
+        categories,
+        images,
+        boxes,
+        roots=roots,
+        info=parts[0].info if parts else {},
+        source=source,
+        inputs=inputs,
+    )
     return probe_headers(ds) if probe else ds
+
+
+def _base(f: Path) -> Path:
+    """The folder a COCO file's data set lives in: above ``annotations/``, else its own."""
+    return f.parent.parent if f.parent.name == "annotations" else f.parent
 
 
 def _merge_categories(per_file: list[tuple[Path, list[Category]]]) -> list[Category]:
@@ -173,7 +198,9 @@ def image_destination(split: str, file_name: str) -> str:
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/instances_<split>.json`` for every split; returns notes for the summary."""
     (out / "annotations").mkdir(parents=True, exist_ok=True)
-    for split in sort_splits(ds.images.split.tolist()):
+    splits = sort_splits(ds.images.split.tolist())
+    check_destinations(out, [f"annotations/instances_{split}.json" for split in splits])
+    for split in splits:
         (out / "annotations" / f"instances_{split}.json").write_bytes(
             _cocoencode.encode(ds, split, native=False)
         )

@@ -16,6 +16,7 @@ from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._lenient import complain
 from svmlp.formats.coco import find_files, read_files
 from svmlp.model import Dataset, sort_splits
+from svmlp.model.paths import check_destinations
 
 __all__ = ["NAME", "image_destination", "read", "schema_path", "validate_document", "write"]
 
@@ -32,9 +33,11 @@ def validate_document(path: Path, data: bytes) -> _cocojson._File:
     """Parse and validate one native file; raises :class:`SchemaError` citing the JSON path."""
     try:
         doc = msgspec.json.decode(data)
+        error = _schemas.validation_error(SCHEMA, doc)
     except msgspec.DecodeError as exc:
         raise SchemaError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
-    error = _schemas.validation_error(SCHEMA, doc)
+    except RecursionError:
+        raise SchemaError(f"{path}: JSON nested too deeply to be a data set") from None
     if error is not None:
         complain("schema", f"{where(path, at=error[0])}: {error[1]} (schema: {SCHEMA})", error=SchemaError)
     return _cocojson.decode(path, data)
@@ -52,6 +55,8 @@ def image_destination(split: str, file_name: str) -> str:
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/<split>.svmlp.json`` for every split."""
     (out / "annotations").mkdir(parents=True, exist_ok=True)
-    for split in sort_splits(ds.images.split.tolist()):
+    splits = sort_splits(ds.images.split.tolist())
+    check_destinations(out, [f"annotations/{split}.svmlp.json" for split in splits])
+    for split in splits:
         (out / "annotations" / f"{split}.svmlp.json").write_bytes(_cocoencode.encode(ds, split, native=True))
     return []

@@ -19,13 +19,24 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder, number_missing
-from svmlp.formats._layout import DEFAULT_SPLIT, IMAGE_SUFFIXES, paused_gc, read_text
+from svmlp.formats._layout import (
+    CONFIG_LIMIT,
+    DEFAULT_SPLIT,
+    IMAGE_SUFFIXES,
+    list_files,
+    paused_gc,
+    read_text,
+    walk_files,
+)
 from svmlp.formats._voc_parse import Parsed, coordinates, parse_file
 from svmlp.imageinfo import header_columns, read_headers
-from svmlp.model import BoxTable, Category, Dataset, ImageTable, categories_from_names, sort_splits
+from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, categories_from_names, sort_splits
+from svmlp.model.paths import check_destinations, check_file_name, check_split_name, names_ok
+from svmlp.model.tables import usable_boxes
 
 __all__ = ["NAME", "image_destination", "read", "write"]
 
@@ -53,11 +64,16 @@ def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
     if sets is None:
         return {}
     out: dict[str, list[tuple[str, int]]] = {}
-    for p in sorted(sets.glob("*.txt")):
-        lines = [(ln.strip(), k) for k, ln in enumerate(read_text(p).splitlines(), 1)]
+    guard = LinkGuard([sets])
+    for p in list_files(sets, (".txt",)):
+        guard.check(p, what="image set list")
+        lines = [(ln.strip(), k) for k, ln in enumerate(read_text(p, what="image set list").splitlines(), 1)]
         entries = [(ln, k) for ln, k in lines if ln and not ln.startswith("#")]
         if "_" in p.stem and entries and _CLASS_ROW.match(entries[0][0]):
             continue  # a per-class list ("cat_train.txt": "2007_000001  1"), not a split
+        check_split_name(p.stem, where=str(p))
+        for stem, k in entries:  # each becomes a path: checked before it is joined to a folder
+            check_file_name(stem, where=where(p, k), what="image set entry")
         out[p.stem] = entries  # the whole line: file names may hold spaces
     if "trainval" in out and "train" in out and "val" in out:
         del out["trainval"]  # the union of the two; keeping it would put images in two splits
@@ -70,9 +86,11 @@ def _find_image(folder: Path | None, stem: str) -> str | None:
     for suffix in (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"):
         if (folder / f"{stem}{suffix}").is_file():
             return f"{stem}{suffix}"
-    for cand in sorted(folder.glob(f"{Path(stem).name}.*")):
-        if cand.suffix.lower() in IMAGE_SUFFIXES:
-            return (Path(stem).parent / cand.name).as_posix()
+    sub = Path(stem).parent
+    prefix = f"{Path(stem).name}."
+    for cand in list_files(folder / sub):  # no glob: a stem may hold "[" or "*"
+        if cand.name.startswith(prefix) and cand.suffix.lower() in IMAGE_SUFFIXES:
+            return (sub / cand.name).as_posix()
     return None
 
 
@@ -84,7 +102,11 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     base, ann_dir, img_dir, sets = _layout(Path(path))
     side = _sidecar.load(base, NAME)
     known = side.by_key() if side else {}
-    xmls = {p.relative_to(ann_dir).with_suffix("").as_posix(): p for p in sorted(ann_dir.rglob("*.xml"))}
+    guard = LinkGuard([base, ann_dir])
+    xmls = {}
+    for p in walk_files(ann_dir, (".xml",)):
+        guard.check(p, what="annotation file")  # a "label" linked to /etc/passwd is not read
+        xmls[p.relative_to(ann_dir).with_suffix("").as_posix()] = p
     lists = _split_lists(sets)
     if not xmls and not any(lists.values()):
         raise AnnotationError(f"{ann_dir}: no VOC annotation files (*.xml) and no ImageSets/Main lists found")
@@ -92,7 +114,27 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     parsed = {stem: parse_file(p, stem, lambda st: _find_image(img_dir, st)) for stem, p in xmls.items()}
     categories = side.category_list(base / _sidecar.SIDECAR_NAME) if side else _categories_from(parsed, base)
     records = _records(parsed, split_of, known, img_dir, sets)
-    return _assemble(categories, records, known, img_dir, probe, base, side.info if side else {}, origin)
+    _check_record_names(records, sets)
+    labelmap = base / "labelmap.txt"
+    inputs = Inputs.of(
+        files=[labelmap if labelmap.is_file() else None, base / _sidecar.SIDECAR_NAME if side else None],
+        trees=[ann_dir],
+        folders=[base, img_dir, sets],
+    )
+    return _assemble(
+        categories, records, known, img_dir, probe, base, side.info if side else {}, origin, inputs
+    )
+
+
+def _check_record_names(records: list[tuple[str, str, Parsed | None]], sets: Path | None) -> None:
+    """Every image file name by the path rule before any is joined to the image folder; a bad one
+    is reported with the file it came from."""
+    names = [name for _, name, _ in records]
+    if names_ok(names):
+        return
+    for split, name, p in records:
+        origin = str(p.path) if p is not None else str(sets / f"{split}.txt" if sets else split)
+        check_file_name(name, where=origin)
 
 
 def _assign_splits(
@@ -118,7 +160,7 @@ def _categories_from(parsed: dict[str, Parsed], base: Path) -> list[Category]:
     labelmap = base / "labelmap.txt"
     order: list[str] = []
     if labelmap.is_file():
-        for line in read_text(labelmap).splitlines():
+        for line in read_text(labelmap, limit=CONFIG_LIMIT, what="label map").splitlines():
             if line.strip() and not line.startswith("#"):
                 order.append(line.split(":")[0].strip())
     seen = set(order)
@@ -159,6 +201,7 @@ def _assemble(
     base: Path,
     info: dict[str, Any],
     origin: int,
+    inputs: Inputs,
 ) -> Dataset:
     n = len(records)
     headers = read_headers([img_dir / name if img_dir else None for _, name, _ in records]) if probe else None
@@ -186,7 +229,7 @@ def _assemble(
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
     boxes = _boxes(categories, records, known, origin)
-    return Dataset(categories, images, boxes, roots=roots, info=info, source=base)
+    return Dataset(categories, images, boxes, roots=roots, info=info, source=base, inputs=inputs)
 
 
 def _boxes(
@@ -318,6 +361,12 @@ def write(ds: Dataset, out: Path) -> list[str]:
     """Write one XML per labelled image, the split lists, and the sidecar."""
     _check_writable(ds)
     b, im = ds.boxes, ds.images
+    if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never cast one to an integer
+        raise AnnotationError(
+            "a box has coordinates that are not finite or lie beyond any image; nothing written"
+        )
+    check_destinations(out, [f"Annotations/{os.path.splitext(n)[0]}.xml" for n in im.file_name.tolist()])
+    check_destinations(out, [f"ImageSets/Main/{s}.txt" for s in ds.splits])
     objects = _objects_xml(ds)
     (out / "Annotations").mkdir(parents=True)
     (out / "ImageSets" / "Main").mkdir(parents=True)

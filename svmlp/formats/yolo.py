@@ -16,14 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
-from svmlp.formats._layout import paused_gc
+from svmlp.formats._layout import paused_gc, walk_files
 from svmlp.formats._lenient import complain
 from svmlp.formats._sidecar import SidecarImage
 from svmlp.formats._yolo_layout import YoloLayout, find_layout
 from svmlp.formats._yolo_read import read_labels
-from svmlp.model import Dataset, categories_from_names, sort_splits
+from svmlp.model import Dataset, Inputs, categories_from_names, sort_splits
+from svmlp.model.paths import check_destinations
+from svmlp.model.tables import usable_boxes
 
 __all__ = ["NAME", "image_destination", "label_destination", "read", "write"]
 
@@ -45,8 +48,11 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
             f"{path}: no class names found (data.yaml 'names', obj.names or svmlp.sidecar.json)"
         )
     known = side.by_key() if side else {}
+    inputs = layout.inputs() | Inputs.of(files=[side_dir / _sidecar.SIDECAR_NAME] if side else [])
     records = _collect_images(layout, known)
-    labels = read_labels(records, categories, known, probe, side_dir / _sidecar.SIDECAR_NAME)
+    labels = read_labels(
+        records, categories, known, probe, side_dir / _sidecar.SIDECAR_NAME, LinkGuard(inputs.roots)
+    )
     _check_orphan_labels(layout, labels.claimed)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
@@ -57,6 +63,7 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
         info=side.info if side else {},
         notes=layout.notes + labels.notes,
         source=layout.config or layout.base,
+        inputs=inputs,
     )
 
 
@@ -80,7 +87,7 @@ def _collect_images(
 def _check_orphan_labels(layout: YoloLayout, claimed: set[Path]) -> None:
     for src in layout.splits.values():
         for d in src.label_dirs:
-            for txt in sorted(d.rglob("*.txt")):
+            for txt in walk_files(d, (".txt",)):
                 if txt not in claimed:
                     complain(
                         "orphan_label",
@@ -113,19 +120,76 @@ def _label_path(split: str, file_name: str) -> str:
     return label_destination(split, file_name)
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
 def _write_file(path: str, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(path, _NEW_FILE, 0o666)  # a new file, never one already there (nor a link)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
     finally:
         os.close(fd)
 
 
+def _frames(ds: Dataset) -> tuple[np.ndarray, list[str]]:
+    """Each image's (width, height) to normalise its boxes by, and notes on what was repaired.
+
+    The stored size, except where the image file says otherwise (its header was read): an image
+    whose stored size is missing (0) or disagrees with the file is normalised by the file's real
+    size (ultralytics measures the file), unless its boxes reach past the file's frame but fit the
+    stored one: then the image was resized after labelling and the stored size keeps the relative
+    coordinates right."""
+    im, b = ds.images, ds.boxes
+    stored = np.stack([im.width, im.height], axis=1)
+    shown = np.stack(im.displayed_header_size(), axis=1)
+    raw = np.stack([im.header_width, im.header_height], axis=1)
+    have = (shown > 0).all(axis=1)
+    unknown = have & (stored <= 0).any(axis=1)
+    differ = have & ~unknown & (stored != shown).any(axis=1) & (stored != raw).any(axis=1)
+    past = np.zeros(len(im), dtype=bool)
+    if differ.any() and len(b):
+        rows = np.flatnonzero(differ[b.image] & usable_boxes(b.xyxy))
+        reach = np.zeros((len(im), 2))
+        np.maximum.at(reach, b.image[rows], b.xyxy[rows, 2:])
+        past = differ & (reach > shown + 0.5).any(axis=1)
+    use_file = unknown | (differ & ~past)
+    frame = np.where(use_file[:, None], shown, stored)
+    notes = []
+    for mask, what in (
+        (unknown, "store no size; their boxes were normalised by the size in the image file"),
+        (
+            differ & ~past,
+            "store a size that differs from the image file; their boxes were normalised by the file's "
+            "real size (svmlp audit lists them as size_mismatch)",
+        ),
+        (
+            past,
+            "store a size that differs from the image file, and their boxes reach past the file's size: "
+            "resized after labelling? their boxes were normalised by the stored size",
+        ),
+    ):
+        if mask.any():
+            i = int(np.flatnonzero(mask)[0])
+            eg = (
+                f"e.g. {str(im.file_name[i])!r}: stored {int(stored[i, 0])}x{int(stored[i, 1])}, "
+                f"file {int(shown[i, 0])}x{int(shown[i, 1])}"
+            )
+            notes.append(f"{int(mask.sum())} image(s) {what} ({eg})")
+    return frame, notes
+
+
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``data.yaml``, label files, empty image folders and the sidecar."""
-    _check_writable(ds)
+    frame, notes = _frames(ds)
+    _check_writable(ds, frame)
     im, b = ds.images, ds.boxes
-    size = np.stack([im.width, im.height, im.width, im.height], axis=1).astype(np.float64)[b.image]
+    if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never normalise one
+        raise AnnotationError(
+            "a box has coordinates that are not finite or lie beyond any image; nothing written"
+        )
+    size = np.concatenate([frame, frame], axis=1).astype(np.float64)[b.image]
     clipped = np.clip(b.xyxy, 0, size)
     keep = ~b.iscrowd
     rows = np.column_stack(
@@ -144,13 +208,19 @@ def write(ds: Dataset, out: Path) -> list[str]:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     made: set[str] = set()
     root = str(out)
-    for i, split, name in zip(np.flatnonzero(im.labelled).tolist(), *_labelled_names(ds)):
+    real_root = os.path.realpath(root)
+    labelled = np.flatnonzero(im.labelled).tolist()
+    rels = [_label_path(split, name) for split, name in zip(*_labelled_names(ds))]
+    check_destinations(out, rels)
+    for i, rel in zip(labelled, rels):
         lo, hi = off[i], off[i + 1]
         rows_of[i] = kept_rows[lo:hi]
-        dst = os.path.join(root, _label_path(split, name))
+        dst = os.path.join(root, rel)
         folder = os.path.dirname(dst)
         if folder not in made:
             os.makedirs(folder, exist_ok=True)
+            if not os.path.realpath(folder).startswith(real_root + os.sep):  # defence in depth
+                raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
             made.add(folder)
         # one format call per file, not per row
         data = ((_ROW * (hi - lo)) % tuple(flat[5 * lo : 5 * hi])).encode()
@@ -158,7 +228,6 @@ def write(ds: Dataset, out: Path) -> list[str]:
         digests[i] = _sidecar.label_digest(data)
     _write_yaml(ds, out)
     _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
-    notes = []
     if b.iscrowd.any():
         notes.append(
             f"{int(b.iscrowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})"
@@ -174,9 +243,9 @@ def _labelled_names(ds: Dataset) -> tuple[list[str], list[str]]:
     return ds.images.split[labelled].tolist(), ds.images.file_name[labelled].tolist()
 
 
-def _check_writable(ds: Dataset) -> None:
+def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
     im = ds.images
-    unknown = np.flatnonzero(((im.width <= 0) | (im.height <= 0)) & (np.diff(ds.offsets) > 0))
+    unknown = np.flatnonzero((frame <= 0).any(axis=1) & (np.diff(ds.offsets) > 0))
     if len(unknown):
         i = int(unknown[0])
         raise ImageError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from svmlp.model.categories import ROLE_ALIASES, Category, categories_from_names, normalise_name, role_for
 from svmlp.model.dataset import SPLIT_ORDER, BoxRecord, Dataset, ImageRecord, sort_splits
+from svmlp.model.paths import Inputs
 from svmlp.model.tables import BoxTable, ImageTable, concat_tables
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "Dataset",
     "ImageRecord",
     "ImageTable",
+    "Inputs",
     "categories_from_names",
     "concat_tables",
     "normalise_name",

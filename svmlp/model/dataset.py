@@ -11,6 +11,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError, UsageError
 from svmlp.model.categories import Category
+from svmlp.model.paths import Inputs
 from svmlp.model.tables import BoxTable, ImageTable
 
 __all__ = ["BoxRecord", "Dataset", "ImageRecord", "SPLIT_ORDER", "sort_splits"]
@@ -67,9 +68,12 @@ class Dataset:
     ``roots`` maps each split to the folder its image file names are relative to; ``info`` is the
     source's free-form description (COCO ``info``); ``notes`` are what the reader repaired or
     noticed on the way (paths found elsewhere than written, stale sidecar entries).
+    ``inputs`` are the files and folders the reader read (:class:`~svmlp.model.paths.Inputs`): no
+    output may replace or land inside them, and links out of them are not followed.
     The constructor sorts boxes by image and checks every invariant; it raises
     :class:`~svmlp.errors.AnnotationError` (prefixed with ``source``, the file it came from, when
-    given) rather than drop or fix anything.
+    given) rather than drop or fix anything. Split and file names must pass the path rule of
+    :mod:`svmlp.model.paths` even when reading leniently: they become paths.
 
     >>> import numpy as np
     >>> from svmlp.model import Category, ImageTable, BoxTable
@@ -94,6 +98,7 @@ class Dataset:
         notes: Sequence[str] = (),
         validate: bool = True,
         source: str | Path | None = None,
+        inputs: Inputs | None = None,
     ) -> None:
         self.categories: tuple[Category, ...] = tuple(categories)
         self.images = images
@@ -113,9 +118,15 @@ class Dataset:
         self.source: Path | None = None if source is None else Path(source)
         #: (check, message) of what a lenient read found and read past (svmlp.read(strict=False))
         self.read_issues: list[tuple[str, str]] = []
+        #: the files and folders it was read from (outputs never touch them)
+        self.inputs: Inputs = (
+            inputs if inputs is not None else Inputs.of(folders=[source, *self.roots.values()])
+        )
         self._offsets: np.ndarray | None = None
         if validate:
-            from svmlp.model.validate import validate_dataset
+            from svmlp.model.validate import check_names, validate_dataset
+
+            check_names(self, source)  # always strict: a name that escapes its folder is never read past
 
             try:
                 validate_dataset(self)
@@ -223,7 +234,14 @@ class Dataset:
         kept_splits = set(images.split.tolist())
         roots = {k: v for k, v in self.roots.items() if k in kept_splits}
         out = Dataset(
-            self.categories, images, boxes, roots=roots, info=self.info, notes=self.notes, validate=False
+            self.categories,
+            images,
+            boxes,
+            roots=roots,
+            info=self.info,
+            notes=self.notes,
+            validate=False,
+            inputs=self.inputs,
         )
         out.source = self.source
         return out
@@ -255,6 +273,7 @@ class Dataset:
             roots=args["roots"],
             info=args["info"],
             notes=args["notes"],
+            inputs=self.inputs,
         )
         out.source = self.source
         return out

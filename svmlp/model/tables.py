@@ -13,10 +13,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["BoxTable", "ImageTable", "ORIENTATION_SWAPS"]
+__all__ = ["BoxTable", "ImageTable", "MAX_COORD", "MAX_SIDE", "ORIENTATION_SWAPS", "usable_boxes"]
 
 #: EXIF orientations (5–8) under which the displayed image is the stored one turned by 90°.
 ORIENTATION_SWAPS = (5, 6, 7, 8)
+
+#: the largest width or height an image can have (PNG's limit; JPEG stops at 65 535)
+MAX_SIDE = 2**31 - 1
+#: the largest magnitude of a box coordinate in pixels: past any image, and exact as an integer
+MAX_COORD = float(2**31)
+
+
+def usable_boxes(xyxy: np.ndarray) -> np.ndarray:
+    """Per box, whether every coordinate is finite and within ±:data:`MAX_COORD` (geometry on
+    anything else overflows or means nothing)."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(xyxy) <= MAX_COORD).all(axis=1)
+
 
 T = TypeVar("T", "ImageTable", "BoxTable")
 

@@ -8,11 +8,13 @@ import numpy as np
 
 from svmlp.errors import AnnotationError
 from svmlp.model.categories import ROLES
+from svmlp.model.paths import check_category_name, check_file_names, check_split_name
+from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
 
 if TYPE_CHECKING:
     from svmlp.model.dataset import Dataset
 
-__all__ = ["first_duplicate", "validate_dataset"]
+__all__ = ["check_names", "first_duplicate", "validate_dataset"]
 
 
 def first_duplicate(*columns: np.ndarray) -> int | None:
@@ -35,6 +37,16 @@ def _describe_image(ds: Dataset, i: int) -> str:
     return (
         f"image {str(ds.images.file_name[i])!r} (id {int(ds.images.id[i])}, split {str(ds.images.split[i])})"
     )
+
+
+def check_names(ds: Dataset, source: object = None) -> None:
+    """Every split, image file and class name by the path rule (:mod:`svmlp.model.paths`)."""
+    where = None if source is None else str(source)
+    for split in sorted(set(ds.images.split.tolist())):
+        check_split_name(split, where=where)
+    check_file_names(ds.images.file_name.tolist(), where=where)
+    for c in ds.categories:
+        check_category_name(c.name, where=where)
 
 
 def validate_dataset(ds: Dataset) -> None:
@@ -75,6 +87,12 @@ def _check_images(ds: Dataset) -> None:
     bad = np.flatnonzero((im.width < 0) | (im.height < 0))
     if len(bad):
         raise AnnotationError(f"{_describe_image(ds, int(bad[0]))}: negative width or height")
+    bad = np.flatnonzero((im.width > MAX_SIDE) | (im.height > MAX_SIDE))
+    if len(bad):
+        i = int(bad[0])
+        raise AnnotationError(
+            f"{_describe_image(ds, i)}: size {int(im.width[i])}x{int(im.height[i])} is larger than any image can be"
+        )
     bad = np.flatnonzero(im.id < 0)
     if len(bad):
         raise AnnotationError(f"{_describe_image(ds, int(bad[0]))}: ids must be >= 0")
@@ -89,12 +107,16 @@ def _check_boxes(ds: Dataset) -> None:
         raise AnnotationError("a box refers to an image row that does not exist")
     if b.category.min() < 0 or b.category.max() >= len(ds.categories):
         raise AnnotationError("a box refers to a category row that does not exist")
-    finite = np.isfinite(b.xyxy).all(axis=1)
+    finite = usable_boxes(b.xyxy)
     inverted = (b.xyxy[:, 2] < b.xyxy[:, 0]) | (b.xyxy[:, 3] < b.xyxy[:, 1])
     bad = np.flatnonzero(~finite | inverted)
     if len(bad):
         r = int(bad[0])
-        what = "a coordinate that is not finite" if not finite[r] else "x1 < x0 or y1 < y0"
+        what = (
+            f"a coordinate that is not finite or beyond ±{MAX_COORD:.0f} px"
+            if not finite[r]
+            else "x1 < x0 or y1 < y0"
+        )
         raise AnnotationError(
             f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: {what} {b.xyxy[r].tolist()}"
         )
@@ -104,6 +126,17 @@ def _check_boxes(ds: Dataset) -> None:
         raise AnnotationError(
             f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: ids must be >= 0"
         )
+    if b.corners is not None:
+        with np.errstate(invalid="ignore"):
+            bad = np.flatnonzero(
+                (np.abs(b.corners) > MAX_COORD).any(axis=(1, 2)) | np.isinf(b.corners).any(axis=(1, 2))
+            )
+        if len(bad):
+            r = int(bad[0])
+            raise AnnotationError(
+                f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: plate corners "
+                f"{b.corners[r].tolist()} are not finite or lie beyond ±{MAX_COORD:.0f} px"
+            )
     unlabelled = np.flatnonzero(~ds.images.labelled[b.image])
     if len(unlabelled):
         i = int(b.image[unlabelled[0]])

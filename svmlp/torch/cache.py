@@ -9,16 +9,22 @@ new cache is built beside the old one.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
+
+from svmlp._files import file_kind
+from svmlp.errors import UsageError
 
 __all__ = ["ImageCache", "default_cache_dir"]
 
 EMPTY, FILLED = 0, 1
 _VERSION = b"svmlp-image-cache/1"
+_FLAGS = os.O_RDWR | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def default_cache_dir() -> Path:
@@ -50,9 +56,13 @@ class ImageCache:
         nbytes = self.sizes[:, 0] * self.sizes[:, 1] * 3
         self.offsets = np.concatenate([[0], np.cumsum(nbytes)]).astype(np.int64)
         for path, size in ((self.data_path, int(self.offsets[-1])), (self.state_path, len(self.sizes))):
-            if not path.exists() or path.stat().st_size != size:
-                with open(path, "wb") as f:  # sparse: takes disk only as slots fill
-                    f.truncate(size)
+            fd = _open_cache_file(path, create=True)
+            try:
+                if os.fstat(fd).st_size != size:  # not this cache's (a crash while making it): empty it
+                    os.ftruncate(fd, 0)
+                    os.ftruncate(fd, size)  # sparse: takes disk only as slots fill
+            finally:
+                os.close(fd)
         self._data: np.ndarray | None = None
         self._state: np.ndarray | None = None
 
@@ -69,8 +79,10 @@ class ImageCache:
             if self.nbytes == 0:  # nothing to map (no image, or only unknown sizes)
                 self._data, self._state = np.zeros(0, np.uint8), np.zeros(len(self.sizes), np.uint8)
                 return
-            self._data = np.memmap(self.data_path, dtype=np.uint8, mode="r+", shape=(self.nbytes,))
-            self._state = np.memmap(self.state_path, dtype=np.uint8, mode="r+", shape=(len(self.sizes),))
+            with os.fdopen(_open_cache_file(self.data_path), "r+b") as data:
+                self._data = np.memmap(data, dtype=np.uint8, mode="r+", shape=(self.nbytes,))
+            with os.fdopen(_open_cache_file(self.state_path), "r+b") as state:
+                self._state = np.memmap(state, dtype=np.uint8, mode="r+", shape=(len(self.sizes),))
 
     def state(self, i: int) -> int:
         self._open()
@@ -95,3 +107,30 @@ class ImageCache:
     def filled(self) -> int:
         self._open()
         return int(np.count_nonzero(self._state == FILLED))
+
+
+def _open_cache_file(path: Path, *, create: bool = False) -> int:
+    """A read-write descriptor of the cache file ``path``, a regular file (made when ``create``).
+
+    Opened without blocking and without following a link: a FIFO left at the cache's name would
+    hang every worker, and a link planted in a shared cache folder must not get its target
+    truncated and overwritten. Anything but a regular file is a :class:`UsageError` naming it.
+    """
+    try:
+        fd = os.open(path, _FLAGS | (os.O_CREAT if create else 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            why = "is a symbolic link; svmlp does not follow links in its cache folder"
+        else:
+            why = f"cannot open it ({exc.strerror or exc})"
+        raise UsageError(
+            f"{path}: image cache file {why}; remove it or choose another cache folder"
+        ) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(
+            f"{path}: image cache file is {file_kind(mode)}, not a regular file; "
+            "remove it or choose another cache folder"
+        )
+    return fd

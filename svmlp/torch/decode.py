@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 import os
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from svmlp._files import NotRegularFileError, open_regular_file
 from svmlp.errors import ImageError
 from svmlp.model.tables import ORIENTATION_SWAPS
 from svmlp.torch.sample import resize_image
@@ -35,6 +38,26 @@ _TRANSPOSE = {
 }
 #: draft mode is used only when the decoded image may be at most this share of the stored one
 DRAFT_BELOW = 0.5
+
+
+def _quiet_exif() -> None:
+    """Ignore the warnings Pillow gives (UserWarning, from its own modules) while it parses a broken
+    EXIF block: decode handles that (no orientation, see :func:`_orientation`), so they are noise on
+    a training run's stderr. A process-wide filter for those messages only, set at import and again
+    by :func:`decode` should a ``warnings.catch_warnings`` block (pytest's, a caller's) have dropped
+    it: ``catch_warnings`` around each decode would not be thread-safe, and decode runs in
+    DataLoader workers and user threads alike."""
+    warnings.filterwarnings(
+        "ignore",
+        message=r"(Possibly corrupt EXIF|Corrupt EXIF|Truncated File Read|Tag data larger than file|"
+        r"Tag offset too large|Metadata Warning)",
+        category=UserWarning,
+        module=r"PIL\.",
+    )
+
+
+_quiet_exif()
+_QUIET_EXIF = warnings.filters[0]
 
 
 def load_size(frame: tuple[int, int], side: int | None) -> tuple[int, int]:
@@ -63,8 +86,22 @@ def decode(
     a size that matches neither the displayed nor the stored picture.
     """
     path = Path(path)
+    if _QUIET_EXIF not in warnings.filters:  # a membership test: no lock, nothing mutated
+        _quiet_exif()
     try:
-        with Image.open(path) as im:
+        # a regular file only (a FIFO would block forever, /dev/zero never end), opened without
+        # blocking; Pillow reads no more than the file holds
+        fh = open_regular_file(path)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: image file not found") from None
+    except NotRegularFileError as exc:
+        raise ImageError(
+            f"{path}: is {exc.strerror}, not a regular file; svmlp reads regular files only"
+        ) from None
+    except OSError as exc:  # not readable, a name too long, a folder in the path that is a file...
+        raise ImageError(f"{path}: cannot open the image ({exc.strerror or exc})") from None
+    try:
+        with fh, Image.open(fh) as im:
             stored = im.size
             orientation = _orientation(im)
             turned = orientation in ORIENTATION_SWAPS
@@ -84,11 +121,17 @@ def decode(
                 im.draft("RGB", (math.ceil(stored[0] * f), math.ceil(stored[1] * f)))
             im.load()  # the decode; converting an RGB image would only copy it
             rgb = im if im.mode == "RGB" else im.convert("RGB")
-    except FileNotFoundError:
-        raise ImageError(f"{path}: image file not found") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image pillow can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,  # these three from some truncated or malformed files, besides OSError
+        IndexError,
+        struct.error,
+        Image.DecompressionBombError,
+    ) as exc:
         if isinstance(exc, ImageError):
             raise
         raise ImageError(f"{path}: cannot decode the image ({exc})") from None

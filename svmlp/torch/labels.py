@@ -8,18 +8,21 @@ and loaded to read another split or release the same way.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from svmlp._files import read_file, write_atomic
 from svmlp.errors import UsageError
 from svmlp.model import Category, Dataset
 
 __all__ = ["LabelMap"]
 
 _FORMAT = "svmlp-label-map/1"
+#: bytes a label map file may have (a class takes well under 200 bytes of it)
+MAX_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -130,13 +133,16 @@ class LabelMap:
             raise UsageError(f"{source}: the class indices are {indices}, not 0..{len(rows) - 1}")
         return cls(ids, names, roles)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+    def save(self, path: str | os.PathLike[str]) -> None:
+        write_atomic(path, (json.dumps(self.to_dict(), indent=1) + "\n").encode("utf-8"))
 
     @classmethod
-    def load(cls, path: str | Path) -> LabelMap:
+    def load(cls, path: str | os.PathLike[str]) -> LabelMap:
+        # a regular file only, read to its size and no further than MAX_BYTES: a FIFO would block
+        # and /dev/zero never end
+        data = read_file(path, limit=MAX_BYTES, error=UsageError, what="label map")
         try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: cannot read the label map ({exc})") from None
-        return cls.from_dict(doc, source=str(path))
+            doc = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested past the stack
+            raise UsageError(f"{path}: cannot read the label map ({type(exc).__name__}: {exc})") from None
+        return cls.from_dict(doc, source=os.fspath(path))

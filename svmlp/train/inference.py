@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ def predict_file(
     import torch
 
     import svmlp
+    from svmlp._files import write_atomic
     from svmlp.errors import UsageError
+    from svmlp.model import Inputs
     from svmlp.torch import SVMLPDataset, collate_batched
     from svmlp.torch import transforms as T
     from svmlp.train.checkpoint import build_model, label_map_of, load
@@ -38,6 +39,9 @@ def predict_file(
 
     state = load(checkpoint)
     ds = svmlp.read(source)
+    conflict = (ds.inputs | Inputs.of(files=[checkpoint])).report_conflict(out)
+    if conflict is not None:
+        raise UsageError(f"-o {out}: {conflict}; write the predictions outside the data set")
     if split not in ds.splits:
         raise UsageError(f"{source}: no split {split!r} (it has {', '.join(ds.splits)})")
     lm = label_map_of(state, ds, source=str(checkpoint))
@@ -49,7 +53,5 @@ def predict_file(
     )
     model = build_model(state).to(dev)
     preds = predict_loader(model, loader, category_ids=tuple(lm.ids), device=dev, conf=conf, iou=iou)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(preds), encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomic(out, json.dumps(preds).encode("utf-8"))
     return len(preds)

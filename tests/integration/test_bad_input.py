@@ -310,7 +310,7 @@ def test_output_over_the_source_is_refused(tmp_path: Path) -> None:
     src = _coco(tmp_path, GOOD_COCO)
     ds = svmlp.read(src, format="coco")
     for out in (tmp_path, src):
-        with pytest.raises(svmlp.UsageError, match="holds the source being converted"):
+        with pytest.raises(svmlp.UsageError, match="which the data set was read from"):
             svmlp.write(ds, out, format="coco", images="none", overwrite=True)
     assert src.is_file() and json.loads(src.read_text()) == GOOD_COCO
     svmlp.write(ds, tmp_path / "inside", format="coco", images="none")  # an output inside the source is fine

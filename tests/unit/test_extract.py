@@ -371,3 +371,12 @@ def test_many_members_are_linear(tmp_path: Path, out: Path) -> None:
     started = time.perf_counter()
     assert len(safe_extract(archive, out)) == 20_000
     assert time.perf_counter() - started < 60  # quadratic work would take many minutes here
+
+
+@pytest.mark.timeout(60)
+def test_an_archive_that_is_a_fifo_or_a_device_is_refused(tmp_path: Path, out: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.tar")
+    for path in (tmp_path / "fifo.tar", Path("/dev/zero")):
+        with pytest.raises(ArchiveError, match=r"is a (FIFO|character device).*, not an archive file"):
+            safe_extract(path, out)
+    assert list(out.iterdir()) == []

@@ -98,3 +98,53 @@ def test_a_failed_move_is_undone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.undo()
     assert tree(target) == {"a.txt": b"old a", "dir/b.txt": b"old b"}
     assert not (target / "dir" / "c").exists()
+
+
+def make_links(path: Path, links: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize("order", ["enabler first", "link first"])
+def test_links_of_two_archives_may_not_combine_to_leave_the_folder(order: str, tmp_path: Path) -> None:
+    """'a -> .' and 'l -> a/../outside' each stay inside on their own; together l leaves."""
+    release = tmp_path / "release"
+    (tmp_path / "outside").mkdir()
+    a = make_links(tmp_path / "a.tgz", {"a": "."})
+    b = make_links(tmp_path / "b.tgz", {"l": "a/../outside"})
+    first, second = (a, b) if order == "enabler first" else (b, a)
+    install_archive(first, release, scratch=release / ".svmlp", root=release)
+    before = sorted(os.listdir(release))
+    with pytest.raises(
+        ArchiveError, match=r"the symbolic link 'l' in .* leads to .*outside, outside the release"
+    ):
+        install_archive(second, release, scratch=release / ".svmlp", root=release)
+    assert sorted(os.listdir(release)) == before  # undone
+    assert list((release / ".svmlp").iterdir()) == []
+
+
+def test_links_into_a_subfolder_release_are_checked_against_the_whole_release(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    install_archive(make_links(tmp_path / "a.tgz", {"l": "sub/a/../../x"}), release, scratch=tmp_path / "s")
+    with pytest.raises(ArchiveError, match=r"'l' .* outside the release folder"):
+        install_archive(
+            make_links(tmp_path / "b.tgz", {"a": "."}), release / "sub", scratch=tmp_path / "s", root=release
+        )
+    assert not (release / "sub" / "a").is_symlink()
+
+
+def test_links_that_point_outside_on_their_face_are_the_users(tmp_path: Path) -> None:
+    """A user's own link to another disk does not stop an install."""
+    release = tmp_path / "release"
+    release.mkdir()
+    (tmp_path / "disk").mkdir()
+    (release / "big").symlink_to(tmp_path / "disk")
+    (release / "up").symlink_to("../disk")
+    install_archive(
+        make_tar(tmp_path / "a.tgz", {"x.txt": b"x"}), release, scratch=tmp_path / "s", root=release
+    )
+    assert (release / "x.txt").read_bytes() == b"x"

@@ -228,3 +228,68 @@ def test_big_plain_file_in_manifest(release: Path) -> None:
     (release / "extra/big.bin").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     report = verify_release(release, manifest=manifest, full=True)
     assert _kinds(report) == {"sha256": {"extra/big.bin"}}
+
+
+# --- files that are not regular files: reported, never waited on or read without end ---------
+
+
+def _verify_cli(release: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from svmlp.cli import main
+
+    rc = main(["verify", "--full", str(release), "-q"])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.timeout(60)
+def test_fifo_at_a_release_file_is_reported_not_waited_on(
+    release: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (release / IMAGE).unlink()
+    os.mkfifo(release / IMAGE)
+    report = verify_release(release, full=True)
+    missing = [p for p in report.problems if p.kind == "missing_file"]
+    assert [p.path for p in missing] == [IMAGE]
+    assert "found a FIFO (named pipe), not a regular file" in missing[0].message
+    rc, out, err = _verify_cli(release, capsys)
+    assert rc == 1 and "FIFO" in out and err == ""
+
+
+@pytest.mark.timeout(60)
+def test_link_to_a_device_is_reported_not_read(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (release / IMAGE).unlink()
+    (release / IMAGE).symlink_to("/dev/zero")
+    rc, out, _ = _verify_cli(release, capsys)
+    assert rc == 1 and f"missing_file: {IMAGE}: expected" in out and "found a character device" in out
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "huge"])
+def test_stored_manifest_that_is_no_plain_file(
+    release: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored = release / STATE_DIR / "manifest.json"
+    stored.unlink()
+    if kind == "fifo":
+        os.mkfifo(stored)  # reading it blocked verify forever
+    elif kind == "dev-zero":
+        stored.symlink_to("/dev/zero")
+    else:
+        with open(stored, "wb") as fh:  # sparse: 65 MB of nothing, past what a manifest may be
+            fh.truncate(65 << 20)
+    rc, out, err = _verify_cli(release, capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and "manifest.json" in err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+@pytest.mark.timeout(60)
+def test_sha256_file_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    for path in (tmp_path / "fifo", Path("/dev/zero"), tmp_path):
+        with pytest.raises(OSError):
+            sha256_file(path)
+    (tmp_path / "f").write_bytes(b"abc")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    assert sha256_file(tmp_path / "link") == hashlib.sha256(b"abc").hexdigest()
+    with pytest.raises(OSError):
+        sha256_file(tmp_path / "link", follow=False)

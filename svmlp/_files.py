@@ -1,0 +1,232 @@
+"""Files from data that is hostile until checked: regular files only, bounded reads, links kept
+inside the data set, and outputs written whole or not at all.
+
+- :func:`open_regular` opens without blocking (a FIFO at an image path would otherwise hang the
+  reader forever) and refuses anything but a regular file (``/dev/zero`` would never end).
+- :func:`read_file` reads exactly the size the file had when opened, optionally up to a limit.
+- :class:`LinkGuard` refuses a file reached through a symbolic link that leads out of the data
+  set's folders (an "image" linked to ``/etc/hostname`` must not be copied into an output, a
+  "label" linked to ``/etc/passwd`` must not be quoted in an error).
+- :func:`write_atomic` writes a temporary file beside the target and renames it into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from svmlp.errors import AnnotationError, SvmlpError, UsageError
+
+__all__ = [
+    "LinkGuard",
+    "copy_regular",
+    "file_kind",
+    "open_regular",
+    "open_regular_file",
+    "read_file",
+    "write_atomic",
+]
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "not a regular file"
+
+
+class NotRegularFileError(OSError):
+    """The path exists but is not a regular file (a folder, FIFO, device, socket)."""
+
+
+def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file.
+
+    Opens with ``O_NONBLOCK`` so a FIFO cannot block, then checks the kind of what was opened (no
+    race with a swapped path). ``follow=False`` refuses a symbolic link as the last component
+    (``O_NOFOLLOW``). Raises ``FileNotFoundError``, ``PermissionError`` or
+    :class:`NotRegularFileError` (an ``OSError`` whose ``strerror`` says what the file is).
+    """
+    flags = os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | (0 if follow else _O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise NotRegularFileError(errno.ELOOP, "a symbolic link, not followed", os.fspath(path)) from None
+        if exc.errno in (errno.ENXIO, errno.EISDIR):  # a socket, a folder (on some systems)
+            with contextlib.suppress(OSError):
+                kind = file_kind(os.stat(path).st_mode)
+                raise NotRegularFileError(exc.errno, kind, os.fspath(path)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, file_kind(mode), os.fspath(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular_file(path: str | os.PathLike[str], *, follow: bool = True) -> BinaryIO:
+    """:func:`open_regular` as a buffered binary file object (what Pillow's ``Image.open`` takes)."""
+    return os.fdopen(open_regular(path, follow=follow), "rb")
+
+
+def read_file(
+    path: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    follow: bool = True,
+    error: type[SvmlpError] = AnnotationError,
+    what: str = "file",
+) -> bytes:
+    """The bytes of the regular file ``path`` (its size when opened, never more), or ``error``
+    naming it: missing, not readable, not a regular file, or larger than ``limit`` bytes."""
+    name = os.fspath(path)
+    try:
+        fd = open_regular(path, follow=follow)
+    except NotRegularFileError as exc:
+        raise error(
+            f"{name}: is {exc.strerror}, not a regular {what}; svmlp reads regular files only"
+        ) from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if limit is not None and size > limit:
+            raise error(
+                f"{name}: is {size} bytes, more than the {limit} a {what} may have; is it the right file?"
+            )
+        try:
+            data = fh.read(size)
+        except OSError as exc:
+            raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    return data
+
+
+class LinkGuard:
+    """Refuses files reached through a symbolic link that leads out of ``roots`` (real paths).
+
+    A file that is not a link, in a folder that lies inside the roots, costs one ``lstat``; each
+    folder is resolved once. With no roots (a data set built in memory) nothing is refused.
+    """
+
+    def __init__(self, roots: Iterable[str | os.PathLike[str]]) -> None:
+        self.roots = tuple(sorted({os.path.realpath(os.fspath(r)) for r in roots}))
+        self._folders: dict[str, bool] = {}
+
+    def _inside(self, real: str) -> bool:
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+
+    def outside(self, path: str | os.PathLike[str]) -> str | None:
+        """The real path ``path`` leads to when that lies outside the roots, else None.
+
+        A missing file is not refused here (the caller reports it as missing)."""
+        if not self.roots:
+            return None
+        name = os.fspath(path)
+        try:
+            st = os.lstat(name)
+        except OSError:
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            folder = os.path.dirname(name) or "."
+            ok = self._folders.get(folder)
+            if ok is None:
+                ok = self._folders[folder] = self._inside(os.path.realpath(folder))
+            if ok:
+                return None
+        real = os.path.realpath(name)
+        return None if self._inside(real) else real
+
+    def check(
+        self, path: str | os.PathLike[str], *, error: type[SvmlpError] = AnnotationError, what: str = "file"
+    ) -> None:
+        """Raise ``error`` naming the link when ``path`` leads out of the data set."""
+        real = self.outside(path)
+        if real is not None:
+            raise error(
+                f"{os.fspath(path)}: this {what} is a symbolic link (or lies in a linked folder) leading to "
+                f"{real}, outside the data set; svmlp does not follow links out of the data set "
+                "(copy the file in, or read the folder it points to)"
+            )
+
+
+def copy_regular(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Copy the regular file ``src`` to the new file ``dst`` (never an existing one): the bytes it
+    had when opened, with ``sendfile`` where the kernel has it."""
+    fd_in = open_regular(src)
+    try:
+        size = os.fstat(fd_in).st_size
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+        try:
+            offset = 0
+            try:
+                while offset < size:
+                    sent = os.sendfile(fd_out, fd_in, offset, min(size - offset, 1 << 30))
+                    if not sent:
+                        break
+                    offset += sent
+            except (AttributeError, OSError) as exc:  # no sendfile here, or not for this file system
+                if isinstance(exc, OSError) and exc.errno not in (
+                    errno.EINVAL,
+                    errno.ENOSYS,
+                    errno.EOPNOTSUPP,
+                ):
+                    raise
+                os.lseek(fd_in, offset, os.SEEK_SET)
+                while offset < size and (block := os.read(fd_in, min(size - offset, 1 << 20))):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd_out, view) :]
+                    offset += len(block)
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, renamed.
+
+    A folder at ``path`` or a missing parent folder is a :class:`UsageError`; on any failure
+    (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as it was.
+    """
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise UsageError(f"{name}: is a folder; give a file name for the output")
+    parent = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(parent):
+        raise UsageError(f"{name}: its folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".svmlp-tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should look like any new file
+        os.replace(tmp, name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
