@@ -68,6 +68,8 @@ bench: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/python -m ruff check svmlp tests scripts
+	$(BIN)/python -m ruff format --check svmlp tests scripts
+	$(BIN)/python -m mypy svmlp
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache build dist *.egg-info

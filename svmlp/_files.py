@@ -58,14 +58,7 @@ class NotRegularFileError(OSError):
     """The path exists but is not a regular file (a folder, FIFO, device, socket)."""
 
 
-def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
-    """A read-only descriptor of ``path``, which must be a regular file.
-
-    Opens with ``O_NONBLOCK`` so a FIFO cannot block, then checks the kind of what was opened (no
-    race with a swapped path). ``follow=False`` refuses a symbolic link as the last component
-    (``O_NOFOLLOW``). Raises ``FileNotFoundError``, ``PermissionError`` or
-    :class:`NotRegularFileError` (an ``OSError`` whose ``strerror`` says what the file is).
-    """
+def _open_checked(path: str | os.PathLike[str], follow: bool) -> tuple[int, os.stat_result]:
     flags = os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | (0 if follow else _O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
@@ -78,13 +71,24 @@ def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
                 raise NotRegularFileError(exc.errno, kind, os.fspath(path)) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFileError(errno.EINVAL, file_kind(mode), os.fspath(path))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFileError(errno.EINVAL, file_kind(st.st_mode), os.fspath(path))
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, st
+
+
+def open_regular(path: str | os.PathLike[str], *, follow: bool = True) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file.
+
+    Opens with ``O_NONBLOCK`` so a FIFO cannot block, then checks the kind of what was opened (no
+    race with a swapped path). ``follow=False`` refuses a symbolic link as the last component
+    (``O_NOFOLLOW``). Raises ``FileNotFoundError``, ``PermissionError`` or
+    :class:`NotRegularFileError` (an ``OSError`` whose ``strerror`` says what the file is).
+    """
+    return _open_checked(path, follow)[0]
 
 
 def open_regular_file(path: str | os.PathLike[str], *, follow: bool = True) -> BinaryIO:
@@ -104,24 +108,28 @@ def read_file(
     naming it: missing, not readable, not a regular file, or larger than ``limit`` bytes."""
     name = os.fspath(path)
     try:
-        fd = open_regular(path, follow=follow)
+        fd, st = _open_checked(path, follow)
     except NotRegularFileError as exc:
         raise error(
             f"{name}: is {exc.strerror}, not a regular {what}; svmlp reads regular files only"
         ) from None
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
-    with os.fdopen(fd, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
+    try:
+        size = st.st_size
         if limit is not None and size > limit:
             raise error(
                 f"{name}: is {size} bytes, more than the {limit} a {what} may have; is it the right file?"
             )
-        try:
-            data = fh.read(size)
-        except OSError as exc:
-            raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
-    return data
+        parts, left = [], size
+        while left > 0 and (block := os.read(fd, left)):  # one read for most files
+            parts.append(block)
+            left -= len(block)
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class LinkGuard:

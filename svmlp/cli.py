@@ -42,8 +42,9 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, object]:
-    opts: dict[str, object] = {}
+def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
+    """Keyword arguments for :func:`svmlp.formats.read` (each format's reader takes its own)."""
+    opts: dict[str, Any] = {}
     if args.no_probe:
         opts["probe"] = False
     if args.voc_origin is not None:

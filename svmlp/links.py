@@ -47,7 +47,7 @@ import shapely
 
 from svmlp.errors import UsageError
 from svmlp.model import BoxTable, Category, Dataset
-from svmlp.model.categories import normalise_name
+from svmlp.model.categories import Role, normalise_name
 from svmlp.model.tables import usable_boxes
 
 __all__ = ["AMBIGUOUS", "KEPT", "LINKED", "NOT_A_PLATE", "ORPHAN", "OVER_CAPACITY", "STATUSES"]
@@ -133,8 +133,12 @@ def with_roles(
     >>> [c.role for c in with_roles(generate_annotations(2), parents=["plate"], children=[]).categories]
     [None, 'parent']
     """
-    roles = [c.role for c in ds.categories]
-    for role, names, option in (("parent", parents, "--parents"), ("child", children, "--children")):
+    roles: list[Role | None] = [c.role for c in ds.categories]
+    options: tuple[tuple[Role, Sequence[str] | None, str], ...] = (
+        ("parent", parents, "--parents"),
+        ("child", children, "--children"),
+    )
+    for role, names, option in options:
         if names is None:
             continue
         rows = _match(ds, names, option)
@@ -145,7 +149,7 @@ def with_roles(
             raise UsageError(f"class {ds.categories[min(both)].name!r} is given as both parent and child")
     if roles == [c.role for c in ds.categories]:
         return ds
-    cats = [Category(c.id, c.name, c.supercategory, r) for c, r in zip(ds.categories, roles)]  # type: ignore[arg-type]
+    cats = [Category(c.id, c.name, c.supercategory, r) for c, r in zip(ds.categories, roles)]
     return _drop_broken_links(ds, cats)
 
 

@@ -43,7 +43,10 @@ class _Box:
 
 def _plate_text(rng: np.random.Generator) -> str:
     letters, digits = string.ascii_uppercase, string.digits
-    pick = lambda pool, k: "".join(pool[i] for i in rng.integers(0, len(pool), k))  # noqa: E731
+
+    def pick(pool: str, k: int) -> str:
+        return "".join(pool[i] for i in rng.integers(0, len(pool), k))
+
     return f"{pick(letters, 2)} {pick(digits, 3)} {pick(letters, 2)}"
 
 
@@ -237,7 +240,7 @@ def generate_annotations(
         height=np.full(n_images, h),
         labelled=labelled,
     )
-    boxes = BoxTable.build(
+    box_table = BoxTable.build(
         id=cols["id"],
         image=cols["image"],
         category=cols["category"],
@@ -252,7 +255,7 @@ def generate_annotations(
     }
     if noise:
         info["synth_noise"] = noise_log
-    return Dataset(CATEGORIES, images, boxes, info=info)
+    return Dataset(CATEGORIES, images, box_table, info=info)
 
 
 def _shade(rgb: tuple[int, int, int], k: float) -> tuple[int, int, int]:
@@ -330,8 +333,12 @@ def render(ds: Dataset, out: str | Path, *, quality: int = 85, seed: int | None 
             draw.line((0, y, w, y), fill=(int(v * 0.75), int(v * 0.85), int(v)))
         draw.rectangle((0, horizon, w, h), fill=tuple(int(v) for v in rng.integers(70, 110, 3)))
         for k in range(6):
-            y = horizon + (h - horizon) * (k + 1) / 7
-            draw.line((w * 0.48, y, w * 0.52, y), fill=(230, 230, 210), width=max(1, int((y - horizon) / 40)))
+            mark_y = horizon + (h - horizon) * (k + 1) / 7
+            draw.line(
+                (w * 0.48, mark_y, w * 0.52, mark_y),
+                fill=(230, 230, 210),
+                width=max(1, int((mark_y - horizon) / 40)),
+            )
         lo, hi = int(ds.offsets[i]), int(ds.offsets[i + 1])
         if im.labelled[i]:
             cat, xyxy, parent = (
@@ -364,8 +371,8 @@ def _draw_boxes(
             _draw_vehicle(draw, tuple(xyxy[r]), int(rng.integers(0, 1 << 24)))
             for c in np.flatnonzero(parent == r):
                 _draw_plate(draw, tuple(xyxy[c]), text[c], fonts)
-    for r in np.flatnonzero((cat == _PLATE) & (parent < 0)):
-        _draw_plate(draw, tuple(xyxy[r]), text[r], fonts)
+    for lone in np.flatnonzero((cat == _PLATE) & (parent < 0)):
+        _draw_plate(draw, tuple(xyxy[lone]), text[lone], fonts)
 
 
 def generate(out: str | Path, n_images: int, *, seed: int = 0, quality: int = 85, **options: Any) -> Dataset:

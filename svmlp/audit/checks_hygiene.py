@@ -49,9 +49,9 @@ def check_hygiene(ctx: Context) -> Iterator[Issue]:
     for i, digest in enumerate(scan.sha256):
         if digest:
             by_hash[digest].append(i)
-    for rows in by_hash.values():
-        first = rows[0]
-        for i in rows[1:]:
+    for same in by_hash.values():
+        first = same[0]
+        for i in same[1:]:
             identical.add((first, i))
             yield from _pair(ctx, "identical_images", i, first, f"the same file as {ctx.where(first)}", 1.0)
     rows = np.flatnonzero(scan.has_hash)

@@ -132,6 +132,12 @@ def check_predictions(ctx: Context) -> Iterator[Issue]:
             yield from _per_label(ctx, i, p, g, overlap, same, pair)
 
 
+def _box(xyxy: np.ndarray) -> tuple[float, float, float, float]:
+    """One ``xyxy`` row as four Python floats."""
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    return x0, y0, x1, y1
+
+
 def _missed(ctx: Context, i: int, p: np.ndarray, overlap: np.ndarray, placed: np.ndarray) -> Iterator[Issue]:
     if not ctx.enabled("missed_box"):
         return
@@ -139,7 +145,7 @@ def _missed(ctx: Context, i: int, p: np.ndarray, overlap: np.ndarray, placed: np
     best = overlap.max(axis=1) if overlap.shape[1] else np.zeros(len(p))
     for k in np.flatnonzero((best < float(ctx.config["prediction_match_iou"])) & ~placed).tolist():
         q = int(p[k])
-        box = tuple(float(v) for v in preds.xyxy[q])
+        box = _box(preds.xyxy[q])
         yield ctx.issue(
             "missed_box",
             i,
@@ -186,7 +192,7 @@ def _per_label(
                 r,
                 f"its prediction (score {preds.score[q]:.2f}) overlaps it only with IoU {paired:.2f}",
                 score=float(preds.score[q] * (1 - paired)),
-                bbox=tuple(float(v) for v in preds.xyxy[q]),
+                bbox=_box(preds.xyxy[q]),
             )
 
 

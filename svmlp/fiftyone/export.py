@@ -254,8 +254,8 @@ def _sample_doc(
     if parts.labelled[i]:
         doc[label_field] = {"_cls": "Detections", "detections": [_det_doc(oid, *d) for d in parts.gt[i]]}
     for name, per in parts.extra.items():
-        if per[i] is not None:
-            doc[name] = {"_cls": "Detections", "detections": [_det_doc(oid, *d) for d in per[i]]}
+        if (items := per[i]) is not None:
+            doc[name] = {"_cls": "Detections", "detections": [_det_doc(oid, *d) for d in items]}
     return doc
 
 
@@ -269,8 +269,8 @@ def _sample_obj(fo: Any, parts: _Parts, i: int, label_field: str) -> Any:
     if parts.labelled[i]:
         kw[label_field] = dets(parts.gt[i])
     for name, per in parts.extra.items():
-        if per[i] is not None:
-            kw[name] = dets(per[i])
+        if (items := per[i]) is not None:
+            kw[name] = dets(items)
     return fo.Sample(
         filepath=parts.filepath[i],
         tags=list(parts.tags[i]),

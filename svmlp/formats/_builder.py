@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,7 @@ class BoxBuilder:
         ids: np.ndarray | None = None,
         *,
         iscrowd: np.ndarray | None = None,
-        extras: list[dict[str, Any] | None] | dict[int, dict[str, Any]] | None = None,
+        extras: Sequence[dict[str, Any] | None] | dict[int, dict[str, Any]] | None = None,
         position: np.ndarray | None = None,
         flags: np.ndarray | None = None,
         source: str | Path | list[str] = "",
@@ -129,8 +130,8 @@ class BoxBuilder:
         used = set()
         lookup: dict[tuple[int, int], int] = {}
         linked_images = {int(image[r]) for r, e in self._extras.items() if e.get("parent_id") is not None}
-        for r in np.flatnonzero(np.isin(image, list(linked_images))):
-            lookup[(int(image[r]), int(ids[r]))] = int(r)
+        for row in np.flatnonzero(np.isin(image, list(linked_images))):
+            lookup[(int(image[row]), int(ids[row]))] = int(row)
         for r, e in self._extras.items():
             if e.get("parent_id") is not None:
                 p = lookup.get((int(image[r]), int(e["parent_id"])))

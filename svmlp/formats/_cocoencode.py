@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,9 +24,9 @@ def clean_extent(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     extent = stop - start
     out = extent.copy()
     todo = np.ones(len(extent), dtype=bool)
-    candidates = [lambda e, d=d: np.round(e, d) for d in range(17)]
+    candidates = [_rounding(d) for d in range(17)]
     for steps in (1, 2, 3):
-        candidates += [lambda e, k=steps: _step(e, k), lambda e, k=steps: _step(e, -k)]
+        candidates += [_stepping(steps), _stepping(-steps)]
     for make in candidates:
         if not todo.any():
             break
@@ -35,6 +36,20 @@ def clean_extent(start: np.ndarray, stop: np.ndarray) -> np.ndarray:
         out[idx] = cand[ok]
         todo[idx] = False
     return out
+
+
+def _rounding(decimals: int) -> Callable[[np.ndarray], np.ndarray]:
+    def rounded(values: np.ndarray) -> np.ndarray:
+        return np.round(values, decimals)
+
+    return rounded
+
+
+def _stepping(k: int) -> Callable[[np.ndarray], np.ndarray]:
+    def stepped(values: np.ndarray) -> np.ndarray:
+        return _step(values, k)
+
+    return stepped
 
 
 def _step(values: np.ndarray, k: int) -> np.ndarray:

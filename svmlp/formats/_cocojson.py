@@ -230,8 +230,8 @@ def _boxes_from(
     if (dup := _duplicate(ids)) is not None:
         complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
     with np.errstate(invalid="ignore"):
-        bad = ~usable_boxes(xywh) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
-    bad = np.flatnonzero(bad)
+        bad_mask = ~usable_boxes(xywh) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
+    bad = np.flatnonzero(bad_mask)
     if len(bad) and is_strict():  # read leniently, such boxes are the audit's to report, one by one
         r = int(bad[0])
         raise AnnotationError(

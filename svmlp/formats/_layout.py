@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from svmlp._files import read_file
@@ -99,7 +99,9 @@ def list_files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Pa
     return [folder / n for n in sorted(names)]
 
 
-def walk_files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
+def walk_files(
+    folder: Path, suffixes: tuple[str, ...] | None = None, *, match: Callable[[str], bool] | None = None
+) -> list[Path]:
     """:func:`list_files` for ``folder`` and every folder below it, in sorted order (folder by
     folder); links to folders are not followed."""
 
@@ -110,7 +112,11 @@ def walk_files(folder: Path, suffixes: tuple[str, ...] | None = None) -> list[Pa
     for dirpath, dirnames, filenames in os.walk(folder, onerror=fail):
         dirnames.sort()
         base = Path(dirpath)
-        found.extend(base / f for f in sorted(filenames) if suffixes is None or f.endswith(suffixes))
+        found.extend(
+            base / f
+            for f in sorted(filenames)
+            if (suffixes is None or f.endswith(suffixes)) and (match is None or match(f))
+        )
     return found
 
 

@@ -24,7 +24,7 @@ from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._cocojson import Int64, Side
 from svmlp.formats._layout import read_bytes
 from svmlp.model import Category, Dataset
-from svmlp.model.paths import check_file_name, check_split_name
+from svmlp.model.paths import check_file_name, check_split_name, names_ok
 
 __all__ = ["SIDECAR_NAME", "Sidecar", "SidecarImage", "load", "save"]
 
@@ -110,10 +110,17 @@ class _Kept(msgspec.Struct):
 def _check_annotations(side: Sidecar, path: Path) -> None:
     """A hand-edited sidecar fails here, naming the entry, rather than deep inside a reader."""
     categories = {c.id for c in side.categories}
+    splits = {im.split for im in side.images}
+    if (
+        not names_ok(sorted(splits))
+        or any("/" in s for s in splits)
+        or not names_ok([im.file_name for im in side.images])
+    ):
+        for k, image in enumerate(side.images):  # find the entry to name; joined to folders by the readers
+            at = where(path, at=f"$.images[{k}]")
+            check_split_name(image.split, where=at)
+            check_file_name(image.file_name, where=at)
     for k, image in enumerate(side.images):
-        at = where(path, at=f"$.images[{k}]")
-        check_split_name(image.split, where=at)  # joined to folders by the readers
-        check_file_name(image.file_name, where=at)
         for j, a in enumerate(image.annotations):
             at = f"$.images[{k}].annotations[{j}]"
             try:

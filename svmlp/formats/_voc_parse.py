@@ -188,9 +188,10 @@ def _check_file(p: Parsed, origin: int) -> None:
     for k, name in enumerate(p.names):
         what = f"object {k + 1} ({name})"
         vals = [_float(t, p.path, what, tag) for t, tag in zip(p.coords[4 * k : 4 * k + 4], _BOX_TAGS)]
-        if None in vals:
+        box = [v for v in vals if v is not None]
+        if len(box) != len(vals):
             raise AnnotationError(f"{p.path}: {what} <bndbox> lacks one of xmin, ymin, xmax, ymax")
-        x0, y0, x1, y1 = vals[0] - origin, vals[1] - origin, vals[2], vals[3]  # type: ignore[operator]
+        x0, y0, x1, y1 = box[0] - origin, box[1] - origin, box[2], box[3]
         if not (x0 <= x1 and y0 <= y1) or not all(map(math.isfinite, (x0, y0, x1, y1))):
             raise AnnotationError(
                 f"{p.path}: {what} has box {vals}; expected finite xmin <= xmax, ymin <= ymax"

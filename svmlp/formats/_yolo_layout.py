@@ -80,7 +80,7 @@ class YoloLayout:
 
 
 def _images_under(folder: Path) -> list[Path]:
-    return [p for p in walk_files(folder) if is_image(p.name)]
+    return walk_files(folder, match=is_image)
 
 
 def label_path_candidates(image: Path) -> list[Path]:
@@ -318,7 +318,8 @@ def _read_names(path: Path) -> list[str]:
 
 
 def _from_darknet(obj_data: Path) -> YoloLayout:
-    base, notes = obj_data.parent, []
+    base = obj_data.parent
+    notes: list[str] = []
     entries: dict[str, str] = {}
     for lineno, line in enumerate(
         read_text(obj_data, limit=CONFIG_LIMIT, what="darknet .data file").splitlines(), 1

@@ -181,7 +181,8 @@ def read_labels(
         read_headers([p if need[i] else None for i, (_, _, p) in enumerate(records)]) if any(need) else None
     )
     sizes, ids, labelled = np.zeros((n, 2), np.int64), np.zeros(n, np.int64), np.ones(n, bool)
-    batch, with_labels, owner = _Batch(), [], {}
+    batch, with_labels = _Batch(), []
+    owner: dict[Path, int] = {}
     for i, (split, key, img) in enumerate(records):
         entry = known.get((split, key))
         w, h = headers[i].displayed if headers and headers[i].error is None else (0, 0)
@@ -206,7 +207,7 @@ def read_labels(
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)
     builder = BoxBuilder()
-    why = [h.error for h in headers] if headers else [None] * n
+    why: list[str | None] = [h.error for h in headers] if headers else [None] * n
     notes = _boxes(batch, with_labels, records, sizes, known, categories, builder, sidecar, why)
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(

@@ -100,7 +100,8 @@ def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
 
 def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> Dataset:
     """Several COCO-style files, one split each, as one data set."""
-    parts, roots, seen = [], {}, {}
+    parts, roots = [], {}
+    seen: dict[str, Path] = {}
     for f, split in files:
         data = read_bytes(f)
         with paused_gc():

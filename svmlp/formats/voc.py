@@ -177,7 +177,7 @@ def _records(
 ) -> list[tuple[str, str, Parsed | None]]:
     """(split, file name, parsed XML or None for an unlabelled image) per image, in split order."""
     by_stem = {(s, Path(k).with_suffix("").as_posix()): e for (s, k), e in known.items()}
-    records = []
+    records: list[tuple[str, str, Parsed | None]] = []
     for stem, split in split_of.items():
         p = parsed.get(stem)
         if p is not None:
@@ -398,7 +398,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         if (folder := os.path.dirname(dst)) not in made:
             os.makedirs(folder, exist_ok=True)
             made.add(folder)
-        with open(dst, "wb") as fh:
+        with open(dst, "xb") as fh:  # exclusive: two names one file system folds together never overwrite
             fh.write(xml.encode())
     for split in sort_splits(lists):
         (out / "ImageSets" / "Main" / f"{split}.txt").write_text(

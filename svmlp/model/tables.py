@@ -32,6 +32,7 @@ def usable_boxes(xyxy: np.ndarray) -> np.ndarray:
 
 
 T = TypeVar("T", "ImageTable", "BoxTable")
+_TableT = TypeVar("_TableT", bound="_Table")
 
 
 def _strings(values: Any, n: int) -> np.ndarray:
@@ -55,9 +56,9 @@ class _Table:
     def _columns(self) -> dict[str, np.ndarray | None]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
-    def take(self: T, index: np.ndarray) -> T:
+    def take(self: _TableT, index: np.ndarray) -> _TableT:
         """Rows at ``index`` (an integer array or a boolean mask), in that order."""
-        cols = {k: (None if v is None else v[index]) for k, v in self._columns().items()}
+        cols: dict[str, Any] = {k: (None if v is None else v[index]) for k, v in self._columns().items()}
         return type(self)(**cols)
 
     def check_lengths(self) -> None:

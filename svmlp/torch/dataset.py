@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ class SVMLPDataset(torch.utils.data.Dataset):
         self.splits = ds.splits
         self.transforms = transforms
         self.on_error = on_error
-        self.seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else int(seed)
+        self.seed = _fresh_seed() if seed is None else int(seed)
         self.load_side: int | None = getattr(transforms, "load_size", None)
         self._store(ds, lookup)
         # shared with DataLoader workers (fork or spawn): the epoch, a call counter for unseeded
@@ -110,7 +110,7 @@ class SVMLPDataset(torch.utils.data.Dataset):
         if cache:
             folder = default_cache_dir() if cache is True else Path(cache)
             sizes = np.array(
-                [load_size(tuple(f), self.load_side) for f in self._frames.tolist()], dtype=np.int64
+                [load_size((w, h), self.load_side) for w, h in self._frames.tolist()], dtype=np.int64
             )
             self.cache = ImageCache(
                 folder, [self.path(i) for i in range(len(self))], sizes.reshape(-1, 2), self.load_side
@@ -251,10 +251,15 @@ class SVMLPDataset(torch.utils.data.Dataset):
         return torch.from_numpy(chw), target
 
 
+def _fresh_seed() -> int:
+    """A seed drawn from the OS (a fresh SeedSequence's entropy is one int)."""
+    return int(cast(int, np.random.SeedSequence().entropy) % (1 << 63))
+
+
 def _read(source: str | os.PathLike[str], format: str | None, options: dict[str, Any]) -> Dataset:
     from svmlp.formats import read
 
-    return read(source, format=format, **options)
+    return read(source if isinstance(source, str) else Path(source), format=format, **options)
 
 
 def _needs_links(ds: Dataset) -> bool:

@@ -74,9 +74,9 @@ class EvalResult:
         if self.per_class:
             width = max(5, *(len(n) for n in self.per_class))
             lines.append(f"{'class':<{width}}  {'gt':>6}  {'AP':>5}  {'AP50':>5}  {'APs':>5}")
-            for name, row in self.per_class.items():
+            for name, cls in self.per_class.items():
                 lines.append(
-                    f"{name:<{width}}  {row['gt']:>6}  {_fmt(row['AP'])}  {_fmt(row['AP50'])}  {_fmt(row['APs'])}"
+                    f"{name:<{width}}  {cls['gt']:>6}  {_fmt(cls['AP'])}  {_fmt(cls['AP50'])}  {_fmt(cls['APs'])}"
                 )
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)

@@ -9,11 +9,12 @@ gain of its own (the paper: "without extra hyperparameter tuning").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-from svmlp.train.losses import complete_box_iou, icr_loss
+from svmlp.train.losses import ICRMode, complete_box_iou, icr_loss
 from svmlp.train.model import Detector, decode
 
 __all__ = ["DetectionLoss", "TaskAlignedAssigner", "pad_targets"]
@@ -108,7 +109,9 @@ class LossGains:
 class DetectionLoss:
     """``loss, parts = criterion(feats, targets)``; parts are detached: box, icr, cls, dfl."""
 
-    def __init__(self, model: Detector, *, icr: str = "off", icr_distance: bool = True) -> None:
+    def __init__(
+        self, model: Detector, *, icr: ICRMode | Literal["off"] = "off", icr_distance: bool = True
+    ) -> None:
         self.model, self.icr, self.icr_distance = model, icr, icr_distance
         self.nc, self.reg_max = model.num_classes, model.reg_max
         self.assigner = TaskAlignedAssigner(self.nc)

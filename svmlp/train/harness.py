@@ -280,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     model = Detector(len(label_map), scale=args.scale).to(device)
     model.reset_head_bias(args.imgsz)
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    decay, no_decay = [], []
+        # Module.to takes memory_format (torch documents it), but torch's overloads leave it out
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     optimizer = torch.optim.AdamW(
@@ -296,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
     ema = ModelEMA(model)
     criterion = DetectionLoss(model, icr=args.icr, icr_distance=args.icr_distance)
-    start_epoch, best_fitness, history = 0, -1.0, []
+    start_epoch, best_fitness = 0, -1.0
+    history: list[dict[str, Any]] = []
     if state is not None:
         start_epoch, best_fitness, history = ckpt.restore(state, model, ema, optimizer, scheduler, scaler)
         say(f"resumed {out} at epoch {start_epoch}")

@@ -65,6 +65,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 _MIN_DELTA = torch.finfo(torch.float32).tiny
 
 Reduction = Literal["none", "mean", "sum"]
+ICRMode = Literal["inverse", "linear", "log"]
 
 
 def _split(a: torch.Tensor, b: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
@@ -204,7 +205,7 @@ def icr_loss(
     pred_child_boxes: torch.Tensor,
     parent_boxes: torch.Tensor,
     *,
-    mode: Literal["inverse", "linear", "log"] = "inverse",
+    mode: ICRMode = "inverse",
     reduction: Reduction = "mean",
     distance: bool = True,
     cap: float = 10.0,

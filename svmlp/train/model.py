@@ -13,6 +13,7 @@ box branch that predicts each side's distance as a distribution over ``reg_max``
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -83,6 +84,13 @@ class SPPF(nn.Module):
         return self.cv2(torch.cat(y, 1))
 
 
+def _head_bias(head: nn.Module) -> torch.Tensor:
+    """The bias of a head branch's last layer (the 1×1 conv, with a bias, that gives its outputs)."""
+    bias = cast(nn.Conv2d, cast(nn.Sequential, head)[-1]).bias
+    assert bias is not None
+    return bias
+
+
 class Detector(nn.Module):
     """The reference detector. ``forward`` returns one map per stride, ``B×(4·reg_max+C)×H×W``."""
 
@@ -118,8 +126,8 @@ class Detector(nn.Module):
     def reset_head_bias(self, imgsz: int) -> None:
         """Start the class logits at about 5 objects an image (a stable start for focal-free BCE)."""
         for box, cls, s in zip(self.box, self.cls, self.strides):
-            box[-1].bias.data[:] = 1.0
-            cls[-1].bias.data[:] = math.log(5 / self.num_classes / (imgsz / s) ** 2)
+            _head_bias(box).data[:] = 1.0
+            _head_bias(cls).data[:] = math.log(5 / self.num_classes / (imgsz / s) ** 2)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)

@@ -55,10 +55,10 @@ def warp(
     # pillow maps each output point back through these coefficients in continuous coordinates
     # (it samples at pixel centres itself), the same convention as the boxes
     coeffs = tuple(float(v) for v in np.linalg.inv(matrix)[:2].reshape(-1))
-    image = Image.fromarray(sample.image).transform(
+    warped = Image.fromarray(sample.image).transform(
         size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=(fill,) * 3
     )
-    return warp_boxes(sample, matrix, np.asarray(image), min_visible=min_visible, min_size=min_size)
+    return warp_boxes(sample, matrix, np.asarray(warped), min_visible=min_visible, min_size=min_size)
 
 
 def _axis(scale: float, shift: float, n_in: int, n_out: int) -> tuple[int, int, int, int] | None:

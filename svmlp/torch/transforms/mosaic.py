@@ -41,7 +41,10 @@ class Mosaic:
         xc, yc = rng.uniform(0.5 * s, 1.5 * s, 2)
         pieces = [sample] + [sample.draw(rng) for _ in range(3)]
         canvas = np.full((s, s, 3), self.fill, dtype=np.uint8)
-        boxes, labels, parents, crowd = [], [], [], []
+        boxes: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
+        parents: list[np.ndarray] = []
+        crowd: list[np.ndarray] = []
         matrix = sample.matrix
         for k, piece in enumerate(pieces):
             w, h = piece.size
