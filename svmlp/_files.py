@@ -17,7 +17,7 @@ import errno
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from svmlp.errors import AnnotationError, SvmlpError, UsageError
@@ -29,6 +29,10 @@ __all__ = [
     "open_regular",
     "open_regular_file",
     "read_file",
+    "make_folders",
+    "remove_tree",
+    "replaced_atomically",
+    "walk",
     "write_atomic",
 ]
 
@@ -127,6 +131,8 @@ def read_file(
             left -= len(block)
     except OSError as exc:
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+    except MemoryError:  # a sparse file of 64 GB costs a few kB on disk
+        raise error(f"{name}: {size} bytes, too large to read into memory; is it the right file?") from None
     finally:
         os.close(fd)
     return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -214,12 +220,10 @@ def copy_regular(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> No
         os.close(fd_in)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, renamed.
-
-    A folder at ``path`` or a missing parent folder is a :class:`UsageError`; on any failure
-    (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as it was.
-    """
+@contextlib.contextmanager
+def replaced_atomically(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A new temporary file beside ``path`` (created exclusively: a link planted there is never
+    followed) to write into; renamed over ``path`` when the block ends, removed if it fails."""
     name = os.fspath(path)
     if os.path.isdir(name):
         raise UsageError(f"{name}: is a folder; give a file name for the output")
@@ -229,7 +233,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(name)}.", suffix=".svmlp-tmp", dir=parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should look like any new file
@@ -238,3 +242,78 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def walk(
+    top: str | os.PathLike[str], onerror: Callable[[OSError], None] | None = None
+) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(top)`` top-down, links to folders not followed, without recursion: Python 3.11's
+    recurses once a level, so a tree a thousand folders deep would end in a RecursionError."""
+    stack = [os.fspath(top)]
+    while stack:
+        path = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = list(it)
+        except OSError as exc:
+            if onerror is not None:
+                onerror(exc)
+            continue
+        dirs: list[str] = []
+        files: list[str] = []
+        for e in entries:
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(e.name)
+        yield path, dirs, files
+        stack.extend(os.path.join(path, d) for d in reversed(dirs))  # in the order the caller left
+
+
+def make_folders(path: str | os.PathLike[str]) -> None:
+    """``os.makedirs(path, exist_ok=True)`` without recursion (it recurses once a level)."""
+    missing = []
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(folder):
+        missing.append(folder)
+        up = os.path.dirname(folder)
+        if up == folder:
+            break
+        folder = up
+    for f in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(f)
+    if not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", os.fspath(path))
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)`` without recursion (a tree a thousand folders
+    deep would end it in a RecursionError, leaving the tree); links are removed, never followed."""
+    top = os.fspath(path)
+    try:
+        if not stat.S_ISDIR(os.lstat(top).st_mode):
+            os.unlink(top)
+            return
+    except OSError:
+        return
+    folders = []
+    for dirpath, _, filenames in walk(top):
+        folders.append(dirpath)
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(dirpath, name))
+    for folder in reversed(folders):  # deepest first: each is empty by then
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, renamed.
+
+    A folder at ``path`` or a missing parent folder is a :class:`UsageError`; on any failure
+    (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as it was.
+    """
+    with replaced_atomically(path) as fh:
+        fh.write(data)

@@ -9,6 +9,7 @@ annotation id), what was expected and what was found, and how to fix it.
 from __future__ import annotations
 
 import os
+import re
 
 __all__ = [
     "AnnotationError",
@@ -36,8 +37,17 @@ class SvmlpError(Exception):
         original = _worker_original(message, type(self))
         if original is not None:
             self.worker_traceback, message = message, original
-        # messages quote parser errors and file content; keep them to the one line the CLI prints
-        super().__init__(" ".join(message.split()), *args)
+        # messages quote parser errors and file content; keep them to the one line the CLI prints,
+        # and show a control character left in a name (an escape sequence) instead of sending it
+        # to the terminal
+        super().__init__(_UNPRINTABLE.sub(_escaped, " ".join(message.split())), *args)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(m: re.Match[str]) -> str:
+    return f"\\x{ord(m.group()):02x}"
 
 
 def _worker_original(message: str, cls: type[BaseException]) -> str | None:

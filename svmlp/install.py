@@ -16,11 +16,11 @@ the release whose text reads as a path inside it must also lead inside it, or th
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from svmlp._files import remove_tree, walk
 from svmlp.errors import ArchiveError
 from svmlp.extract import safe_extract
 
@@ -73,13 +73,13 @@ def install_archive(
         _merge(new, old, target, check)
         return files
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)
 
 
 def _entries(new: Path) -> list[str]:
     """Every file and link under ``new`` (folders are made as needed), parents before children."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(new):
+    for dirpath, dirnames, filenames in walk(new):
         rel = os.path.relpath(dirpath, new)
         for name in sorted(filenames) + sorted(
             d for d in dirnames if os.path.islink(os.path.join(dirpath, d))

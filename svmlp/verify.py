@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from svmlp._files import file_kind, open_regular_file, read_file
+from svmlp._files import file_kind, open_regular_file, read_file, walk
 from svmlp.errors import ManifestError, SvmlpError, UsageError
 from svmlp.fetch import FetchPolicy
 from svmlp.hashing import Tick, sha256_file
@@ -273,7 +273,7 @@ def _unreferenced(folders: Iterable[Path], referenced: set[str]) -> set[str]:
     """Image files under ``folders`` (recursively) whose absolute path is not in ``referenced``."""
     found: set[str] = set()
     for folder in set(folders):
-        for dirpath, dirnames, filenames in os.walk(folder):
+        for dirpath, dirnames, filenames in walk(folder):
             dirnames[:] = [d for d in dirnames if d != STATE_DIR]
             images = (n for n in filenames if os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES)
             found.update(

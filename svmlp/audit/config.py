@@ -13,6 +13,7 @@ near_duplicates_within_split = false   # do not run this check
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,9 @@ def load_config(path: Path | None = None, *, overrides: dict[str, Any] | None = 
         raise UsageError(
             f"{path}: unknown section [{sorted(unknown)[0]}]; expected [thresholds], [severity], [checks]"
         )
+    for section, table in doc.items():
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: {section} must be a table ([{section}] with name = value lines)")
     for name, value in {**doc.get("thresholds", {}), **(overrides or {})}.items():
         config.thresholds[name] = _threshold(path, name, value)
     for name, value in doc.get("severity", {}).items():
@@ -150,6 +154,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: malformed TOML ({exc})") from None
     except RecursionError:
         raise UsageError(f"{path}: TOML nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's 4300-digit conversion limit
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def _known(path: Path | None, section: str, name: str, table: dict[str, Any]) -> None:
@@ -171,4 +177,8 @@ def _threshold(path: Path | None, name: str, value: Any) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:
         raise UsageError(f"{path}: [thresholds] {name} = {value!r}; expected a {type(default).__name__}")
+    if not isinstance(value, bool):
+        top = 64 if name.endswith("_bits") else 1_000_000
+        if not (math.isfinite(value) and 0 <= value <= top):
+            raise UsageError(f"{path}: [thresholds] {name} = {value!r}; expected a number from 0 to {top}")
     return value

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from svmlp._files import NotRegularFileError, open_regular_file, write_atomic
+from svmlp._files import LinkGuard, NotRegularFileError, open_regular_file, write_atomic
 from svmlp._pool import map_threads
 from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
 from svmlp.audit.report import _COLOURS, _GREY, _count_rows, _header, _location, _rank, _score, _worst_first
@@ -66,12 +66,14 @@ def _decode(path: Path, thumb: int) -> tuple[Any, tuple[float, float]]:
     return upright, (upright.width / scale, upright.height / scale)
 
 
-def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int) -> _Tile:
+def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int, guard: LinkGuard) -> _Tile:
     im, path = report.dataset.images, report.dataset.image_path(row)
     aw, ah = int(im.width[row]), int(im.height[row])
     try:
         if path is None:
             raise LookupError(f"no image folder is known for split {im.split[row]}")
+        if guard.outside(path) is not None:  # a thumbnail is a copy: none of a file out of the data set
+            return _Tile(*_fit(aw, ah, thumb), problem="the image is a link out of the data set; not shown")
         picture, full = _decode(path, thumb)
     except FileNotFoundError:
         return _Tile(*_fit(aw, ah, thumb), problem="image file missing")
@@ -344,9 +346,10 @@ def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images
     shown = order[: max(max_images, 0)]
     # Pillow lets go of the GIL while it decodes, resizes and encodes: threads scale. The flagged
     # images are broken ones too; what Pillow would warn about them, their cards already say
+    guard = LinkGuard(report.dataset.inputs.roots)
     with quiet_images():
         tiles = map_threads(
-            lambda i: _tile(report, i, by_image[i], thumb), shown, threads=min(8, os.cpu_count() or 2)
+            lambda i: _tile(report, i, by_image[i], thumb, guard), shown, threads=min(8, os.cpu_count() or 2)
         )
     cards = [_card(report, i, by_image[i], t) for i, t in zip(shown, tiles)]
     write_atomic(path, _page(report, cards, len(order) - len(shown), thumb).encode("utf-8"))

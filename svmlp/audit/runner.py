@@ -102,7 +102,8 @@ def audit(
     if split is not None:
         ds = ds.split(split)
         ds.read_issues = read_issues
-    preds = load_predictions(Path(predictions), ds) if predictions else None
+    with np.errstate(all="ignore"):
+        preds = load_predictions(Path(predictions), ds) if predictions else None
     report = run_audit(ds, config=cfg, predictions=preds, scan=scan, source=str(path))
     report.seconds = time.perf_counter() - started  # the read included
     return report

@@ -158,7 +158,9 @@ def write(
     if splits:
         ds = ds.split(*splits)
     cleaned: list[str] = []  # work folders a killed run left beside out, removed under the lock
-    with atomic_output_dir(out, overwrite=overwrite, notes=cleaned) as tmp:
+    # beside an output inside the data set, "left-over work folders" may be the data's own files
+    inside = ds.inputs.report_conflict(Path(out).absolute().parent) is not None
+    with atomic_output_dir(out, overwrite=overwrite, notes=cleaned, keep_leftovers=inside) as tmp:
         notes = module.write(ds, tmp)
         placed = place_images(ds, tmp, module.image_destination, images)
     names, counts = np.unique(ds.images.split, return_counts=True)

@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from svmlp._files import LinkGuard, copy_regular, file_kind
+from svmlp._files import LinkGuard, copy_regular, file_kind, make_folders
 from svmlp._pool import map_threads
 from svmlp.errors import ImageError
 from svmlp.model import Dataset
@@ -83,7 +83,7 @@ def place_images(ds: Dataset, out: Path, destination: Callable[[str, str], str],
     jobs = [(_source(ds, i, guard), out / rel) for i, rel in enumerate(rels)]
     root = os.path.realpath(out)
     for parent in sorted({dst.parent for _, dst in jobs}):
-        parent.mkdir(parents=True, exist_ok=True)
+        make_folders(parent)
         real = os.path.realpath(parent)
         if real != root and not real.startswith(root + os.sep):  # defence in depth
             raise ImageError(f"{parent}: resolves outside the output folder {out}; nothing written")

@@ -8,11 +8,10 @@ import gc
 import os
 import re
 import secrets
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from svmlp._files import read_file
+from svmlp._files import read_file, remove_tree, walk
 from svmlp.errors import AnnotationError, OutputExistsError, UsageError
 
 __all__ = [
@@ -109,14 +108,17 @@ def walk_files(
         raise _listing_error(exc)
 
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(folder, onerror=fail):
-        dirnames.sort()
-        base = Path(dirpath)
-        found.extend(
-            base / f
-            for f in sorted(filenames)
-            if (suffixes is None or f.endswith(suffixes)) and (match is None or match(f))
-        )
+    try:
+        for dirpath, dirnames, filenames in walk(folder, onerror=fail):
+            dirnames.sort()
+            base = Path(dirpath)
+            found.extend(
+                base / f
+                for f in sorted(filenames)
+                if (suffixes is None or f.endswith(suffixes)) and (match is None or match(f))
+            )
+    except RecursionError:  # os.walk recurses: a tree a thousand folders deep
+        raise AnnotationError(f"{folder}: folders nested too deeply to walk") from None
     return found
 
 
@@ -194,21 +196,24 @@ def _settle(folder: Path, out: Path) -> bool:
     if folder.name.endswith(".svmlp-old") and not os.path.lexists(out) and os.path.lexists(kept):
         os.rename(kept, out)
         restored = True
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
     return restored
+
+
+def _leftovers(out: Path, parent: Path) -> list[str]:
+    """The names of ``out``'s work folders in ``parent``."""
+    pattern = re.compile(_WORK_FOLDER.format(name=re.escape(out.name)))
+    try:
+        entries = sorted(e.name for e in os.scandir(parent) if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+    return [name for name in entries if pattern.fullmatch(name)]
 
 
 def _sweep(out: Path, parent: Path, notes: list[str] | None) -> None:
     """Settle every work folder of ``out`` in ``parent``. Only safe under the output lock: then no
     other run is writing them, so each one is what a killed or interrupted run left behind."""
-    pattern = re.compile(_WORK_FOLDER.format(name=re.escape(out.name)))
-    try:
-        entries = sorted(e.name for e in os.scandir(parent) if e.is_dir(follow_symlinks=False))
-    except OSError:
-        return
-    for name in entries:
-        if not pattern.fullmatch(name):
-            continue
+    for name in _leftovers(out, parent):
         folder = parent / name
         if _settle(folder, out):
             message = f"put back {out}, which an interrupted --overwrite run had moved to {folder}"
@@ -296,7 +301,11 @@ def _replace_empty(tmp: Path, out: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_output_dir(
-    out: str | os.PathLike[str], *, overwrite: bool = False, notes: list[str] | None = None
+    out: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    notes: list[str] | None = None,
+    keep_leftovers: bool = False,
 ) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out`` in one rename.
 
@@ -306,7 +315,8 @@ def atomic_output_dir(
     output. The destination is locked for the whole run (``.<name>.svmlp-lock`` beside it, removed
     afterwards): a second run to it fails at once with :class:`OutputExistsError`. Work folders
     that a killed run left beside ``out`` are removed first, and a sentence saying so is appended
-    to ``notes``.
+    to ``notes``; with ``keep_leftovers`` (``out`` lies inside a data set, whose own files could
+    bear such names) they are only named, and only this run's work folders are ever touched.
     """
     out = Path(out)
     parent = out.absolute().parent
@@ -316,8 +326,15 @@ def atomic_output_dir(
         raise UsageError(f"{parent}: is a file, so it cannot hold the output folder")
     parent.mkdir(parents=True, exist_ok=True)
     with _output_lock(out, parent) as locked:
-        if locked:
+        sweep = locked and not keep_leftovers
+        if sweep:
             _sweep(out, parent, notes)
+        elif notes is not None:
+            notes.extend(
+                f"left {parent / name} as it is (a work folder of an interrupted run? it lies inside the "
+                "data set, so svmlp does not remove it)"
+                for name in _leftovers(out, parent)
+            )
         if out.exists() and not out.is_dir():
             raise OutputExistsError(f"{out}: exists and is not a folder; choose another output path")
         if out.is_dir() and any(out.iterdir()) and not overwrite:
@@ -339,14 +356,14 @@ def atomic_output_dir(
                 old = _work_folder(parent, out.name, "old")  # a full folder, or a link to one
                 os.rename(out, old / "x")
                 os.rename(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
+                remove_tree(old)
         except BaseException:
             # by what is on disk, not by how far this got: an interrupt can land between any two
             # steps (even between mkdir and the assignment of tmp); under the lock every work
             # folder of out is this run's
-            if locked:
+            if sweep:
                 _sweep(out, parent, None)
-            else:  # pragma: no cover - no flock
+            else:
                 for folder in (tmp, old):
                     if folder is not None:
                         _settle(folder, out)

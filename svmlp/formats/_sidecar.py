@@ -129,10 +129,13 @@ def _check_annotations(side: Sidecar, path: Path) -> None:
                 raise AnnotationError(
                     f"{where(path, at=at)}: {exc}; delete the file to read the labels alone"
                 ) from None
-            if kept.bbox is not None and kept.category_id not in categories:
-                raise AnnotationError(
-                    f"{where(path, at=at)}: category_id {kept.category_id} is not a category here"
-                )
+            if "bbox" in a:  # a whole box kept here (a crowd box): it needs a box and a class
+                if kept.category_id not in categories:
+                    raise AnnotationError(
+                        f"{where(path, at=at)}: category_id {kept.category_id} is not a category here"
+                    )
+                if kept.bbox is None and kept.xyxy is None:
+                    raise AnnotationError(f"{where(path, at=at)}: a kept box with no bbox")
             corners = kept.plate.corners if kept.plate is not None else None
             if corners is not None and len(corners) != 4:
                 raise AnnotationError(

@@ -71,6 +71,8 @@ def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise AnnotationError(f"{where(path, exc.position[0])}: malformed XML ({exc})") from None
+    except (LookupError, UnicodeError, ValueError) as exc:  # an encoding Python lacks or cannot decode
+        raise AnnotationError(f"{path}: cannot decode the XML ({str(exc)[:120]})") from None
     if root.tag != "annotation":
         raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <annotation>")
     out = Parsed(path)

@@ -70,13 +70,38 @@ class YoloLayout:
     files: list[Path] = field(default_factory=list)
 
     def inputs(self) -> Inputs:
-        """What this layout reads: its files, the folders it walks, the folder it stands in."""
+        """What this layout reads: its files, the folders it walks, the folder it stands in; its
+        bounds are the config's folder and the folders the config names outside it."""
         walked = [d for src in self.splits.values() for d in (*src.walked, *src.label_dirs)]
+        home = self.config.parent if self.config is not None else self.base
+        named = [
+            self.base,
+            *(src.root for src in self.splits.values()),
+            *(d for src in self.splits.values() for d in src.walked),
+        ]
         return Inputs.of(
             files=[self.config, *self.files, *(f for src in self.splits.values() for f in src.lists)],
             trees=walked,
             folders=[self.base, *(src.root for src in self.splits.values())],
+            bounds=[home, *(_data_set_folder(p) for p in named if not _lexically_inside(p, home))],
         )
+
+
+def _lexically_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` as written (links not resolved) lies in ``folder``."""
+    p, f = os.path.normpath(os.path.abspath(path)), os.path.normpath(os.path.abspath(folder))
+    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+
+
+def _data_set_folder(path: Path) -> Path:
+    """The folder a named image folder belongs to: above its last ``images`` part (which holds
+    ``labels/`` too), else the folder itself."""
+    parts = Path(os.path.normpath(os.path.abspath(path))).parts
+    for name in ("images", "Images", "JPEGImages"):
+        if name in parts:
+            k = len(parts) - 1 - parts[::-1].index(name)
+            return Path(*parts[:k]) if k else path
+    return path
 
 
 def _images_under(folder: Path) -> list[Path]:
@@ -154,6 +179,8 @@ def load_yaml(path: Path) -> Any:
         ) from None
     except RecursionError:
         raise AnnotationError(f"{path}: YAML nested too deeply (or referring to itself)") from None
+    except ValueError as exc:  # an integer past Python's 4300-digit conversion limit
+        raise AnnotationError(f"{path}: {str(exc)[:200]}") from None
     finally:
         loader.dispose()
 
@@ -177,19 +204,32 @@ def _class_name(path: Path, value: Any, at: str) -> str:
     raise AnnotationError(f"{path}: names[{at}] is a {type(value).__name__}; a class name must be text")
 
 
+def _digits(text: str) -> int | None:
+    return int(text) if text.isdigit() and text.isascii() and len(text) < 20 else None
+
+
 def _names_from_yaml(path: Path, data: dict[str, Any]) -> list[str]:
     names = data.get("names")
     if isinstance(names, dict):
-        try:
-            keys = sorted(int(k) for k in names)
-        except (TypeError, ValueError, OverflowError):
-            raise AnnotationError(f"{path}: 'names' keys must be class indices 0, 1, ...") from None
+        by_index: dict[int, Any] = {}
+        for k, v in names.items():  # 0 or "0", never "00" or 0.5
+            if isinstance(k, bool) or not (
+                isinstance(k, int) or (isinstance(k, str) and k == str(_digits(k)))
+            ):
+                raise AnnotationError(
+                    f"{path}: 'names' keys must be class indices 0, 1, ..., found {str(k)[:40]!r}"
+                )
+            if int(k) in by_index:
+                raise AnnotationError(f"{path}: 'names' has class index {k} twice")
+            by_index[int(k)] = v
+        names = by_index
+        keys = sorted(names)
         if keys != list(range(len(keys))):
             shown = keys if len(keys) <= 20 else [*keys[:20], "..."]
             raise AnnotationError(
                 f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {shown}"
             )
-        out = [_class_name(path, names[k] if k in names else names[str(k)], str(k)) for k in keys]
+        out = [_class_name(path, names[k], str(k)) for k in keys]
     elif isinstance(names, list):
         out = [_class_name(path, n, str(k)) for k, n in enumerate(names)]
     else:
@@ -230,7 +270,7 @@ def _split_from_entries(
                 label_dirs.append(d)
         else:
             lists.append(p)
-            listed = _image_list(p, base, notes)
+            listed = _image_list(p, base, notes, config.parent)
             roots.append(_common_root(listed, base))
             images.extend(listed)
     root = roots[0] if len(set(roots)) == 1 else _common_root(images, base)
@@ -245,10 +285,10 @@ def _common_root(images: list[Path], base: Path) -> Path:
     return Path(os.path.commonpath([os.path.abspath(p.parent) for p in images]))
 
 
-def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
+def _image_list(txt: Path, base: Path, notes: list[str], config_folder: Path) -> list[Path]:
     out, unresolved = [], 0
-    inside = Inputs.of(folders=[base, txt.parent])
-    for lineno, line in enumerate(read_text(txt, what="image list").splitlines(), 1):
+    inside = Inputs.of(bounds=[config_folder, txt.parent])
+    for lineno, line in enumerate(read_text(txt, limit=1 << 30, what="image list").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -259,7 +299,9 @@ def _image_list(txt: Path, base: Path, notes: list[str]) -> list[Path]:
             )
         if not is_image(found.name) or not inside.contains(found):
             why = (
-                "is not an image file" if not is_image(found.name) else f"lies outside the data set ({base})"
+                "is not an image file"
+                if not is_image(found.name)
+                else f"lies outside the data set (the folders of {txt.name} and of the config)"
             )
             raise AnnotationError(
                 f"{where(txt, lineno)}: {line!r} {why}; svmlp reads the images of the data set only"

@@ -20,7 +20,7 @@ import numpy as np
 from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder, number_missing
-from svmlp.formats._layout import read_text
+from svmlp.formats._layout import CONFIG_LIMIT, read_text
 from svmlp.formats._lenient import complain
 from svmlp.formats._sidecar import SidecarImage, label_digest
 from svmlp.formats._yolo_layout import label_path_candidates
@@ -56,9 +56,12 @@ def parse_rows(text: str, path: Path | str, n_classes: int) -> tuple[np.ndarray,
                 "(class and polygon or oriented-box points)"
             )
         cls, box = values[0], values[1:] if len(values) == 5 else [0.0] * 4
-        if not all(map(math.isfinite, values)) or box[2] < 0 or box[3] < 0:
-            raise AnnotationError(f"{where(path, lineno)}: values must be finite, with width, height >= 0")
-        if cls != round(cls) or not 0 <= cls < n_classes:
+        if not all(abs(v) <= MAX_NORMALISED for v in values[1:]) or box[2] < 0 or box[3] < 0:
+            raise AnnotationError(
+                f"{where(path, lineno)}: values must be finite and normalised (within ±{MAX_NORMALISED:g}), "
+                "with width, height >= 0"
+            )
+        if not math.isfinite(cls) or cls != round(cls) or not 0 <= cls < n_classes:
             raise AnnotationError(
                 f"{where(path, lineno)}: class {tok[0]!r} is not an index into the {n_classes} names (0..{n_classes - 1})"
             )
@@ -85,6 +88,9 @@ def _to_arrays(
     return cls, xyxy
 
 
+#: the largest magnitude of a normalised coordinate (boxes may reach past the image; 1e308 may not)
+MAX_NORMALISED = 1e4
+
 #: the longest label row read (a polygon of 50 000 points is about 1 MB; a 200 MB row is an attack
 #: that would cost minutes and gigabytes to parse)
 MAX_ROW = 1 << 20
@@ -109,7 +115,7 @@ def read_label(img: Path, guard: LinkGuard | None = None) -> tuple[Path | None, 
             continue
         if guard is not None:
             guard.check(cand, what="label file")
-        return Path(cand), read_text(cand, what="label file")
+        return Path(cand), read_text(cand, limit=CONFIG_LIMIT, what="label file")
     return None, None
 
 
@@ -238,7 +244,9 @@ def _convert(
     plain = np.ones(len(cls_f), dtype=bool)
     plain[list(batch.polys)] = False
     bad = (cls_f != np.round(cls_f)) | (cls_f < 0) | (cls_f >= n_classes)
-    bad |= plain & (~np.isfinite(vals).all(axis=1) | (vals[:, 2] < 0) | (vals[:, 3] < 0))
+    with np.errstate(invalid="ignore"):
+        far = ~(np.abs(vals) <= MAX_NORMALISED).all(axis=1)
+    bad |= plain & (far | (vals[:, 2] < 0) | (vals[:, 3] < 0))
     if bad.any():
         label, text = batch.texts[int(row_image[np.flatnonzero(bad)[0]])]
         parse_rows(text, label, n_classes)

@@ -98,7 +98,9 @@ def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
     return next((c for c in unique if c.is_dir() and c != base and c != f.parent), None)
 
 
-def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> Dataset:
+def read_files(
+    files: list[tuple[Path, str]], *, native: bool, probe: bool, given: Path | None = None
+) -> Dataset:
     """Several COCO-style files, one split each, as one data set."""
     parts, roots = [], {}
     seen: dict[str, Path] = {}
@@ -131,6 +133,7 @@ def read_files(files: list[tuple[Path, str]], *, native: bool, probe: bool) -> D
     inputs = Inputs.of(
         files=[f for f, _ in files],
         folders=[source, *(_base(f) for f, _ in files), *(f.parent for f, _ in files), *roots.values()],
+        bounds=[given] if given is not None and given.is_dir() else [_base(f) for f, _ in files],
     )
     ds = Dataset(
         categories,
@@ -188,7 +191,7 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
     ``probe`` reads each present image's header, so that stored sizes that disagree with the
     real image can be reported (nothing is changed).
     """
-    return read_files(find_files(Path(path)), native=False, probe=probe)
+    return read_files(find_files(Path(path)), native=False, probe=probe, given=Path(path))
 
 
 def image_destination(split: str, file_name: str) -> str:

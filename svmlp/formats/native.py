@@ -45,7 +45,7 @@ def validate_document(path: Path, data: bytes) -> _cocojson._File:
 
 def read(path: str | Path, *, probe: bool = True) -> Dataset:
     """Read a native file, or every ``*.svmlp.json`` under a folder (or its ``annotations/``)."""
-    return read_files(find_files(Path(path), native=True), native=True, probe=probe)
+    return read_files(find_files(Path(path), native=True), native=True, probe=probe, given=Path(path))
 
 
 def image_destination(split: str, file_name: str) -> str:

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from svmlp._files import LinkGuard
+from svmlp._files import LinkGuard, make_folders
 from svmlp.errors import AnnotationError, UsageError, where
 from svmlp.formats import _sidecar
 from svmlp.formats._builder import BoxBuilder, number_missing
@@ -64,7 +64,7 @@ def _split_lists(sets: Path | None) -> dict[str, list[tuple[str, int]]]:
     if sets is None:
         return {}
     out: dict[str, list[tuple[str, int]]] = {}
-    guard = LinkGuard([sets])
+    guard = LinkGuard([sets.parent.parent])
     for p in list_files(sets, (".txt",)):
         guard.check(p, what="image set list")
         lines = [(ln.strip(), k) for k, ln in enumerate(read_text(p, what="image set list").splitlines(), 1)]
@@ -102,7 +102,7 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
     base, ann_dir, img_dir, sets = _layout(Path(path))
     side = _sidecar.load(base, NAME)
     known = side.by_key() if side else {}
-    guard = LinkGuard([base, ann_dir])
+    guard = LinkGuard([base])
     xmls = {}
     for p in walk_files(ann_dir, (".xml",)):
         guard.check(p, what="annotation file")  # a "label" linked to /etc/passwd is not read
@@ -120,6 +120,7 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
         files=[labelmap if labelmap.is_file() else None, base / _sidecar.SIDECAR_NAME if side else None],
         trees=[ann_dir],
         folders=[base, img_dir, sets],
+        bounds=[base],
     )
     return _assemble(
         categories, records, known, img_dir, probe, base, side.info if side else {}, origin, inputs
@@ -303,6 +304,24 @@ def _check_writable(ds: Dataset) -> None:
         seen[stem] = (split, name)
 
 
+#: what XML 1.0 cannot hold at all, not even as a character reference
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _check_xml_text(ds: Dataset) -> None:
+    """Plate text goes into an XML attribute: a character XML cannot hold would make a file no
+    reader (svmlp's included) can read back, so it is an error, not a broken file."""
+    b = ds.boxes
+    if b.text is None:
+        return
+    for r in np.flatnonzero(b.text != "").tolist():
+        if m := _NOT_XML.search(str(b.text[r])):
+            raise AnnotationError(
+                f"box id {int(b.id[r])}: plate text {str(b.text[r])[:40]!r} holds {m.group()!r}, which VOC XML "
+                "cannot hold; write COCO or the native format, or fix the text"
+            )
+
+
 def _svmlp_attrs(ds: Dataset) -> list[str]:
     """The ``<svmlp .../>`` attributes of every box, built column by column."""
     b = ds.boxes
@@ -367,6 +386,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         )
     check_destinations(out, [f"Annotations/{os.path.splitext(n)[0]}.xml" for n in im.file_name.tolist()])
     check_destinations(out, [f"ImageSets/Main/{s}.txt" for s in ds.splits])
+    _check_xml_text(ds)
     objects = _objects_xml(ds)
     (out / "Annotations").mkdir(parents=True)
     (out / "ImageSets" / "Main").mkdir(parents=True)
@@ -396,7 +416,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         )
         dst = os.path.join(annotations, f"{stem}.xml")
         if (folder := os.path.dirname(dst)) not in made:
-            os.makedirs(folder, exist_ok=True)
+            make_folders(folder)
             made.add(folder)
         with open(dst, "xb") as fh:  # exclusive: two names one file system folds together never overwrite
             fh.write(xml.encode())

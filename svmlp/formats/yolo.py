@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from svmlp._files import LinkGuard
+from svmlp._files import LinkGuard, make_folders
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
 from svmlp.formats._layout import paused_gc, walk_files
@@ -218,7 +218,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         dst = os.path.join(root, rel)
         folder = os.path.dirname(dst)
         if folder not in made:
-            os.makedirs(folder, exist_ok=True)
+            make_folders(folder)
             if not os.path.realpath(folder).startswith(real_root + os.sep):  # defence in depth
                 raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
             made.add(folder)

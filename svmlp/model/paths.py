@@ -43,12 +43,13 @@ NAME_MAX = 255
 #: bytes in a whole relative path (Linux's PATH_MAX)
 PATH_MAX = 4096
 
-# C0 and C1 controls, DEL, and the separators str.splitlines() breaks lines at
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 and C1 controls, DEL, the separators str.splitlines() breaks lines at, and the two
+# non-characters XML cannot hold
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 _DRIVE = re.compile(r"[A-Za-z]:")
 # the fast path checks names joined into one block, "\n" before and after each
 _ASCII_ALLOWED = bytes(range(0x20, 0x7F)).replace(b"\\", b"") + b"\n"
-_CONTROL_OR_BACKSLASH = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\\\\]")
+_CONTROL_OR_BACKSLASH = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff\\\\]")
 _BAD_JOINS = (
     b"\n/",
     b"//",
@@ -230,11 +231,18 @@ class Inputs:
     (an image root, the folder holding ``annotations/``). No output may be any of them or hold
     one, no output folder may lie inside a tree (the next read would take it for data), and no
     report may lie anywhere inside them.
+
+    ``bounds`` are the data set's own folders: the one it was given as (or the one holding the
+    file given) and any folder its configuration names outside that one. A file reached through
+    a symbolic link — of the file or of any folder above it — must lie inside them; folders found
+    by convention (``labels/``, ``images/train``, ``Annotations/``) do not widen them, so a label
+    folder that is a link to elsewhere is refused, not trusted.
     """
 
     files: frozenset[str] = frozenset()
     trees: frozenset[str] = frozenset()
     folders: frozenset[str] = frozenset()
+    bounds: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -243,21 +251,30 @@ class Inputs:
         files: Iterable[str | os.PathLike[str] | None] = (),
         trees: Iterable[str | os.PathLike[str] | None] = (),
         folders: Iterable[str | os.PathLike[str] | None] = (),
+        bounds: Iterable[str | os.PathLike[str] | None] = (),
     ) -> Inputs:
         def real(paths: Iterable[str | os.PathLike[str] | None]) -> frozenset[str]:
             return frozenset(_real(p) for p in paths if p is not None)
 
-        return cls(real(files), real(trees), real(folders))
+        return cls(real(files), real(trees), real(folders), real(bounds))
 
     def __or__(self, other: Inputs) -> Inputs:
-        return Inputs(self.files | other.files, self.trees | other.trees, self.folders | other.folders)
+        return Inputs(
+            self.files | other.files,
+            self.trees | other.trees,
+            self.folders | other.folders,
+            self.bounds | other.bounds,
+        )
 
     def __bool__(self) -> bool:
         return bool(self.files or self.trees or self.folders)
 
     @property
     def roots(self) -> tuple[str, ...]:
-        """The folders a link inside the data set may point into (and the folders of its files)."""
+        """The folders a link inside the data set may point into: :attr:`bounds`, or for a data set
+        whose reader gave none (built in memory), every folder read and the folders of its files."""
+        if self.bounds:
+            return tuple(sorted(self.bounds))
         return tuple(sorted(self.trees | self.folders | {os.path.dirname(f) for f in self.files}))
 
     def contains(self, path: str | os.PathLike[str]) -> bool:

@@ -126,11 +126,16 @@ def _open_cache_file(path: Path, *, create: bool = False) -> int:
         raise UsageError(
             f"{path}: image cache file {why}; remove it or choose another cache folder"
         ) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
         os.close(fd)
+        what = (
+            file_kind(st.st_mode)
+            if not stat.S_ISREG(st.st_mode)
+            else "a file with another name too (a hard link)"
+        )
         raise UsageError(
-            f"{path}: image cache file is {file_kind(mode)}, not a regular file; "
+            f"{path}: image cache file is {what}, not a regular file of its own; "
             "remove it or choose another cache folder"
         )
     return fd

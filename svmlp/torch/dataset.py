@@ -109,6 +109,9 @@ class SVMLPDataset(torch.utils.data.Dataset):
         self.cache: ImageCache | None = None
         if cache:
             folder = default_cache_dir() if cache is True else Path(cache)
+            conflict = ds.inputs.report_conflict(folder)
+            if conflict is not None:
+                raise UsageError(f"cache folder {folder}: {conflict}; keep the cache outside the data set")
             sizes = np.array(
                 [load_size((w, h), self.load_side) for w, h in self._frames.tolist()], dtype=np.int64
             )

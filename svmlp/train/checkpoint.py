@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from svmlp._files import replaced_atomically, write_atomic
 from svmlp.errors import UsageError
 
 __all__ = ["build_model", "final_metrics", "label_map_of", "load", "load_for_resume", "restore", "save"]
@@ -22,9 +22,7 @@ def write_config(out: Path, args: argparse.Namespace) -> None:
     import yaml
 
     text = yaml.safe_dump(_plain_args(args), sort_keys=True)
-    tmp = out / ".config.yaml.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out / "config.yaml")
+    write_atomic(out / "config.yaml", text.encode("utf-8"))
 
 
 def save(
@@ -56,9 +54,8 @@ def save(
         "history": history,
         "torch_rng": torch.get_rng_state(),
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with replaced_atomically(path) as fh:
+        torch.save(state, fh)
 
 
 def load(path: Path) -> dict[str, Any]:

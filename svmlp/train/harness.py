@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from svmlp._files import write_atomic
 from svmlp.errors import UsageError
 
 __all__ = ["evaluate", "get_args_parser", "main"]
@@ -142,6 +143,9 @@ def _data(args: argparse.Namespace, say: Any) -> Any:
     from svmlp.links import link_plates
 
     ds = svmlp.read(args.data)
+    conflict = ds.inputs.output_conflict(args.out)
+    if conflict is not None:
+        raise UsageError(f"--out {args.out}: {conflict}; keep runs outside the data set")
     for split in (args.train_split, args.val_split):
         if split not in ds.splits:
             raise UsageError(f"{args.data}: no split {split!r} (it has {', '.join(ds.splits)})")
@@ -395,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     if main_proc:
         final = ckpt.final_metrics(out, ds, args, device, amp_dtype, val_loader)
-        (out / "final.json").write_text(json.dumps(final, indent=1, default=float))
+        write_atomic(out / "final.json", json.dumps(final, indent=1, default=float).encode("utf-8"))
         if args.plots:
             write_plots(out, history, final)
         say(f"done: {out / 'best.pt'}; final val AP50 {final['val']['metrics'].get('AP50') or 0:.4f}")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from svmlp._files import replaced_atomically, write_atomic
 
 __all__ = ["write_epoch", "write_plots"]
 
 
 def _replace(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def write_epoch(out: Path, history: list[dict[str, Any]]) -> None:
@@ -56,7 +55,8 @@ def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any])
     ax2.set(title="validation", xlabel="epoch", ylim=(0, 1))
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(out / "loss.png", dpi=110)
+    with replaced_atomically(out / "loss.png") as fh:
+        fig.savefig(fh, dpi=110, format="png")
     plt.close(fig)
     written.append(out / "loss.png")
     curves = (final.get("val") or {}).get("pr_curves") or {}
@@ -73,7 +73,8 @@ def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any])
         )
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out / "pr.png", dpi=110)
+        with replaced_atomically(out / "pr.png") as fh:
+            fig.savefig(fh, dpi=110, format="png")
         plt.close(fig)
         written.append(out / "pr.png")
     return written

@@ -117,7 +117,7 @@ YOLO_CASES: dict[str, tuple[dict, str]] = {
     "nan": ({"label": "\n0 nan 0.5 0.2 0.2\n"}, r"a\.txt:2: values must be finite"),
     "negative size": (
         {"label": "0 0.5 0.5 -0.2 0.2\n"},
-        r"a\.txt:1: values must be finite, with width, height >= 0",
+        r"a\.txt:1: values must be finite and normalised \(within ±10000\), with width, height >= 0",
     ),
     "label without image": (
         {"label": "0 0.5 0.5 0.2 0.2\n", "image": False},

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from svmlp._files import remove_tree, walk
 from svmlp.cli import main
 from svmlp.errors import SvmlpError
 
@@ -105,7 +107,7 @@ def voc_xml(filename: str = "a.jpg", *, box: tuple[str, ...] = ("5", "5", "44", 
 def tree_digest(root: Path) -> dict[str, str]:
     """Every entry under ``root`` (links not followed): kind and content digest."""
     out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in walk(root):  # os.walk recurses: deep trees are a case
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             st = os.lstat(p)
@@ -208,6 +210,9 @@ def check_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], v
         rc, err = run_verb(verb, src, out, reports, capsys)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert "Traceback" not in err, f"{verb}: {err}"
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f]", err), (
+            f"{verb}: a raw control character reached stderr: {err!r}"
+        )
         if case.secret:
             assert "SECRET-CANARY" not in err, f"{verb} quoted the file outside: {err}"
         if verb in case.ok:
@@ -225,8 +230,8 @@ def check_case(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str], v
         beside = sorted(p.name for p in tmp_path.iterdir())
         assert beside == sorted({"src", "outside", "reports", *(["out"] if out.exists() else [])}), beside
         for p in (out, reports):
-            if p.exists():
-                subprocess.run(["rm", "-rf", str(p)], check=True)
+            remove_tree(p)
+    remove_tree(root)  # pytest's own clean-up recurses
 
 
 # -- the corpus ---------------------------------------------------------------------------------
@@ -487,6 +492,149 @@ CASES: dict[str, Case] = {
 }
 
 
+def _folder_link(kind: str) -> Callable[[Path, Path], Path]:
+    """A folder the reader finds by convention, linked to a folder outside the data set."""
+
+    def build(src: Path, outside: Path) -> Path:
+        away = outside / "away"
+        if kind == "yolo labels":
+            yolo(src)
+            (away).mkdir()
+            (away / "a.txt").write_text(SECRET + "\n")
+            shutil.rmtree(src / "labels" / "train")
+            os.symlink(away, src / "labels" / "train")
+        elif kind == "voc ImageSets":
+            voc(src, {"a": voc_xml()}, sets={"train": "a\n"})
+            (away).mkdir()
+            (away / "train.txt").write_text(SECRET + "\n")
+            shutil.rmtree(src / "ImageSets" / "Main")
+            os.symlink(away, src / "ImageSets" / "Main")
+        elif kind == "voc Annotations":
+            voc(src, {"a": voc_xml()})
+            away.mkdir()
+            (away / "a.xml").write_text(voc_xml(SECRET))
+            shutil.rmtree(src / "Annotations")
+            os.symlink(away, src / "Annotations")
+        else:  # coco images
+            coco(src, coco_doc(["canary.jpg"]))
+            (src / "images").mkdir()
+            os.symlink(outside, src / "images" / "train")
+        return src
+
+    return build
+
+
+def _list_with_root_path(src: Path, outside: Path) -> Path:
+    yolo(src)
+    (src / "train.txt").write_text(f"{outside / 'canary.jpg'}\n")
+    return yolo(src, yaml=f"path: /\ntrain: {src / 'train.txt'}\nnames: [vehicle, plate]\n")
+
+
+def _deep_images(src: Path, outside: Path) -> Path:
+    yolo(src)
+    here = os.getcwd()
+    os.chdir(src / "images" / "train")
+    try:
+        for _ in range(1100):
+            os.mkdir("d")
+            os.chdir("d")
+        jpeg(Path(os.getcwd()) / "deep.jpg")
+    finally:
+        os.chdir(here)
+    return src
+
+
+def _sparse_label(src: Path, outside: Path) -> Path:
+    yolo(src)
+    with open(src / "labels" / "train" / "a.txt", "r+b") as fh:
+        fh.truncate(100 << 20)  # 100 MB, a few kB on disk
+    return src
+
+
+def _plate_text(text: str) -> Callable[[Path, Path], Path]:
+    def build(src: Path, outside: Path) -> Path:
+        doc = coco_doc(["a.jpg"])
+        doc["annotations"][1]["plate"] = {"text": text}
+        return coco(src, doc, images=["a.jpg"])
+
+    return build
+
+
+def _sidecar_crowd(box: object) -> Callable[[Path, Path], Path]:
+    def build(src: Path, outside: Path) -> Path:
+        yolo(src, {"a.jpg": "0 0.5 0.5 0.2 0.2\n"})
+        side = {
+            "svmlp_sidecar": "1.0",
+            "format": "yolo",
+            "categories": [{"id": 0, "name": "vehicle"}],
+            "images": [
+                {
+                    "split": "train",
+                    "file_name": "a.jpg",
+                    "id": 1,
+                    "rows": [[5, 0]],
+                    "annotations": [{"id": 6, "category_id": 0, "bbox": box, "iscrowd": 1}],
+                }
+            ],
+        }
+        (src / "svmlp.sidecar.json").write_text(json.dumps(side))
+        return src
+
+    return build
+
+
+CASES.update(
+    {
+        "yolo label folder linked outside": Case(
+            _folder_link("yolo labels"), r"symbolic link .* outside", secret=True
+        ),
+        "voc ImageSets linked outside": Case(
+            _folder_link("voc ImageSets"), r"symbolic link .* outside", secret=True
+        ),
+        "voc Annotations linked outside": Case(
+            _folder_link("voc Annotations"), r"symbolic link .* outside", secret=True
+        ),
+        "coco image folder linked outside": Case(
+            _folder_link("coco images"),
+            r"symbolic link .* outside",
+            ok={"stats", "audit", "convert-none", "dataset"},
+        ),
+        "yolo image list out of the data set through path: /": Case(
+            _list_with_root_path, r"lies outside the data set"
+        ),
+        "yolo folders 1100 deep": Case(_deep_images, "", ok=set(VERBS)),
+        "yolo label file of 100 MB": Case(_sparse_label, r"more than the \d+ a label file may have"),
+        "yolo row of 1e308": Case(lambda s, o: yolo(s, {"a.jpg": "0 1e308 0.5 0.2 0.2\n"}), r"normalised"),
+        "yolo class inf": Case(lambda s, o: yolo(s, {"a.jpg": "inf 0.5 0.5 0.2 0.2\n"}), r"class 'inf'"),
+        "yaml names key '00'": Case(_yaml_names("{'00': vehicle}"), r"class indices"),
+        "yaml names key 0.5": Case(_yaml_names("{0.5: vehicle}"), r"class indices"),
+        "yaml integer of 5000 digits": Case(
+            lambda s, o: yolo(
+                s, yaml="x: " + "9" * 5000 + "\ntrain: images/train\nnames: [vehicle, plate]\n"
+            ),
+            r"digits",
+        ),
+        "voc unknown XML encoding": Case(
+            lambda s, o: voc(s, {"a": '<?xml version="1.0" encoding="x-nope"?>' + voc_xml()}),
+            r"cannot decode the XML",
+        ),
+        "sidecar crowd box null": Case(_sidecar_crowd(None), r"a kept box with no bbox"),
+        "coco class name U+FFFE": Case(
+            lambda s, o: coco(
+                s,
+                {**coco_doc(["a.jpg"]), "categories": [{"id": 1, "name": "car\ufffe"}, CATS[1]]},
+                images=["a.jpg"],
+            ),
+            r"control character",
+        ),
+        "coco escape sequence in a file name": Case(_coco_names("a\x1b[31m.jpg"), r"control character"),
+        "plate text VOC cannot hold": Case(
+            _plate_text("AB\x01C"), r"VOC XML cannot hold", ok=set(VERBS) - {"convert-voc"}
+        ),
+    }
+)
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", list(CASES))
 def test_hostile_case(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -682,3 +830,60 @@ def test_an_unreadable_folder_is_an_error_not_an_empty_data_set(
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert folder.name in proc.stderr and "Permission denied" in proc.stderr, proc.stderr
+
+
+# -- outputs of the other verbs -----------------------------------------------------------------
+
+
+def test_train_never_writes_its_run_over_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    src = yolo(tmp_path / "src")
+    before = tree_digest(src)
+    assert (
+        main(["train", str(src), "--epochs", "1", "--device", "cpu", "--out", str(src / "images" / "train")])
+        == 2
+    )
+    assert "which the data set was read from" in capsys.readouterr().err
+    assert tree_digest(src) == before
+
+
+def test_the_image_cache_stays_out_of_the_data(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from svmlp.torch import SVMLPDataset
+    from svmlp.torch import transforms as T
+
+    src = yolo(tmp_path / "src")
+    before = tree_digest(src)
+    with pytest.raises(SvmlpError, match="keep the cache outside the data set"):
+        SVMLPDataset(src, transforms=T.eval_preset(32), cache=src / "images" / "train" / "cache")
+    assert tree_digest(src) == before
+
+
+def test_left_over_work_folders_inside_the_data_are_named_not_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = coco(tmp_path / "src", coco_doc(["a.jpg"]), images=["a.jpg"])
+    (src / ".converted.aaaaaaaa.svmlp-old" / "x").mkdir(parents=True)
+    (src / ".converted.aaaaaaaa.svmlp-old" / "x" / "README").write_text("the data's own\n")
+    (src / ".converted.bbbbbbbb.svmlp-tmp").mkdir()
+    (src / ".converted.bbbbbbbb.svmlp-tmp" / "keep.txt").write_text("the data's own\n")
+    before = tree_digest(src)
+    assert main(["convert", str(src), "--to", "coco", "-o", str(src / "converted")]) == 0
+    assert "svmlp does not remove it" in capsys.readouterr().out
+    after = {k: v for k, v in tree_digest(src).items() if not k.startswith("converted")}
+    assert after == before
+
+
+def test_the_audit_page_shows_no_image_linked_out_of_the_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    outside = tmp_path / "outside"
+    jpeg(outside / "canary.jpg", seed=9)
+    yolo(src, {"a.jpg": "0 0.5 0.5 0.2 0.2\n", "b.jpg": "0 0.5 0.5 0.001 0.001\n"})  # a tiny box: a card
+    (src / "images" / "train" / "b.jpg").unlink()
+    os.symlink(outside / "canary.jpg", src / "images" / "train" / "b.jpg")
+    page = tmp_path / "r.html"
+    assert main(["audit", str(src), "--html", str(page)]) in (0, 1)
+    html = page.read_text()
+    assert "b.jpg" in html and "a link out of the data set; not shown" in html
