@@ -24,21 +24,28 @@ from svmlp.errors import AnnotationError, SvmlpError, UsageError
 
 __all__ = [
     "LinkGuard",
+    "NotRegularFileError",
     "copy_regular",
     "file_kind",
+    "make_folders",
     "open_regular",
     "open_regular_file",
     "read_file",
-    "make_folders",
     "remove_tree",
     "replaced_atomically",
     "walk",
+    "within",
     "write_atomic",
 ]
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (both absolute, normalised the same way)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def file_kind(mode: int) -> str:
@@ -150,7 +157,7 @@ class LinkGuard:
         self._folders: dict[str, bool] = {}
 
     def _inside(self, real: str) -> bool:
-        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+        return any(within(real, r) for r in self.roots)
 
     def outside(self, path: str | os.PathLike[str]) -> str | None:
         """The real path ``path`` leads to when that lies outside the roots, else None.

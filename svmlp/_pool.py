@@ -17,7 +17,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_threads(fn: Callable[[T], R], items: Iterable[T], *, threads: int, chunksize: int = 1) -> list[R]:
+def map_threads(fn: Callable[[T], R], items: Iterable[T], *, threads: int) -> list[R]:
     """``[fn(x) for x in items]`` on ``threads`` threads, in order; the first exception (or an
     interrupt in the calling thread) cancels the rest and is raised once the running items end."""
     items = list(items)
@@ -25,7 +25,7 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], *, threads: int, chunk
         return [fn(x) for x in items]
     pool = ThreadPoolExecutor(threads)
     try:
-        out = list(pool.map(fn, items, chunksize=chunksize))
+        out = list(pool.map(fn, items))
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise

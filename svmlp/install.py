@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from svmlp._files import remove_tree, walk
+from svmlp._files import remove_tree, walk, within
 from svmlp.errors import ArchiveError
 from svmlp.extract import safe_extract
 
@@ -109,10 +109,6 @@ def _merge(new: Path, old: Path, target: Path, check: Callable[[], None]) -> Non
         raise
 
 
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _escaping_link(root: Path, *, skip: Path) -> tuple[str, str] | None:
     """(path under ``root``, where it leads) of a symbolic link whose text reads as a path inside
     ``root`` but that really leads outside, or None. A link whose text points outside on its face
@@ -131,10 +127,10 @@ def _escaping_link(root: Path, *, skip: Path) -> tuple[str, str] | None:
                     text = os.readlink(e.path)
                 except OSError:  # gone since the folder was listed
                     continue
-                if os.path.isabs(text) or not _inside(os.path.normpath(os.path.join(folder, text)), top):
+                if os.path.isabs(text) or not within(os.path.normpath(os.path.join(folder, text)), top):
                     continue
                 real = os.path.realpath(e.path)
-                if not _inside(real, top):
+                if not within(real, top):
                     return os.path.relpath(e.path, top), real
             elif e.is_dir(follow_symlinks=False) and e.path != skipped:
                 stack.append(e.path)

@@ -20,7 +20,6 @@ from svmlp.formats._images import IMAGE_MODES, place_images
 from svmlp.formats._layout import atomic_output_dir
 from svmlp.formats._lenient import lenient
 from svmlp.model import Dataset
-from svmlp.model.validate import check_names
 
 __all__ = ["FORMATS", "IMAGE_MODES", "WriteReport", "convert", "detect", "read", "write"]
 
@@ -153,8 +152,8 @@ def write(
     module = _module(format)
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
-    _refuse_own_source(ds, Path(out))
-    check_names(ds)  # the model checked them when built; a data set built without checks is checked here
+    _refuse_own_source(ds, Path(out))  # names were checked when the data set was built; each
+    # destination the writers join is checked again (check_destinations), so none is checked twice here
     if splits:
         ds = ds.split(*splits)
     cleaned: list[str] = []  # work folders a killed run left beside out, removed under the lock

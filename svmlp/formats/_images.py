@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from svmlp._files import LinkGuard, copy_regular, file_kind, make_folders
+from svmlp._files import LinkGuard, copy_regular, file_kind, make_folders, within
 from svmlp._pool import map_threads
 from svmlp.errors import ImageError
 from svmlp.model import Dataset
@@ -84,9 +84,8 @@ def place_images(ds: Dataset, out: Path, destination: Callable[[str, str], str],
     root = os.path.realpath(out)
     for parent in sorted({dst.parent for _, dst in jobs}):
         make_folders(parent)
-        real = os.path.realpath(parent)
-        if real != root and not real.startswith(root + os.sep):  # defence in depth
+        if not within(os.path.realpath(parent), root):  # defence in depth
             raise ImageError(f"{parent}: resolves outside the output folder {out}; nothing written")
     action = _ACTIONS[mode]
-    map_threads(lambda job: action(*job), jobs, threads=4, chunksize=16)
+    map_threads(lambda job: action(*job), jobs, threads=4)
     return len(jobs)

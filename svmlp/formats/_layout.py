@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from svmlp._files import read_file, remove_tree, walk
+from svmlp._files import make_folders, read_file, remove_tree, walk
 from svmlp.errors import AnnotationError, OutputExistsError, UsageError
 
 __all__ = [
@@ -108,17 +108,14 @@ def walk_files(
         raise _listing_error(exc)
 
     found: list[Path] = []
-    try:
-        for dirpath, dirnames, filenames in walk(folder, onerror=fail):
-            dirnames.sort()
-            base = Path(dirpath)
-            found.extend(
-                base / f
-                for f in sorted(filenames)
-                if (suffixes is None or f.endswith(suffixes)) and (match is None or match(f))
-            )
-    except RecursionError:  # os.walk recurses: a tree a thousand folders deep
-        raise AnnotationError(f"{folder}: folders nested too deeply to walk") from None
+    for dirpath, dirnames, filenames in walk(folder, onerror=fail):
+        dirnames.sort()
+        base = Path(dirpath)
+        found.extend(
+            base / f
+            for f in sorted(filenames)
+            if (suffixes is None or f.endswith(suffixes)) and (match is None or match(f))
+        )
     return found
 
 
@@ -324,7 +321,7 @@ def atomic_output_dir(
         raise OutputExistsError(f"{out}: exists and is not a folder; choose another output path")
     if parent.exists() and not parent.is_dir():
         raise UsageError(f"{parent}: is a file, so it cannot hold the output folder")
-    parent.mkdir(parents=True, exist_ok=True)
+    make_folders(parent)
     with _output_lock(out, parent) as locked:
         sweep = locked and not keep_leftovers
         if sweep:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from svmlp._files import within
 from svmlp.errors import AnnotationError, where
 from svmlp.formats._layout import (
     CONFIG_LIMIT,
@@ -89,8 +90,7 @@ class YoloLayout:
 
 def _lexically_inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` as written (links not resolved) lies in ``folder``."""
-    p, f = os.path.normpath(os.path.abspath(path)), os.path.normpath(os.path.abspath(folder))
-    return p == f or p.startswith(f.rstrip(os.sep) + os.sep)
+    return within(os.path.abspath(path), os.path.abspath(folder))  # abspath normalises too
 
 
 def _data_set_folder(path: Path) -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from svmlp._files import LinkGuard, make_folders
+from svmlp._files import LinkGuard, make_folders, within
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
 from svmlp.formats._layout import paused_gc, walk_files
@@ -219,7 +219,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         folder = os.path.dirname(dst)
         if folder not in made:
             make_folders(folder)
-            if not os.path.realpath(folder).startswith(real_root + os.sep):  # defence in depth
+            if not within(os.path.realpath(folder), real_root):  # defence in depth
                 raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
             made.add(folder)
         # one format call per file, not per row

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from svmlp._files import within
 from svmlp.errors import AnnotationError
 
 __all__ = [
@@ -140,7 +141,8 @@ def names_ok(names: Sequence[str]) -> bool:
         return False
     if block.count("\n") != len(names) + 1:  # a name holds a newline
         return False
-    if block.isascii():
+    ascii_only = block.isascii()
+    if ascii_only:
         data = block.encode("ascii")
         if data.translate(None, _ASCII_ALLOWED):  # a control character or a backslash
             return False
@@ -153,7 +155,7 @@ def names_ok(names: Sequence[str]) -> bool:
             return False
     if any(bad in data for bad in _BAD_JOINS) or (b":" in data and _DRIVE_BLOCK.search(data)):
         return False
-    if max(map(len, names)) * (1 if block.isascii() else 4) <= NAME_MAX:
+    if max(map(len, names)) * (1 if ascii_only else 4) <= NAME_MAX:
         return True  # no part, and no name, can be too long
     codes = np.frombuffer(data, np.uint8)
     newlines = np.flatnonzero(codes == 10)
@@ -178,13 +180,7 @@ def check_destinations(root: str | os.PathLike[str], relative: Iterable[str]) ->
     The names were checked when read; this guards the writer's own joins (``images/<split>/``,
     ``labels/``), so that no bug can ever write outside the output folder.
     """
-    rels = list(relative)
-    if names_ok(rels):
-        return
-    for rel in rels:
-        problem = path_problem(rel)
-        if problem is not None:
-            raise AnnotationError(f"{root}: refusing to write {rel!r}, which {problem}")
+    check_file_names(relative, where=f"{os.fspath(root)}: refusing to write", what="path")
 
 
 def category_problem(name: object) -> str | None:
@@ -215,11 +211,6 @@ def check_category_name(name: object, *, where: str | None = None) -> str:
 
 def _real(path: str | os.PathLike[str]) -> str:
     return os.path.realpath(os.fspath(path))
-
-
-def _within(path: str, folder: str) -> bool:
-    """Whether ``path`` is ``folder`` or below it (both real paths)."""
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass(frozen=True)
@@ -280,16 +271,16 @@ class Inputs:
     def contains(self, path: str | os.PathLike[str]) -> bool:
         """Whether the real path of ``path`` lies inside one of :attr:`roots`."""
         real = _real(path)
-        return any(_within(real, r) for r in self.roots)
+        return any(within(real, r) for r in self.roots)
 
     def output_conflict(self, out: str | os.PathLike[str]) -> str | None:
         """Why ``out`` may not be an output folder (it is, holds, or lies in what was read), or None."""
         target = _real(out)
         for p in sorted(self.files | self.trees | self.folders):
-            if _within(p, target):
+            if within(p, target):
                 return f"holds {p}, which the data set was read from"
         for p in sorted(self.trees):
-            if _within(target, p):
+            if within(target, p):
                 return f"lies inside {p}, which the data set was read from (the next read would take the output for data)"
         return None
 
@@ -299,9 +290,9 @@ class Inputs:
         if target in self.files:
             return "is a file the data set was read from"
         for p in sorted(self.trees | self.folders):
-            if _within(target, p):
+            if within(target, p):
                 return f"lies inside {p}, which the data set was read from"
         for p in sorted(self.files):
-            if _within(p, target):
+            if within(p, target):
                 return f"holds {p}, which the data set was read from"
         return None

@@ -311,7 +311,7 @@ sys.exit(cli.main())
 def test_a_stuck_thread_does_not_hold_the_exit(stuck: str) -> None:
     """After a stop, the exit waits a few seconds for a thread, the cleanup some more (it may be
     copying a large file), then the process ends anyway."""
-    from svmlp.cli import _CLEANUP_S, _EXIT_GRACE_S
+    from svmlp._signals import _CLEANUP_S, _EXIT_GRACE_S
 
     proc = subprocess.Popen(
         [sys.executable, "-c", _STUCK, stuck],
@@ -333,11 +333,11 @@ def test_signals_wait_for_a_safe_moment(tmp_path: Path, monkeypatch: pytest.Monk
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from svmlp.cli import _safe_to_raise
+    from svmlp._signals import _safe_to_raise
 
     seen: list[tuple[str, bool]] = []
     (tmp_path / "svmlp_probe_module.py").write_text(
-        "import sys\nfrom svmlp.cli import _safe_to_raise\nSAFE = _safe_to_raise(sys._getframe())\n"
+        "import sys\nfrom svmlp._signals import _safe_to_raise\nSAFE = _safe_to_raise(sys._getframe())\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     seen.append(("import", importlib.import_module("svmlp_probe_module").SAFE))
