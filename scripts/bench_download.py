@@ -6,7 +6,7 @@
 
 A loopback HTTP server (another process, sending with sendfile, so it is not the bottleneck) serves
 a file of random bytes and the embedded sample release. curl fetches the file with ``-o``;
-svmlp downloads it through ``svmlp.download`` (streaming, sha256 while streaming, checked and
+svmlp downloads it through ``svmlp.release.download`` (streaming, sha256 while streaming, checked and
 renamed into place). Then the sample release plus the big file are verified with
 ``verify_release(full=True)`` (sha256 of every file and a full decode of every image) and, for
 the floor, ``sha256sum`` over the same files. Prints one markdown table and the goal check
@@ -108,11 +108,11 @@ def manifest_doc(files: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(work: Path, mib: int, repeat: int) -> list[str]:
-    from svmlp.download import download
-    from svmlp.hashing import sha256_file
-    from svmlp.manifest import parse_manifest
-    from svmlp.sample import SAMPLE_DIR, sample_manifest
-    from svmlp.verify import verify_release
+    from svmlp.release.digest import sha256_file
+    from svmlp.release.download import download
+    from svmlp.release.manifest import parse_manifest
+    from svmlp.release.sample import SAMPLE_DIR, sample_manifest
+    from svmlp.release.verification import verify_release
 
     served = work / "serve"
     served.mkdir()

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from svmlp.extract import archive_format
-from svmlp.hashing import sha256_file
-from svmlp.manifest import parse_manifest
+from svmlp.release.archive import archive_format
+from svmlp.release.digest import sha256_file
+from svmlp.release.manifest import parse_manifest
 
 
 def _members_tar(path: Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from svmlp.formats import write
-from svmlp.sample import MANIFEST, SAMPLE_DIR
+from svmlp.release.sample import MANIFEST, SAMPLE_DIR
 from svmlp.synth import generate
 
 NAME, VERSION = "svmlp-sample", "0.1.0"

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
     from svmlp.formats import FORMATS, WriteReport, convert, detect, read, write
     from svmlp.model import BoxTable, Category, Dataset, ImageTable
 
-__version__ = "0.1.0"
+from svmlp._version import __version__
 
 __all__ = [
     "FORMATS",

@@ -419,8 +419,8 @@ def _guard_report(flag: str, path: Path | None, read: Any) -> None:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from svmlp.download import download
-    from svmlp.manifest import default_manifest_url, load_manifest, sample_manifest_url
+    from svmlp.release.download import download
+    from svmlp.release.manifest import default_manifest_url, load_manifest, sample_manifest_url
 
     if args.manifest:
         url = args.manifest
@@ -445,8 +445,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from svmlp.manifest import load_manifest
-    from svmlp.verify import verify_release
+    from svmlp.release.manifest import load_manifest
+    from svmlp.release.verification import verify_release
 
     if not args.folder.is_dir():
         from svmlp.errors import UsageError

@@ -1,36 +1,17 @@
-"""The small sample release shipped inside the package, so demos and tests need no network.
+"""Moved to :mod:`svmlp.release.sample`; this name stays so that old imports keep working.
 
-It is made by ``scripts/make_sample.py`` from :mod:`svmlp.synth`: JPEG scenes and native
-annotations packed as one ``.tar.gz``, with a manifest giving the archive's and every member's
-size and sha256. It installs through the same code as any release (``svmlp download --sample``):
-fetched from its ``file://`` URL, checked, unpacked safely.
+>>> from svmlp.release.sample import *  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+import warnings
 
-__all__ = ["SAMPLE_DIR", "sample_manifest", "unpack_sample"]
+from svmlp.release.sample import *  # noqa: F403
+from svmlp.release.sample import __all__  # noqa: F401
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
-MANIFEST = "manifest.json"
-
-
-def sample_manifest() -> dict[str, Any]:
-    """The embedded sample's manifest document."""
-    return json.loads((SAMPLE_DIR / MANIFEST).read_text(encoding="utf-8"))
-
-
-def unpack_sample(out: str | Path) -> Path:
-    """Install the embedded sample release into ``out`` (what ``svmlp download --sample`` does).
-
-    >>> from svmlp.sample import unpack_sample  # doctest: +SKIP
-    >>> unpack_sample("data/sample")            # doctest: +SKIP
-    """
-    from svmlp.download import download
-    from svmlp.manifest import load_manifest, sample_manifest_url
-
-    download(load_manifest(sample_manifest_url()), out, quiet=True)
-    return Path(out)
+warnings.warn(
+    "svmlp.sample moved to svmlp.release.sample; import it from there",
+    DeprecationWarning,
+    stacklevel=2,
+)

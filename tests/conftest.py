@@ -43,7 +43,7 @@ def plates_dir() -> Path:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The embedded sample release, unpacked once per session (read-only for tests)."""
-    from svmlp.sample import unpack_sample
+    from svmlp.release.sample import unpack_sample
 
     return unpack_sample(tmp_path_factory.mktemp("sample") / "release")
 

@@ -19,10 +19,10 @@ from fault_server import FaultServer
 
 import svmlp
 from svmlp.cli import main
-from svmlp.download import download
-from svmlp.fetch import FetchPolicy
-from svmlp.manifest import load_manifest, parse_manifest
-from svmlp.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.download import download
+from svmlp.release.manifest import load_manifest, parse_manifest
+from svmlp.release.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.transfer import FetchPolicy
 
 FAST = FetchPolicy(connect_timeout=2, read_timeout=2, attempts=4, backoff=0.01, max_wait=2, budget=20)
 ARCHIVE = "svmlp-sample-0.1.0.tar.gz"
@@ -41,7 +41,7 @@ def srv() -> FaultServer:
         yield server
 
 
-def _manifest(srv: FaultServer, urls: list[str] | None = None) -> svmlp.manifest.Manifest:
+def _manifest(srv: FaultServer, urls: list[str] | None = None) -> svmlp.release.manifest.Manifest:
     doc = sample_manifest()
     if urls is not None:
         doc["files"][0]["urls"] = urls
@@ -406,7 +406,7 @@ def test_nothing_may_land_in_the_state_folder(where: str, tmp_path: Path) -> Non
 def test_ctrl_c_stops_a_fetch_at_its_next_chunk(srv: FaultServer, tmp_path: Path) -> None:
     import threading
 
-    from svmlp.fetch import fetch_file
+    from svmlp.release.transfer import fetch_file
 
     srv.faults.trickle, srv.faults.trickle_times = 0.01, 1
     cancel = threading.Event()

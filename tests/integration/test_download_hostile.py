@@ -23,10 +23,10 @@ from fault_server import FaultServer
 
 import svmlp
 from svmlp.cli import main
-from svmlp.download import download
-from svmlp.fetch import FetchPolicy
-from svmlp.manifest import load_manifest, parse_manifest
-from svmlp.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.download import download
+from svmlp.release.manifest import load_manifest, parse_manifest
+from svmlp.release.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.transfer import FetchPolicy
 
 FAST = FetchPolicy(connect_timeout=2, read_timeout=2, attempts=2, backoff=0.01, max_wait=2, budget=10)
 ARCHIVE = "svmlp-sample-0.1.0.tar.gz"

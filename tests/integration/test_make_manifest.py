@@ -10,10 +10,10 @@ import zipfile
 from pathlib import Path
 
 import svmlp
-from svmlp.download import download
-from svmlp.manifest import load_manifest
-from svmlp.sample import SAMPLE_DIR, sample_manifest
-from svmlp.verify import verify_release
+from svmlp.release.download import download
+from svmlp.release.manifest import load_manifest
+from svmlp.release.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.verification import verify_release
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_manifest.py"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import svmlp.install
+import svmlp.release.installation
 from svmlp.errors import ArchiveError
-from svmlp.install import install_archive
+from svmlp.release.installation import install_archive
 
 
 def make_tar(path: Path, files: dict[str, bytes]) -> Path:
@@ -92,7 +92,7 @@ def test_a_failed_move_is_undone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             raise OSError("disk trouble")
         rename(src, dst)
 
-    monkeypatch.setattr(svmlp.install.os, "rename", flaky)
+    monkeypatch.setattr(svmlp.release.installation.os, "rename", flaky)
     with pytest.raises(OSError, match="disk trouble"):
         install_archive(archive, target, scratch=tmp_path / "scratch")
     monkeypatch.undo()

@@ -4,7 +4,7 @@
 bytes go to ``<dest>.part`` beside the destination, a ``<dest>.part.json`` record says which
 file (size and sha256) the partial belongs to, and only a file whose size and sha256 match the
 manifest is renamed to ``dest``. Neither is ever opened through a symbolic link: one planted there
-is replaced (:func:`svmlp._lock.own_file`). A partial is continued with a Range request when the
+is replaced (:func:`svmlp.release._state.own_file`). A partial is continued with a Range request when the
 server answers 206; a 200 starts over. Connection errors, timeouts, 429 and 5xx are retried with
 exponential backoff and jitter (``Retry-After`` honoured) within a bounded budget; a 4xx, an HTML
 page where data was expected, or bytes that do not match move on to the next mirror.
@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from svmlp._files import NotRegularFileError, open_regular, read_file
-from svmlp._lock import clear_path, own_file
 from svmlp.errors import DownloadError, SvmlpError
+from svmlp.release._state import clear_path, own_file
 
 __all__ = ["FetchPolicy", "fetch_bytes", "fetch_file", "looks_like_html"]
 
@@ -175,7 +175,7 @@ _local = threading.local()
 def _session() -> Any:
     import requests
 
-    from svmlp import __version__
+    from svmlp._version import __version__
 
     if getattr(_local, "session", None) is None:
         s = requests.Session()

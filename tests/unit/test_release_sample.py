@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from svmlp import DownloadError
-from svmlp.download import download
-from svmlp.manifest import load_manifest
-from svmlp.sample import SAMPLE_DIR, sample_manifest, unpack_sample
+from svmlp.release.download import download
+from svmlp.release.manifest import load_manifest
+from svmlp.release.sample import SAMPLE_DIR, sample_manifest, unpack_sample
 
 
 def test_manifest_matches_archive() -> None:

@@ -3,7 +3,7 @@
 Several archives of one release may fill the same folders (``images/train`` from one,
 ``images/val`` from another), so an archive's tree is merged into the target, not swapped in: a
 file of the same path is replaced, everything else is kept. The archive is first unpacked (safely:
-:func:`svmlp.extract.safe_extract`) into a scratch folder on the same file system; each file is
+:func:`svmlp.release.archive.safe_extract`) into a scratch folder on the same file system; each file is
 then renamed into place, the file it replaces moved aside and deleted only once every file is in.
 On a failure the moves are undone in reverse order.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from svmlp._files import remove_tree, walk, within
 from svmlp.errors import ArchiveError
-from svmlp.extract import safe_extract
+from svmlp.release.archive import safe_extract
 
 __all__ = ["install_archive"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import svmlp.extract
+import svmlp.release.archive
 from svmlp.errors import ArchiveError, OutputExistsError
-from svmlp.extract import archive_format, safe_extract
+from svmlp.release.archive import archive_format, safe_extract
 
 MB = 1 << 20
-CHUNK = svmlp.extract._CHUNK
+CHUNK = svmlp.release.archive._CHUNK
 MTIME = 1_600_000_000
 # in archive order: a sub-folder, a name with a space and non-ASCII letters, a file over a chunk
 GOOD = {
@@ -137,7 +137,7 @@ def test_hard_link_is_copied_where_the_file_system_has_none(
     def no_links(*args: object, **kwargs: object) -> None:
         raise OSError("operation not permitted")
 
-    monkeypatch.setattr(svmlp.extract.os, "link", no_links)
+    monkeypatch.setattr(svmlp.release.archive.os, "link", no_links)
     members = [entry("a", data=bytes(600_000)), entry("b", tarfile.LNKTYPE, link="a")]
     archive = make_tar(tmp_path / "a.tar.gz", members)
     with pytest.raises(ArchiveError, match=r"'b' takes the unpacked size past"):

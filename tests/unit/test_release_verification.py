@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from svmlp.errors import ManifestError, UsageError
-from svmlp.hashing import CHUNK, PIPELINE_MIN
-from svmlp.manifest import STATE_DIR, parse_manifest
-from svmlp.sample import SAMPLE_DIR, sample_manifest
-from svmlp.verify import Problem, VerifyReport, sha256_file, verify_release
+from svmlp.release.digest import CHUNK, PIPELINE_MIN
+from svmlp.release.manifest import STATE_DIR, parse_manifest
+from svmlp.release.sample import SAMPLE_DIR, sample_manifest
+from svmlp.release.verification import Problem, VerifyReport, sha256_file, verify_release
 
 IMAGE = "images/train/scene_000001.jpg"
 
