@@ -59,7 +59,8 @@ demo: $(VENV)/.installed
 	$(BIN)/svmlp convert $(DEMO_OUT)/voc --to svmlp -o $(DEMO_OUT)/back-from-voc
 	$(BIN)/svmlp stats $(DEMO_OUT)/back-from-voc
 
-test: $(VENV)/.installed-test
+# lint first: CI runs this target, and a tree that fails ruff or mypy does not land
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.installed-test

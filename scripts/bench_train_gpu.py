@@ -9,7 +9,8 @@ that), then training steps (forward, loss, backward, AdamW, EMA) run in mixed pr
 ICR loss off and on, in interleaved blocks of the same run. Reported: images/s, the ICR share of
 the step time, the time of the ICR term alone (forward and backward, CUDA events), and peak GPU
 memory. ``--ablate N`` then trains N epochs with ICR off and with ``--icr inverse`` through the
-real harness and prints both runs' validation metrics.
+real harness and prints both runs' validation metrics. ``--model`` measures another registered
+model family (:mod:`svmlp.train.registry`) the same way.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def step_times(model, crits, data, *, steps: int, reps: int, dtype) -> dict[str,
             x = images.float().div_(255).contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=dtype):
                 feats = model(x)
-            loss, _ = crit([f.float() for f in feats], targets)
+            loss, _ = crit(feats, targets)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-sizes", default="16,32,64")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--model", default="svmlp-detector", help="model family (svmlp.train.registry)")
     ap.add_argument("--scale", default="n")
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--ablate", type=int, default=0, help="epochs of a short ICR off/on ablation")
@@ -113,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from svmlp.train.criterion import DetectionLoss
-    from svmlp.train.model import Detector
+    from svmlp.train.registry import build_criterion, build_model
 
     if not torch.cuda.is_available():
         raise SystemExit("bench_train_gpu: needs a CUDA device")
@@ -127,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     for b in (int(x) for x in args.batch_sizes.split(",")):
         data, lm = batches(args.data, args.split, args.imgsz, b, 6, args.workers)
         torch.manual_seed(0)
-        model = Detector(len(lm), scale=args.scale).cuda().to(memory_format=torch.channels_last)
-        model.reset_head_bias(args.imgsz)
-        crits = {"off": DetectionLoss(model, icr="off"), "inverse": DetectionLoss(model, icr="inverse")}
+        model = build_model(args.model, num_classes=len(lm), scale=args.scale, imgsz=args.imgsz)
+        model = model.cuda().to(memory_format=torch.channels_last)
+        crits = {icr: build_criterion(args.model, model, icr=icr) for icr in ("off", "inverse")}
         torch.cuda.reset_peak_memory_stats()
         t = step_times(model, crits, data, steps=args.steps, reps=args.reps, dtype=dtype)
         off, on = statistics.median(t["off"]), statistics.median(t["inverse"])
@@ -196,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                     "--no-plots",
                     "--scale",
                     args.scale,
+                    "--model",
+                    args.model,
                 ]
             )
             import json

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -19,6 +20,19 @@ _argv: list[str] | None = None  # the arguments main() was given (svmlp train pa
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _checked(kind: Any, ok: Any, rule: str) -> Any:
+    """An argparse type: a bad value is refused under the flag's name (library errors name
+    parameters)."""
+
+    def parse(text: str) -> Any:
+        with contextlib.suppress(ValueError):
+            if ok(value := kind(text)):
+                return value
+        raise argparse.ArgumentTypeError(f"expected {rule}; got {text!r}")
+
+    return parse
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
@@ -119,6 +133,7 @@ def _add_verify(sub: Any) -> None:
 
 def _add_link(sub: Any) -> None:
     from svmlp.formats import FORMATS, IMAGE_MODES
+    from svmlp.links import MARGIN, MAX_PLATES, MIN_INSIDE
 
     p = sub.add_parser("link", help="link every plate to the vehicle it is mounted on")
     p.add_argument("src", type=Path, help="source folder or annotation file")
@@ -131,13 +146,19 @@ def _add_link(sub: Any) -> None:
     p.add_argument(
         "--children", type=_csv, help="plate classes, comma-separated (default: from the alias table)"
     )
+    share = _checked(float, lambda v: 0 < v <= 1, "a share in (0, 1]")
     p.add_argument(
-        "--min-inside", type=float, default=0.5, help="share of a plate inside a vehicle to link them"
+        "--min-inside",
+        type=share,
+        default=MIN_INSIDE,
+        help=f"share of a plate inside a vehicle to link them ({MIN_INSIDE})",
     )
-    p.add_argument("--max-plates", type=int, default=2, help="plates one vehicle may carry (default 2)")
+    plates = _checked(int, lambda v: v >= 1, "a whole number >= 1")
     p.add_argument(
-        "--margin", type=float, default=0.1, help="shares this close are near-equal candidates (0.1)"
+        "--max-plates", type=plates, default=MAX_PLATES, help=f"plates one vehicle may carry ({MAX_PLATES})"
     )
+    near = _checked(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    p.add_argument("--margin", type=near, default=MARGIN, help=f"shares this close are near-equal ({MARGIN})")
     p.add_argument("--relink", action="store_true", help="replace the links the source already has")
     p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")

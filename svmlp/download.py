@@ -1,7 +1,4 @@
-"""Moved to :mod:`svmlp.release.download`; this name stays so that old imports keep working.
-
->>> from svmlp.release.download import *  # doctest: +SKIP
-"""
+"""Moved to :mod:`svmlp.release.download`; this name stays so that old imports keep working."""
 
 from __future__ import annotations
 

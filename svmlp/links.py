@@ -7,7 +7,8 @@ The rules :func:`link_plates` applies, image by image:
   and boxes with a coordinate that is not finite (a set read leniently), are neither.
 - **Share.** A (plate, vehicle) pair of one image is scored by the share of the plate inside the
   vehicle's box: the plate's 4-corner polygon when it has valid corners (finite, non-zero area,
-  not self-crossing), else its box. A zero-area plate has share 0 everywhere.
+  not self-crossing), else its box. A zero-area plate has share 0 everywhere. The audit measures
+  a linked plate through the same :class:`svmlp.model.geometry.CornerShapes`.
 - **Candidates.** Pairs with share >= ``min_inside`` (in (0, 1]).
 - **Ranking.** A plate's candidates within ``margin`` of its best share come first; the others
   follow by share. Among the near-best, a vehicle whose box holds another near-best one gives way
@@ -43,20 +44,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import shapely
 
 from svmlp.errors import UsageError
 from svmlp.model import BoxTable, Category, Dataset
 from svmlp.model.categories import Role, normalise_name
+from svmlp.model.geometry import CornerShapes, area, share_inside, share_inside_matrix
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import usable_boxes
 
 __all__ = ["AMBIGUOUS", "KEPT", "LINKED", "NOT_A_PLATE", "ORPHAN", "OVER_CAPACITY", "STATUSES"]
-__all__ += ["LinkResult", "inside_share", "link_plates", "with_roles"]
+__all__ += ["MARGIN", "MAX_PLATES", "MIN_INSIDE", "LinkResult", "inside_share", "link_plates", "with_roles"]
 
 LINKED, ORPHAN, AMBIGUOUS = "linked", "orphan", "ambiguous"
 OVER_CAPACITY, KEPT, NOT_A_PLATE = "over_capacity", "kept", "not_a_plate"
 STATUSES = (LINKED, ORPHAN, AMBIGUOUS, OVER_CAPACITY, KEPT, NOT_A_PLATE)
 
+# The defaults of link_plates, read by the CLI's flags and the audit's thresholds too (one place).
+#: Share of a plate inside a vehicle for the vehicle to be a candidate, in (0, 1].
+MIN_INSIDE = 0.5
+#: Plates one vehicle may carry.
+MAX_PLATES = 2
+#: Candidates whose shares are this close to the best are near-equal, in [0, 1].
+MARGIN = 0.1
 #: A vehicle whose box lies at least this far inside another's is nested in it (car in truck).
 NESTED = 0.9
 #: Images with more (plate, vehicle) pairs than this get their pairs from one STRtree rather
@@ -174,82 +183,34 @@ def _eligible(ds: Dataset, role: str) -> np.ndarray:
 # -- shares --------------------------------------------------------------------------------------
 
 
-def _share(p: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Area of box ``p`` ∩ box ``v`` / area of ``p``, elementwise over broadcast ``(..., 4)`` arrays."""
-    with np.errstate(invalid="ignore"):  # a box read leniently may hold inf - inf; its share is NaN
-        w = np.minimum(p[..., 2], v[..., 2]) - np.maximum(p[..., 0], v[..., 0])
-        h = np.minimum(p[..., 3], v[..., 3]) - np.maximum(p[..., 1], v[..., 1])
-        inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-        area = (p[..., 2] - p[..., 0]) * (p[..., 3] - p[..., 1])
-        out = np.divide(inter, area, out=np.zeros(np.broadcast(inter, area).shape), where=area > 0)
-        return np.minimum(out, 1.0)
-
-
 def inside_share(plates: np.ndarray, vehicles: np.ndarray) -> np.ndarray:
-    """``(n, m)``: area of plate ``i`` ∩ vehicle ``j`` / area of plate ``i``, for xyxy boxes.
+    """``(n, m)``: area of plate ``i`` ∩ vehicle ``j`` / area of plate ``i``, for xyxy boxes (their
+    boxes only; :func:`svmlp.model.geometry.share_inside_matrix`, under the name links had).
 
     A zero-area plate has share 0.
 
     >>> inside_share(np.array([[0, 0, 10, 10.0]]), np.array([[5, 0, 20, 20.0], [0, 0, 1, 1.0]]))
     array([[0.5 , 0.01]])
     """
-    p = np.asarray(plates, dtype=np.float64).reshape(-1, 4)
-    v = np.asarray(vehicles, dtype=np.float64).reshape(-1, 4)
-    return _share(p[:, None, :], v[None, :, :])
+    return share_inside_matrix(plates, vehicles)
 
 
-class _Shapes:
-    """The shape each plate is scored by: its corner polygon where valid, else its box."""
-
-    def __init__(self, ds: Dataset, plates: np.ndarray) -> None:
-        b = ds.boxes
-        self.xyxy = b.xyxy
-        self.poly_of = np.full(len(b), -1, dtype=np.int64)
-        self.extent = b.xyxy.copy()  # what a plate's shape may cover, for the spatial index
-        if b.corners is None or not len(plates):
-            return
-        rows = plates[np.isfinite(b.corners[plates]).all(axis=(1, 2))]
-        polys = shapely.polygons(b.corners[rows])
-        area = shapely.area(polys)
-        good = shapely.is_valid(polys) & (area > 0)
-        rows, self.polys, self.area = rows[good], polys[good], area[good]
-        self.poly_of[rows] = np.arange(len(rows))
-        c = b.corners[rows]
-        self.bounds = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
-        self.extent[rows, :2] = np.fmin(self.bounds[:, :2], b.xyxy[rows, :2])
-        self.extent[rows, 2:] = np.fmax(self.bounds[:, 2:], b.xyxy[rows, 2:])
-
-    def candidates(
-        self, pp: np.ndarray, pv: np.ndarray, floor: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The pairs (plate row ``pp[k]``, vehicle row ``pv[k]``) with share >= ``floor``, and it."""
-        touch = np.flatnonzero(_share(self.extent[pp], self.xyxy[pv]) > 0)  # most pairs are apart
-        pp, pv = pp[touch], pv[touch]
-        share = _share(self.xyxy[pp], self.xyxy[pv])
-        k = np.flatnonzero(self.poly_of[pp] >= 0)
-        if len(k):
-            share[k] = self._polygon_shares(self.poly_of[pp[k]], self.xyxy[pv[k]], floor)
-        hit = share >= floor - _EPS
-        return pp[hit], pv[hit], np.minimum(share[hit], 1.0)
-
-    def _polygon_shares(self, q: np.ndarray, v: np.ndarray, floor: float) -> np.ndarray:
-        qb = self.bounds[q]
-        # most pairs hold the whole polygon or none of it: only the rest need real clipping, and
-        # not those whose bounding box inside the vehicle is already too small to reach the floor
-        share = ((qb[:, :2] >= v[:, :2]).all(axis=1) & (qb[:, 2:] <= v[:, 2:]).all(axis=1)).astype(float)
-        most = _share(qb, v) * (qb[:, 2] - qb[:, 0]) * (qb[:, 3] - qb[:, 1]) / self.area[q]
-        cut = np.flatnonzero((share == 0) & (most >= floor - _EPS))
-        if len(cut):
-            clip = shapely.intersection(self.polys[q[cut]], shapely.box(*v[cut].T))
-            share[cut] = shapely.area(clip) / self.area[q[cut]]
-        return share
+def _candidates(
+    shapes: CornerShapes, pp: np.ndarray, pv: np.ndarray, floor: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs (plate row ``pp[k]``, vehicle row ``pv[k]``) with share >= ``floor``, and it."""
+    touch = np.flatnonzero(share_inside(shapes.extent[pp], shapes.xyxy[pv]) > 0)  # most pairs are apart
+    pp, pv = pp[touch], pv[touch]
+    share = shapes.share_inside(pp, shapes.xyxy[pv], floor=floor)
+    hit = share >= floor - _EPS
+    return pp[hit], pv[hit], np.minimum(share[hit], 1.0)
 
 
 # -- candidate pairs -----------------------------------------------------------------------------
 
 
 def _pairs(
-    image: np.ndarray, plates: np.ndarray, vehicles: np.ndarray, shapes: _Shapes, n_images: int
+    image: np.ndarray, plates: np.ndarray, vehicles: np.ndarray, shapes: CornerShapes, n_images: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(plate row, vehicle row) of same-image pairs: all of them, or what an STRtree finds."""
     img_p, img_v = image[plates], image[vehicles]
@@ -271,6 +232,8 @@ def _pairs(
 def _tree_pairs(
     image: np.ndarray, dp: np.ndarray, dv: np.ndarray, extent: np.ndarray, xyxy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
+    import shapely  # here, not at the top: the CLI reads this module's defaults when it starts
+
     # one tree for every crowded image: each image is shifted along x to a lane of its own
     crowded = np.unique(image[dv])
     lane, lane_p = np.searchsorted(crowded, image[dv]), np.searchsorted(crowded, image[dp])
@@ -326,7 +289,7 @@ def _group_pairs(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _rank(
-    cp: np.ndarray, cv: np.ndarray, cs: np.ndarray, area: np.ndarray, margin: float, xyxy: np.ndarray
+    cp: np.ndarray, cv: np.ndarray, cs: np.ndarray, size: np.ndarray, margin: float, xyxy: np.ndarray
 ) -> _Ranked:
     order = np.lexsort((-cs, cp))
     cp, cv, cs = cp[order], cv[order], cs[order]
@@ -338,10 +301,10 @@ def _rank(
     # car) gives way to it; then the one the plate sits on as a mounted plate; then the smaller
     i, j = _group_pairs(start, end)
     holds = np.zeros(len(cp), dtype=bool)
-    inner = top[i] & top[j] & (_share(xyxy[cv[j]], xyxy[cv[i]]) >= NESTED)
+    inner = top[i] & top[j] & (share_inside(xyxy[cv[j]], xyxy[cv[i]]) >= NESTED)
     holds[i[inner]] = True
     cost = mount_cost(xyxy[cp], xyxy[cv])
-    order = np.lexsort((cv, area[cv], np.where(top, cost, -cs), holds & top, ~top, cp))
+    order = np.lexsort((cv, size[cv], np.where(top, cost, -cs), holds & top, ~top, cp))
     return _Ranked(cp[order], cv[order], cs[order], top[order], start, end, cost[order])
 
 
@@ -350,7 +313,7 @@ def _ambiguity(r: _Ranked, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     group = np.repeat(np.arange(len(r.start)), r.end - r.start)
     first = r.cv[r.start][group]
     a, b = xyxy[first], xyxy[r.cv]
-    nested = (_share(a, b) >= NESTED) | (_share(b, a) >= NESTED)
+    nested = (share_inside(a, b) >= NESTED) | (share_inside(b, a) >= NESTED)
     # a rival the mount position does not settle: about as low and central on its vehicle
     close = r.cost <= r.cost[r.start][group] + MOUNT_MARGIN
     rival = np.flatnonzero(r.top & (r.cv != first) & ~nested & close)
@@ -407,11 +370,11 @@ def _runner_up(r: _Ranked, taken: np.ndarray, ambiguous: np.ndarray, rival: np.n
 
 def _check_options(min_inside: float, max_plates: int, margin: float) -> None:
     if not 0 < min_inside <= 1:
-        raise UsageError(f"--min-inside must be in (0, 1]; got {min_inside}")
+        raise UsageError(f"min_inside must be in (0, 1]; got {min_inside}")
     if int(max_plates) != max_plates or max_plates < 1:
-        raise UsageError(f"--max-plates must be a whole number >= 1; got {max_plates}")
+        raise UsageError(f"max_plates must be a whole number >= 1; got {max_plates}")
     if not 0 <= margin <= 1:
-        raise UsageError(f"--margin must be in [0, 1]; got {margin}")
+        raise UsageError(f"margin must be in [0, 1]; got {margin}")
 
 
 def link_plates(
@@ -419,15 +382,18 @@ def link_plates(
     *,
     parents: Sequence[str] | None = None,
     children: Sequence[str] | None = None,
-    min_inside: float = 0.5,
-    max_plates: int = 2,
-    margin: float = 0.1,
+    min_inside: float = MIN_INSIDE,
+    max_plates: int = MAX_PLATES,
+    margin: float = MARGIN,
     relink: bool = False,
+    strict: bool = True,
 ) -> LinkResult:
     """Link every plate of ``ds`` to the vehicle it is mounted on, by the rules of this module.
 
     ``parents``/``children`` name the vehicle and plate classes (see :func:`with_roles`); the
     returned data set has those roles and the new ``parent``/``link_score`` columns.
+    ``strict=False`` takes a data set read leniently (``svmlp.read(strict=False)``) that breaks
+    the model's rules: its linked copy is not refused for what its reading already recorded.
 
     >>> from svmlp.synth import generate_annotations
     >>> ds = generate_annotations(3, seed=0)
@@ -442,13 +408,12 @@ def link_plates(
     score = np.where(parent >= 0, b.link_score, np.nan)
     kept = parent >= 0
     plates, vehicles = np.flatnonzero(_eligible(ds, "child")), np.flatnonzero(_eligible(ds, "parent"))
-    shapes = _Shapes(ds, plates)
+    shapes = CornerShapes(b.xyxy, b.corners, plates)
     pp, pv = _pairs(b.image, plates, vehicles, shapes, len(ds.images))
-    cp, cv, cs = shapes.candidates(pp, pv, min_inside)
+    cp, cv, cs = _candidates(shapes, pp, pv, min_inside)
     candidates = np.bincount(cp, minlength=n)
     free = ~kept[cp]
-    area = (b.xyxy[:, 2] - b.xyxy[:, 0]) * (b.xyxy[:, 3] - b.xyxy[:, 1])
-    r = _rank(cp[free], cv[free], cs[free], area, margin, b.xyxy)
+    r = _rank(cp[free], cv[free], cs[free], area(b.xyxy), margin, b.xyxy)
     ambiguous, rival = _ambiguity(r, b.xyxy)
     taken, over = _assign(r, np.bincount(parent[kept], minlength=n), b.image, max_plates)
     rows = r.plate
@@ -460,4 +425,5 @@ def link_plates(
     second = np.full(n, -1, dtype=np.int64)
     second[rows] = _runner_up(r, taken, ambiguous, rival)
     boxes = BoxTable(**{**b.__dict__, "parent": parent, "link_score": score})
-    return LinkResult(ds.replace(boxes=boxes), status, candidates, second)
+    linked = ds.replace(boxes=boxes, findings=STRICT if strict else Findings(strict=False))
+    return LinkResult(linked, status, candidates, second)

@@ -2,19 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from svmlp.formats import FORMATS
+from svmlp.formats._plugin import BOX_ATTRIBUTES
 from svmlp.model import Dataset
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures"
 PLATES = SHARED / "data" / "plates-us-eu"
 
+_FLAGS = ("difficult", "truncated", "occluded")
+
+
+def kept_by(*formats: str) -> dict[str, Any]:
+    """:func:`assert_same_dataset`'s ``atol``, ``keeps`` and ``unset_as`` for data written and
+    read back through ``formats`` in turn, from each format's declared round trip: the
+    tolerances add up, only what every format keeps is kept, the first fill of an unset flag stays.
+
+    >>> kept_by("coco")["atol"], sorted(kept_by("voc")["unset_as"].items())
+    (0.0, [('difficult', 0)])
+    """
+    trips = [FORMATS[f].ROUND_TRIP for f in formats]
+    unset_as: dict[str, int] = {}
+    for t in trips:
+        for flag, value in t.unset_as.items():
+            unset_as.setdefault(flag, value)
+    return {
+        "atol": float(sum(t.tolerance for t in trips)),
+        "keeps": frozenset.intersection(*(t.keeps for t in trips)),
+        "unset_as": unset_as,
+    }
+
 
 def _keyed(ds: Dataset) -> dict[tuple[str, str], int]:
     return {(s, f): i for i, (s, f) in enumerate(zip(ds.images.split.tolist(), ds.images.file_name.tolist()))}
+
+
+def _corners(ds: Dataset, row: int) -> np.ndarray:
+    c = ds.boxes.corners
+    return np.full((4, 2), np.nan) if c is None else c[row]
+
+
+def _assert_same_attributes(
+    a: Dataset,
+    b: Dataset,
+    ra: int,
+    rb: int,
+    *,
+    atol: float,
+    keeps: Collection[str],
+    unset_as: Mapping[str, int],
+) -> None:
+    """The optional attributes of box ``ra`` of ``a`` and ``rb`` of ``b`` that ``keeps`` names."""
+    where = f"box id {int(a.boxes.id[ra])}"
+    if "text" in keeps:
+        ta = "" if a.boxes.text is None else str(a.boxes.text[ra])
+        tb = "" if b.boxes.text is None else str(b.boxes.text[rb])
+        assert ta == tb, f"{where}: plate text {ta!r} came back as {tb!r}"
+    if "corners" in keeps:  # coordinates: the format's tolerance applies
+        np.testing.assert_allclose(
+            _corners(a, ra), _corners(b, rb), atol=atol, rtol=0, err_msg=f"{where}: plate corners"
+        )
+    for flag in _FLAGS:
+        if flag not in keeps:
+            continue
+        want = int(getattr(a.boxes, flag)[ra])
+        got = int(getattr(b.boxes, flag)[rb])
+        filled = want < 0 and flag in unset_as and got == unset_as[flag]
+        assert got == want or filled, f"{where}: {flag} {want} came back as {got}"
 
 
 def assert_same_dataset(
@@ -22,6 +82,8 @@ def assert_same_dataset(
     b: Dataset,
     *,
     atol: float = 0.0,
+    keeps: Collection[str] = BOX_ATTRIBUTES,
+    unset_as: Mapping[str, int] | None = None,
     ids: bool = True,
     category_ids: bool = True,
     links: bool = True,
@@ -30,9 +92,15 @@ def assert_same_dataset(
 ) -> None:
     """``a`` and ``b`` hold the same images and boxes, matched by (split, file name) and box order.
 
-    ``atol`` is the coordinate tolerance in pixels. Box order within an image is compared as
-    written (every format keeps it), crowd boxes compared separately when ``crowd``.
+    ``atol`` is the coordinate tolerance in pixels (boxes and plate corners). Box order within an
+    image is compared as written (every format keeps it), crowd boxes compared separately when
+    ``crowd``. ``keeps`` names the optional box attributes compared (link scores, plate text and
+    corners, VOC flags; all by default), ``unset_as`` what an unspecified flag (−1) may come back
+    as instead: pass :func:`kept_by` of the formats the data went through (``**kept_by("voc")``).
     """
+    unknown = set(keeps) - BOX_ATTRIBUTES
+    assert not unknown, f"keeps names attributes no format declares: {sorted(unknown)}"
+    unset_as = unset_as or {}
     assert [c.name for c in a.categories] == [c.name for c in b.categories] or not category_ids
     if category_ids:
         assert [(c.id, c.name, c.role) for c in a.categories] == [
@@ -62,4 +130,6 @@ def assert_same_dataset(
                     assert x.parent == y.parent, key
                 else:
                     assert (x.parent is None) == (y.parent is None), key
-                assert x.text == y.text, key
+                if "link_score" in keeps:
+                    assert x.link_score == y.link_score, f"{key}: link score {x.link_score} vs {y.link_score}"
+            _assert_same_attributes(a, b, x.index, y.index, atol=atol, keeps=keeps, unset_as=unset_as)

@@ -9,6 +9,7 @@ import numpy as np
 
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
+from svmlp.model.geometry import area, intersection, iou
 from svmlp.model.tables import usable_boxes
 from svmlp.model.validate import first_duplicate
 
@@ -188,12 +189,10 @@ def _border(ctx: Context, ok: np.ndarray, w_img: np.ndarray, h_img: np.ndarray) 
     x0, y0, x1, y1 = b.xyxy.T
     known = (w_img > 0) & (h_img > 0)
     past = ok & known & ((x0 < -tol) | (y0 < -tol) | (x1 > w_img + tol) | (y1 > h_img + tol))
-    area = np.maximum((x1 - x0) * (y1 - y0), 1e-9)
-    inside = np.clip(np.minimum(x1, w_img) - np.maximum(x0, 0), 0, None) * np.clip(
-        np.minimum(y1, h_img) - np.maximum(y0, 0), 0, None
-    )
+    size = np.maximum(area(b.xyxy), 1e-9)  # ok boxes have an area; the floor keeps the rest quiet
+    inside = intersection(b.xyxy, np.stack([np.zeros_like(w_img), np.zeros_like(h_img), w_img, h_img], 1))
     for r in np.flatnonzero(past).tolist():
-        out = 1 - inside[r] / area[r]
+        out = 1 - inside[r] / size[r]
         yield ctx.issue(
             "box_past_border",
             int(b.image[r]),
@@ -202,15 +201,6 @@ def _border(ctx: Context, ok: np.ndarray, w_img: np.ndarray, h_img: np.ndarray) 
             f"{int(w_img[r])}×{int(h_img[r])} image ({out:.0%} of it outside)",
             score=float(out),
         )
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Element-wise IoU of two (n, 4) xyxy arrays."""
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def check_duplicates(ctx: Context) -> Iterator[Issue]:

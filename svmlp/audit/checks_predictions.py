@@ -10,17 +10,15 @@ has the wrong class. Each finding's score, in [0, 1], ranks it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
-import msgspec
 import numpy as np
 
-from svmlp._files import read_file
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
-from svmlp.errors import UsageError, where
-from svmlp.model import Dataset
+from svmlp.model.geometry import iou_matrix
+
+# moved to the model layer (svmlp.model.predictions); still importable from here
+from svmlp.model.predictions import PredictionRecord, Predictions, load_predictions, read_prediction_records
 
 __all__ = [
     "PredictionRecord",
@@ -29,84 +27,6 @@ __all__ = [
     "load_predictions",
     "read_prediction_records",
 ]
-
-
-class PredictionRecord(msgspec.Struct):
-    """One row of a COCO results file."""
-
-    image_id: int
-    category_id: int
-    bbox: tuple[float, float, float, float]
-    score: float
-
-
-@dataclass
-class Predictions:
-    image: np.ndarray  # image row per prediction
-    category: np.ndarray  # category row
-    xyxy: np.ndarray
-    score: np.ndarray
-    notes: list[str]
-
-
-def read_prediction_records(
-    path: Path, *, hint: str = "expected a COCO results list"
-) -> list[PredictionRecord]:
-    """The rows of a COCO results file; a bad file is a UsageError naming it (and the JSON path)."""
-    data = read_file(path, error=UsageError, what="results file")
-    try:
-        return msgspec.json.decode(data, type=list[PredictionRecord], strict=False)
-    except RecursionError:
-        raise UsageError(f"{path}: JSON nested too deeply; {hint}") from None
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        at = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None
-        raise UsageError(f"{where(path, at=at)}: {text.split(' - at `')[0]}; {hint}") from None
-    except msgspec.DecodeError as exc:
-        raise UsageError(f"{path}: {exc}") from None
-
-
-def load_predictions(path: Path, ds: Dataset) -> Predictions:
-    """Read a COCO results file and map it onto ``ds`` (image ids must be unique in ``ds``)."""
-    preds = read_prediction_records(path)
-    ids = ds.images.id
-    if len(np.unique(ids)) != len(ids):
-        raise UsageError(
-            f"{path}: predictions name images by id, and ids repeat across this data set's splits "
-            f"({', '.join(ds.splits)}); audit one split with --split"
-        )
-    row_of = {int(v): k for k, v in enumerate(ids.tolist())}
-    cat_of = {c.id: k for k, c in enumerate(ds.categories)}
-    unknown_cats = sorted({p.category_id for p in preds} - set(cat_of))
-    if unknown_cats:
-        raise UsageError(
-            f"{path}: category_id {unknown_cats[0]} is not a category of the data set "
-            f"(it has {', '.join(f'{c.id}={c.name}' for c in ds.categories)})"
-        )
-    known = [p for p in preds if p.image_id in row_of]
-    notes = []
-    if len(known) < len(preds):
-        notes.append(
-            f"{path}: {len(preds) - len(known)} prediction(s) name images not in the data set; ignored"
-        )
-    xywh = np.array([p.bbox for p in known], dtype=np.float64).reshape(-1, 4)
-    return Predictions(
-        image=np.array([row_of[p.image_id] for p in known], dtype=np.int64),
-        category=np.array([cat_of[p.category_id] for p in known], dtype=np.int64),
-        xyxy=np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1),
-        score=np.array([p.score for p in known], dtype=np.float64),
-        notes=notes,
-    )
-
-
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def check_predictions(ctx: Context) -> Iterator[Issue]:
@@ -119,7 +39,7 @@ def check_predictions(ctx: Context) -> Iterator[Issue]:
         p = np.flatnonzero(confident & (preds.image == i))
         lo, hi = int(ctx.ds.offsets[i]), int(ctx.ds.offsets[i + 1])
         g = np.arange(lo, hi)[~b.iscrowd[lo:hi]]
-        overlap = _iou_matrix(preds.xyxy[p], b.xyxy[g]) if len(g) else np.zeros((len(p), 0))
+        overlap = iou_matrix(preds.xyxy[p], b.xyxy[g]) if len(g) else np.zeros((len(p), 0))
         same = preds.category[p][:, None] == b.category[g][None, :]
         pair = _one_to_one(np.where(same, overlap, 0))
         # a prediction paired with a label it overlaps a little proposes a place for that label

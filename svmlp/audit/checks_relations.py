@@ -16,6 +16,8 @@ from svmlp.audit.checks_data import image_pairs
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
 from svmlp.links import mount_cost
+from svmlp.model.geometry import CornerShapes, area, share_inside
+from svmlp.model.tables import usable_boxes
 
 __all__ = ["check_classes", "check_relations", "robust_z"]
 
@@ -31,18 +33,6 @@ def robust_z(values: np.ndarray, reference: np.ndarray) -> np.ndarray:
     med = np.median(reference)
     mad = 1.4826 * np.median(np.abs(reference - med))
     return (values - med) / max(mad, 1e-6)
-
-
-def _share_inside(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """Element-wise share of each ``inner`` box's area inside the matching ``outer`` box."""
-    iw = np.clip(np.minimum(inner[:, 2], outer[:, 2]) - np.maximum(inner[:, 0], outer[:, 0]), 0, None)
-    ih = np.clip(np.minimum(inner[:, 3], outer[:, 3]) - np.maximum(inner[:, 1], outer[:, 1]), 0, None)
-    area = (inner[:, 2] - inner[:, 0]) * (inner[:, 3] - inner[:, 1])
-    return np.divide(iw * ih, area, out=np.zeros_like(area), where=area > 0)
-
-
-def _area(xyxy: np.ndarray) -> np.ndarray:
-    return np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
 
 
 def check_relations(ctx: Context) -> Iterator[Issue]:
@@ -74,29 +64,30 @@ def _orphans(ctx: Context, status: np.ndarray) -> Iterator[Issue]:
     if not ctx.enabled("orphan_plate"):
         return
     b = ctx.links.dataset.boxes
-    vehicles = np.flatnonzero(ctx.ds.role_mask("parent") & ~b.iscrowd)
-    for r in np.flatnonzero(status == "orphan").tolist():
-        same = vehicles[b.image[vehicles] == b.image[r]]
-        best = (
-            float(_share_inside(np.repeat(b.xyxy[r : r + 1], len(same), 0), b.xyxy[same]).max())
-            if len(same)
-            else 0.0
-        )
+    # the vehicles and the measure the linker used, so "at most" stays below what it needed
+    vehicles = np.flatnonzero(ctx.ds.role_mask("parent") & ~b.iscrowd & usable_boxes(b.xyxy))
+    orphans = np.flatnonzero(status == "orphan")
+    ia, ib = image_pairs(b.image[orphans], b.image[vehicles], len(ctx.ds.images))
+    share = CornerShapes(b.xyxy, b.corners, orphans).share_inside(orphans[ia], b.xyxy[vehicles[ib]])
+    best = np.zeros(len(orphans))
+    np.maximum.at(best, ia, share)
+    for k, r in enumerate(orphans.tolist()):
         yield ctx.issue(
             "orphan_plate",
             int(b.image[r]),
             r,
-            f"lies in no vehicle (at most {best:.0%} of it inside one, "
+            f"lies in no vehicle (at most {best[k]:.0%} of it inside one, "
             f"{ctx.config['min_inside']:.0%} needed)",
-            score=float(1 - best),
+            score=float(1 - best[k]),
         )
 
 
 def _linked_pairs(ctx: Context, linked: np.ndarray) -> Iterator[Issue]:
     b, cfg = ctx.links.dataset.boxes, ctx.config
     plates, cars = b.xyxy[linked], b.xyxy[b.parent[linked]]
-    share = _share_inside(plates, cars)
-    ratio = _area(plates) / np.maximum(_area(cars), 1e-9)
+    # measured as the linker measures (corners where a plate has them): the two cannot disagree
+    share = CornerShapes(b.xyxy, b.corners, linked).share_inside(linked, cars)
+    ratio = area(plates) / np.maximum(area(cars), 1e-9)
     for k in np.flatnonzero(share < float(cfg["plate_inside_parent"])).tolist():
         r = int(linked[k])
         if ctx.enabled("plate_outside_vehicle"):
@@ -232,16 +223,16 @@ def _relations(ctx: Context, car: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     carrier[parent[linked]] = True
     if len(linked) < _MIN_PER_CLASS:
         return in_place, carrier, nested
-    area = np.maximum(_area(b.xyxy), 1e-9)
-    usual = np.log(area[linked] / area[parent[linked]])
+    size = np.maximum(area(b.xyxy), 1e-9)
+    usual = np.log(size[linked] / size[parent[linked]])
     limit = float(ctx.config["outlier_z"])
     in_place[linked] = np.abs(robust_z(usual, usual)) <= limit
     cars = np.flatnonzero(car)
     lone = cars[~carrier[cars]]
     ia, ib = image_pairs(b.image[lone], b.image[cars], len(ctx.ds.images))
     ra, rb = lone[ia], cars[ib]
-    keep = (ra != rb) & (_share_inside(b.xyxy[ra], b.xyxy[rb]) >= 0.9)
+    keep = (ra != rb) & (share_inside(b.xyxy[ra], b.xyxy[rb]) >= 0.9)
     keep[keep] = mount_cost(b.xyxy[ra[keep]], b.xyxy[rb[keep]]) <= _PLATE_MOUNT
     ra, rb = ra[keep], rb[keep]
-    nested[ra[np.abs(robust_z(np.log(area[ra] / area[rb]), usual)) <= limit]] = True
+    nested[ra[np.abs(robust_z(np.log(size[ra] / size[rb]), usual)) <= limit]] = True
     return in_place, carrier, nested

@@ -22,6 +22,7 @@ from typing import Any
 from svmlp._files import read_file
 from svmlp.audit.issues import SEVERITIES
 from svmlp.errors import UsageError
+from svmlp.links import MAX_PLATES, MIN_INSIDE
 
 __all__ = ["CHECKS", "THRESHOLDS", "AuditConfig", "load_config"]
 
@@ -34,8 +35,9 @@ THRESHOLDS: dict[str, tuple[float | int | bool, str]] = {
     "plate_aspect_min": (0.8, "a plate's width / height below this is flagged"),
     "plate_aspect_max": (8.0, "a plate's width / height above this is flagged"),
     "duplicate_iou": (0.85, "same-class boxes of one image overlapping this much (IoU) are duplicates"),
-    "min_inside": (0.5, "share of a plate inside a vehicle for the vehicle to carry it (linking)"),
-    "max_plates": (2, "plates one vehicle may carry"),
+    # the linker's own defaults: the audit links as `svmlp link` does unless told otherwise
+    "min_inside": (MIN_INSIDE, "share of a plate inside a vehicle for the vehicle to carry it (linking)"),
+    "max_plates": (MAX_PLATES, "plates one vehicle may carry"),
     "plate_inside_parent": (0.98, "a linked plate with less of itself inside its vehicle is flagged"),
     "plate_max_share": (0.35, "a plate larger than this share of its vehicle's area is flagged"),
     "confusion_z": (4.0, "robust distance from its own class's size and shape for a class-confusion flag"),

@@ -50,16 +50,16 @@ class Context:
     def links(self) -> LinkResult:
         """Car→plate links: the data set's own, completed where a plate has none (in memory only)."""
         if self._links is None:
-            from svmlp.formats._lenient import lenient
             from svmlp.links import link_plates
 
-            # a data set read leniently may break the model's rules; its findings are already recorded
-            with lenient():
-                self._links = link_plates(
-                    self.ds,
-                    min_inside=float(self.config["min_inside"]),
-                    max_plates=int(self.config["max_plates"]),
-                )
+            # the linked copy is checked like any new data set; one read leniently may break the
+            # model's rules, and its findings are already recorded (ds.read_issues)
+            self._links = link_plates(
+                self.ds,
+                min_inside=float(self.config["min_inside"]),
+                max_plates=int(self.config["max_plates"]),
+                strict=False,
+            )
         return self._links
 
     def where(self, image: int, box: int = -1) -> str:

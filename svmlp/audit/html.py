@@ -20,8 +20,8 @@ import numpy as np
 
 from svmlp._files import LinkGuard, NotRegularFileError, open_regular_file, write_atomic
 from svmlp._pool import map_threads
+from svmlp.audit._present import COLOURS, GREY, count_rows, header, location, rank, score_key, worst_first
 from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
-from svmlp.audit.report import _COLOURS, _GREY, _count_rows, _header, _location, _rank, _score, _worst_first
 from svmlp.audit.scan import quiet_images
 
 __all__ = ["render_html"]
@@ -123,7 +123,7 @@ def _draw_boxes(
     ds, lim = report.dataset, float(max(picture.size))
     lo, hi = int(ds.offsets[row]), int(ds.offsets[row + 1])
     flagged: dict[int, list[Issue]] = {}
-    for issue in sorted(issues, key=lambda i: _rank(i.severity)):
+    for issue in sorted(issues, key=lambda i: rank(i.severity)):
         for r in (issue.box, *issue.related):
             if lo <= r < hi:
                 flagged.setdefault(r, []).append(issue)
@@ -136,7 +136,7 @@ def _draw_boxes(
     for issue in issues:
         rect = None if issue.bbox is None else _rect(np.asarray(issue.bbox, float), sx, sy, lim)
         if rect is not None:
-            colour = _COLOURS.get(issue.severity, _GREY)
+            colour = COLOURS.get(issue.severity, GREY)
             _dashed(draw, rect, (*colour, 255))
             if issue.box < 0:  # a box-level issue is already named on its own box
                 _label(draw, rect, issue.check, colour, taken)
@@ -150,7 +150,7 @@ def _draw_box(
         draw.rectangle(rect, outline=(255, 255, 255, 150), width=1)
         return
     own = [i for i in issues if i.box == row]  # the box an issue is about, not a related one
-    colour = _COLOURS.get((own or issues)[0].severity, _GREY)
+    colour = COLOURS.get((own or issues)[0].severity, GREY)
     draw.rectangle(rect, outline=(*colour, 255 if own else 190), width=3 if own else 1)
     if own:
         _label(draw, rect, ", ".join(dict.fromkeys(i.check for i in own)), colour, taken)
@@ -238,7 +238,7 @@ _esc = html.escape  # quote=True: file names may hold quotes and land in attribu
 
 
 def _summary_table(report: AuditReport) -> str:
-    rows, clean, out = _count_rows(report), [], ["<table><tr><th>check</th>"]
+    rows, clean, out = count_rows(report), [], ["<table><tr><th>check</th>"]
     out += [f'<th class="{s}">{s}</th>' for s in SEVERITIES] + ["</tr>"]
     for check, n in rows:
         if not any(n.values()):
@@ -293,7 +293,7 @@ def _card(report: AuditReport, row: int, issues: list[Issue], tile: _Tile) -> st
     else:
         style = f"width:{tile.width}px;aspect-ratio:{tile.width}/{tile.height}"
         picture = f'<div class="placeholder" style="{style}">{_esc(tile.problem)}</div>'
-    issues = _worst_first(report, issues)
+    issues = worst_first(report, issues)
     items = "".join(_issue_item(report, i) for i in issues)
     return (
         f'<article class="card sev-{_esc(issues[0].severity)}">{picture}<h3>{name} '
@@ -307,13 +307,13 @@ def _page(report: AuditReport, cards: list[str], left_out: int, thumb: int) -> s
     parts = [
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>svmlp audit: '
         f"{_esc(str(report.source))}</title><style>{_CSS.replace('THUMB', str(thumb + 18))}</style></head><body>",
-        f"<h1>svmlp audit</h1><p>{_esc(_header(report))}</p>",
+        f"<h1>svmlp audit</h1><p>{_esc(header(report))}</p>",
         _summary_table(report),
         *(f'<p class="where">note: {_esc(n)}</p>' for n in report.notes),
         _filters(report),
     ]
     if dataset:
-        items = "".join(_issue_item(report, i) for i in _worst_first(report, dataset))
+        items = "".join(_issue_item(report, i) for i in worst_first(report, dataset))
         parts.append(f'<h2>The data set as a whole</h2><ul id="dataset">{items}</ul>')
     parts.append(f"<h2>Flagged images ({len(cards) + left_out})</h2>")
     parts.append('<div class="cards">' + "\n".join(cards) + "</div>")
@@ -326,9 +326,9 @@ def _page(report: AuditReport, cards: list[str], left_out: int, thumb: int) -> s
 
 def _card_key(report: AuditReport, issues: list[Issue]) -> tuple[Any, ...]:
     """Worst first: by the image's worst severity, then its highest score at that severity."""
-    worst = min(_rank(i.severity) for i in issues)
-    top = max(_score(i) for i in issues if _rank(i.severity) == worst)
-    return (worst, -top, -len(issues), _location(report, issues[0])[:2])
+    worst = min(rank(i.severity) for i in issues)
+    top = max(score_key(i) for i in issues if rank(i.severity) == worst)
+    return (worst, -top, -len(issues), location(report, issues[0])[:2])
 
 
 def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images: int = 2000) -> int:

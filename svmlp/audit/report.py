@@ -22,73 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from svmlp.audit._present import count_rows, header, sorted_issues, worst_first
 from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
 
 __all__ = ["render_html", "summary_lines", "to_dict", "to_json"]
 
 FORMAT_VERSION = "1.0"
-_RANK = {s: k for k, s in enumerate(SEVERITIES)}
-#: box colours per severity (RGB) in thumbnails; the page's CSS uses the same
-_COLOURS = {"error": (220, 38, 38), "warning": (234, 140, 0), "info": (37, 99, 235)}
-_GREY = (128, 128, 128)
-
-
-# -- ordering -------------------------------------------------------------------------------------
-
-
-def _rank(severity: str) -> int:
-    return _RANK.get(severity, len(SEVERITIES))  # an unknown severity sorts last rather than failing
-
-
-def _score(issue: Issue) -> float:
-    """For sorting: higher is worse; unscored (or NaN) issues after every scored one."""
-    s = issue.score
-    return -1.0 if s is None or not math.isfinite(s) else float(s)
-
-
-def _location(report: AuditReport, issue: Issue) -> tuple[str, str, int]:
-    ds = report.dataset
-    if issue.image < 0:
-        return ("", "", -1)
-    box = int(ds.boxes.id[issue.box]) if issue.box >= 0 else -1
-    return (str(ds.images.split[issue.image]), str(ds.images.file_name[issue.image]), box)
-
-
-def _sorted_issues(report: AuditReport) -> list[Issue]:
-    """Issues by severity, check, split, file name and box id (the message breaks what ties remain)."""
-    key = lambda i: (_rank(i.severity), i.check, _location(report, i), i.message)  # noqa: E731
-    return sorted(report.issues, key=key)
-
-
-def _worst_first(report: AuditReport, issues: list[Issue]) -> list[Issue]:
-    key = lambda i: (_rank(i.severity), -_score(i), _location(report, i), i.message)  # noqa: E731
-    return sorted(issues, key=key)
-
-
-def _count_rows(report: AuditReport) -> list[tuple[str, dict[str, int]]]:
-    """(check, counts per severity) for every check that ran or found something, worst first."""
-    counts = report.counts()
-    names = list(dict.fromkeys([*report.checks, *sorted(counts)]))
-    rows = [(c, {s: counts.get(c, {}).get(s, 0) for s in SEVERITIES}) for c in names]
-
-    def key(row: tuple[str, dict[str, int]]) -> tuple[int, int, int]:
-        worst = next((k for k, s in enumerate(SEVERITIES) if row[1][s]), len(SEVERITIES))
-        n = row[1][SEVERITIES[worst]] if worst < len(SEVERITIES) else 0
-        return (worst, -n, -sum(row[1].values()))
-
-    return sorted(rows, key=key)  # stable: checks that tie keep the order they ran in
-
-
-# -- the human summary ----------------------------------------------------------------------------
-
-
-def _header(report: AuditReport) -> str:
-    ds, t = report.dataset, report.severity_counts()
-    found = ", ".join(f"{t[s]} {s}{'s' if s != 'info' and t[s] != 1 else ''}" for s in SEVERITIES)
-    return (
-        f"audit of {report.source}: {len(ds.images)} images, {len(ds.boxes)} boxes, "
-        f"{report.seconds:.1f} s; {found}"
-    )
 
 
 def summary_lines(report: AuditReport, *, examples: int = 3) -> list[str]:
@@ -96,8 +35,8 @@ def summary_lines(report: AuditReport, *, examples: int = 3) -> list[str]:
     first) and, under each check with errors or warnings, its ``examples`` worst issues; then the
     audit's notes. Checks that ran and found nothing share one line.
     """
-    lines, clean = [_header(report)], []
-    rows = _count_rows(report)
+    lines, clean = [header(report)], []
+    rows = count_rows(report)
     width = max([len("check"), *(len(c) for c, n in rows if any(n.values()))])
     lines.append(f"{'check':<{width}}  " + "  ".join(f"{s:>7}" for s in SEVERITIES))
     by_check: dict[str, list[Issue]] = {}
@@ -109,7 +48,7 @@ def summary_lines(report: AuditReport, *, examples: int = 3) -> list[str]:
             continue
         lines.append(f"{check:<{width}}  " + "  ".join(f"{n[s]:>7}" for s in SEVERITIES))
         if n["error"] or n["warning"]:
-            worst = _worst_first(report, by_check[check])[:examples]
+            worst = worst_first(report, by_check[check])[:examples]
             lines += [f"  - {report.where(i)}: {i.message}" for i in worst]
     if clean:
         lines.append(f"no issues: {', '.join(clean)}")
@@ -174,7 +113,7 @@ def _issue_dict(report: AuditReport, issue: Issue) -> dict[str, Any]:
 
 def to_dict(report: AuditReport) -> dict[str, Any]:
     """The report as a JSON document (``annotations_schema/audit-report.schema.json``); issues in
-    the order of :func:`_sorted_issues`."""
+    the order of :func:`sorted_issues`."""
     ds = report.dataset
     return {
         "svmlp_audit": FORMAT_VERSION,
@@ -184,10 +123,10 @@ def to_dict(report: AuditReport) -> dict[str, Any]:
         "seconds": round(max(float(report.seconds), 0.0), 3),
         "checks": list(report.checks),
         "thresholds": _plain(dict(report.thresholds)),
-        "counts": dict(_count_rows(report)),
+        "counts": dict(count_rows(report)),
         "totals": report.severity_counts(),
         "notes": [str(n) for n in report.notes],
-        "issues": [_issue_dict(report, i) for i in _sorted_issues(report)],
+        "issues": [_issue_dict(report, i) for i in sorted_issues(report)],
     }
 
 

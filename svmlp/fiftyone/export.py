@@ -376,7 +376,7 @@ def to_fiftyone(
         notes += more
     preds = predictions
     if predictions is not None and not hasattr(predictions, "xyxy"):
-        from svmlp.audit.checks_predictions import load_predictions
+        from svmlp.model.predictions import load_predictions
 
         preds = load_predictions(Path(predictions), dataset)
         notes += preds.notes

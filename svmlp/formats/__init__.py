@@ -1,93 +1,123 @@
 """Readers and writers, one module per format, registered in :data:`FORMATS`.
 
-``convert`` is ``write(read(src))``: there is no format-to-format code.
+``convert`` is ``write(read(src))``: there is no format-to-format code. Each format module is a
+:class:`FormatPlugin` (``read``, ``write``, ``image_destination``, ``sniff`` and what a round
+trip keeps); the registry, auto-detection, the command line and the tests all read
+:data:`FORMATS`, so a new format is one module and one line there.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from svmlp._files import open_regular_file
 from svmlp.errors import AnnotationError, UsageError
 from svmlp.formats._images import IMAGE_MODES, place_images
 from svmlp.formats._layout import atomic_output_dir
-from svmlp.formats._lenient import lenient
+from svmlp.formats._plugin import FormatPlugin, RoundTrip, Sniff
 from svmlp.model import Dataset
+from svmlp.model.strictness import STRICT, Findings
 
-__all__ = ["FORMATS", "IMAGE_MODES", "WriteReport", "convert", "detect", "read", "write"]
-
-#: Format name → module. Each module has ``read(path, **options)``, ``write(ds, folder)`` and
-#: ``image_destination(split, file_name)``.
-FORMATS: dict[str, str] = {
-    "svmlp": "svmlp.formats.native",
-    "coco": "svmlp.formats.coco",
-    "yolo": "svmlp.formats.yolo",
-    "voc": "svmlp.formats.voc",
-}
-
-
-def _module(name: str) -> ModuleType:
-    if name not in FORMATS:
-        raise UsageError(f"unknown format {name!r}; expected one of {', '.join(FORMATS)}")
-    return importlib.import_module(FORMATS[name])
+__all__ = [
+    "FORMATS",
+    "IMAGE_MODES",
+    "FormatPlugin",
+    "Registry",
+    "RoundTrip",
+    "Sniff",
+    "WriteReport",
+    "convert",
+    "detect",
+    "read",
+    "write",
+]
 
 
-def _json_kind(path: Path) -> str | None:
-    try:
-        with open_regular_file(path) as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if b'"svmlp"' in head or path.name.endswith(".svmlp.json"):
-        return "svmlp"
-    if head.lstrip()[:1] == b"{":
-        return "coco"
-    return None
+class Registry(Mapping[str, FormatPlugin]):
+    """Format name → plugin module, in the order formats are listed (``--from``/``--to``, errors).
+
+    A module is imported on first use, so that ``import svmlp.formats`` (and the command line's
+    start) does not load every reader's dependencies.
+
+    >>> from svmlp.formats import FORMATS
+    >>> list(FORMATS)
+    ['svmlp', 'coco', 'yolo', 'voc']
+    >>> FORMATS["voc"].ROUND_TRIP.tolerance
+    0.5
+    """
+
+    def __init__(self, modules: Mapping[str, str]) -> None:
+        self._modules = dict(modules)
+
+    def __getitem__(self, name: str) -> FormatPlugin:
+        return cast(FormatPlugin, importlib.import_module(self._modules[name]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __repr__(self) -> str:
+        return f"Registry({self._modules!r})"
+
+    def plugin(self, name: str) -> FormatPlugin:
+        """The plugin of ``name``; an unknown name is a :class:`UsageError` listing the known ones."""
+        if name not in self._modules:
+            raise UsageError(f"unknown format {name!r}; expected one of {', '.join(self)}")
+        return self[name]
+
+    def by_priority(self) -> list[FormatPlugin]:
+        """Every plugin, in the order :func:`detect` asks them (lowest ``PRIORITY`` first)."""
+        return sorted(self.values(), key=lambda p: p.PRIORITY)
+
+
+#: the registered formats: name → the module that implements it (a :class:`FormatPlugin`)
+FORMATS = Registry(
+    {
+        "svmlp": "svmlp.formats.native",
+        "coco": "svmlp.formats.coco",
+        "yolo": "svmlp.formats.yolo",
+        "voc": "svmlp.formats.voc",
+    }
+)
 
 
 def detect(path: str | Path) -> str:
-    """The format of a file or folder, from its layout; raises when nothing fits."""
+    """The format of a file or folder, from its layout; raises when nothing fits.
+
+    Each registered format's ``sniff`` is asked in ``PRIORITY`` order and the first strong sign
+    wins; a weak one (a bare ``labels/`` folder) counts only when no format finds a strong one.
+
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = (pathlib.Path(tmp) / "data.yaml").write_text("names: [car, plate]")
+    ...     print(detect(tmp), "because", FORMATS["yolo"].sniff(pathlib.Path(tmp)).why)
+    yolo because it holds data.yaml
+    """
     p = Path(path)
-    if p.is_file():
-        if p.suffix == ".json":
-            kind = _json_kind(p)
-            if kind:
-                return kind
-        if p.suffix in (".yaml", ".yml", ".data"):
-            return "yolo"
-        if p.suffix == ".xml":
-            return "voc"
-        raise AnnotationError(f"{p}: cannot tell its format from its name; pass --from")
-    if not p.is_dir():
+    if not p.is_file() and not p.is_dir():
         raise AnnotationError(f"{p}: no such file or folder")
-    ann = p / "annotations"
-    if list(p.glob("*.svmlp.json")) or (ann.is_dir() and list(ann.glob("*.svmlp.json"))):
-        return "svmlp"
-    voc_xml = (p / "Annotations").is_dir() and next((p / "Annotations").rglob("*.xml"), None)
-    if voc_xml or (p / "ImageSets" / "Main").is_dir() or next(p.glob("*.xml"), None):
-        return "voc"
-    yaml_names = ("data.yaml", "dataset.yaml", "data.yml", "obj.data", "obj.names")
-    if any((p / n).is_file() for n in yaml_names) or list(p.glob("*.yaml")):
-        return "yolo"
-    if (
-        (ann.is_dir() and list(ann.glob("*.json")))
-        or list(p.glob("*.json"))
-        or list(p.glob("*/_annotations.coco.json"))
-    ):
-        return "coco"
-    if (p / "labels").is_dir():
-        return "yolo"
-    raise AnnotationError(
-        f"{p}: cannot tell the format (no *.svmlp.json, COCO *.json, YOLO data.yaml/obj.names, "
-        "or VOC Annotations/ found); pass --from"
-    )
+    weak: str | None = None
+    for plugin in FORMATS.by_priority():
+        sniffed = plugin.sniff(p)
+        if sniffed is not None and not sniffed.weak:
+            return plugin.NAME
+        if sniffed is not None and weak is None:
+            weak = plugin.NAME
+    if weak is not None:
+        return weak
+    if p.is_file():
+        raise AnnotationError(f"{p}: cannot tell its format from its name; pass --from")
+    looked = [plugin.LOOKS_FOR for plugin in FORMATS.values()]
+    either = f"{', '.join(looked[:-1])}, or {looked[-1]}" if len(looked) > 1 else looked[0]
+    raise AnnotationError(f"{p}: cannot tell the format (no {either} found); pass --from")
 
 
 def read(path: str | Path, *, format: str | None = None, strict: bool = True, **options: Any) -> Dataset:
@@ -95,17 +125,17 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True, **
 
     ``strict=False`` reads what can be read past duplicate ids, impossible boxes, label files with
     no image and a data set that breaks the model's rules; what was found is in ``ds.read_issues``
-    as (check, message) pairs. The audit reads this way.
+    as (check, message) pairs. The audit reads this way. ``options`` go to the format's reader
+    (``probe``; VOC's ``origin``).
 
     >>> from svmlp.formats import read  # doctest: +SKIP
     >>> ds = read("data/plates", format="yolo")  # doctest: +SKIP
     """
-    name = format or detect(path)
-    if strict:
-        return _module(name).read(path, **options)
-    with lenient() as found:
-        ds = _module(name).read(path, **options)
-    ds.read_issues = found
+    plugin = FORMATS.plugin(format or detect(path))
+    findings = STRICT if strict else Findings(strict=False)
+    ds = plugin.read(path, findings=findings, **options)
+    if not strict:
+        ds.read_issues = findings.found
     return ds
 
 
@@ -149,7 +179,7 @@ def write(
     ``images``: ``copy`` (default), ``hardlink``, ``symlink``, or ``none`` (labels only).
     ``splits``: only these splits. ``out`` must be empty or missing unless ``overwrite``.
     """
-    module = _module(format)
+    module = FORMATS.plugin(format)
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
     _refuse_own_source(ds, Path(out))  # names were checked when the data set was built; each

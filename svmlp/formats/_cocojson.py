@@ -15,14 +15,15 @@ from typing import Annotated, Any
 import msgspec
 import numpy as np
 
+from svmlp._files import open_regular_file
 from svmlp.errors import AnnotationError, where
-from svmlp.formats._lenient import complain, is_strict
 from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
 from svmlp.model.validate import first_duplicate
 
-__all__ = ["CocoPart", "Int64", "Side", "category_from", "decode", "part_from_file"]
+__all__ = ["CocoPart", "Int64", "Side", "category_from", "decode", "json_head", "part_from_file"]
 
 #: an id or flag: any integer the model's int64 columns can hold (2**63 and beyond is an error
 #: naming its JSON path, not an OverflowError deep inside numpy)
@@ -109,6 +110,16 @@ def _line_of(data: bytes, message: str) -> int | None:
     return data.count(b"\n", 0, offset) + 1
 
 
+def json_head(path: Path) -> bytes:
+    """The first 4 KiB of a JSON file, enough to tell a native file from a COCO one (the native
+    writer puts its ``"svmlp"`` key first)."""
+    try:
+        with open_regular_file(path) as fh:
+            return fh.read(4096)
+    except OSError as exc:
+        raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
 def decode(path: Path, data: bytes) -> _File:
     """Parse one COCO-style file, raising :class:`AnnotationError` with its location."""
     try:
@@ -156,17 +167,20 @@ def _duplicate(ids: np.ndarray) -> int | None:
     return None if row is None else int(ids[row])
 
 
-def part_from_file(f: _File, path: Path, split: str, raw: bytes | None = None) -> CocoPart:
-    """Check one decoded file and turn it into columns (``raw``: its bytes, to skip absent keys)."""
+def part_from_file(
+    f: _File, path: Path, split: str, raw: bytes | None = None, *, findings: Findings = STRICT
+) -> CocoPart:
+    """Check one decoded file and turn it into columns (``raw``: its bytes, to skip absent keys;
+    ``findings``: where duplicate ids and impossible boxes go when reading leniently)."""
     cats = [category_from(c, path) for c in f.categories]
     cat_ids = np.array([c.id for c in cats], dtype=np.int64)
     if (dup := _duplicate(cat_ids)) is not None:
-        complain("duplicate_id", f"{path}: category id {dup} appears twice in 'categories'")
+        findings.complain("duplicate_id", f"{path}: category id {dup} appears twice in 'categories'")
 
     ims = f.images
     img_ids = np.fromiter((i.id for i in ims), np.int64, len(ims))
     if (dup := _duplicate(img_ids)) is not None:
-        complain("duplicate_id", f"{path}: image id {dup} appears twice in 'images'")
+        findings.complain("duplicate_id", f"{path}: image id {dup} appears twice in 'images'")
     sizes = np.array([(i.width, i.height) for i in ims], dtype=np.int64).reshape(-1, 2)
     if len(sizes) and sizes.min() < 0:
         row = int(np.flatnonzero(sizes.min(axis=1) < 0)[0])
@@ -181,7 +195,7 @@ def part_from_file(f: _File, path: Path, split: str, raw: bytes | None = None) -
         height=sizes[:, 1],
         labelled=np.fromiter((i.labelled for i in ims), bool, len(ims)),
     )
-    boxes = _boxes_from(f.annotations, path, img_ids, cat_ids, raw)
+    boxes = _boxes_from(f.annotations, path, img_ids, cat_ids, raw, findings)
     return CocoPart(cats, images, boxes, dict(f.info or {}))
 
 
@@ -223,16 +237,21 @@ def _core(anns: list[_Annotation]) -> dict[str, np.ndarray]:
 
 
 def _boxes_from(
-    anns: list[_Annotation], path: Path, img_ids: np.ndarray, cat_ids: np.ndarray, raw: bytes | None
+    anns: list[_Annotation],
+    path: Path,
+    img_ids: np.ndarray,
+    cat_ids: np.ndarray,
+    raw: bytes | None,
+    findings: Findings,
 ) -> BoxTable:
     core = _core(anns)
     ids, xywh = core["id"], core["bbox"]
     if (dup := _duplicate(ids)) is not None:
-        complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
+        findings.complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
     with np.errstate(invalid="ignore"):
         bad_mask = ~usable_boxes(xywh) | (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
     bad = np.flatnonzero(bad_mask)
-    if len(bad) and is_strict():  # read leniently, such boxes are the audit's to report, one by one
+    if len(bad) and findings.strict:  # read leniently, such boxes are the audit's to report, one by one
         r = int(bad[0])
         raise AnnotationError(
             f"{where(path, at=f'$.annotations[{r}].bbox')}: annotation id {int(ids[r])} has bbox "

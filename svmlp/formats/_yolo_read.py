@@ -21,11 +21,11 @@ from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import CONFIG_LIMIT, read_text
-from svmlp.formats._lenient import complain
 from svmlp.formats._sidecar import SidecarImage, label_digest
 from svmlp.formats._yolo_layout import label_path_candidates
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, ImageTable
+from svmlp.model.strictness import STRICT, Findings
 
 __all__ = ["parse_rows", "read_labels"]
 
@@ -178,8 +178,11 @@ def read_labels(
     probe: bool,
     sidecar: Path,
     guard: LinkGuard | None = None,
+    *,
+    findings: Findings = STRICT,
 ) -> LabelRead:
-    """Every image's label file: the image table and the boxes (in a builder)."""
+    """Every image's label file: the image table and the boxes (in a builder); a label file two
+    images would share is a complaint to ``findings``."""
     n = len(records)
     # YOLO boxes are relative: a size the sidecar lacks must come from the header, probe or not
     need = [probe or (k := known.get((s, key))) is None or not k.width for s, key, _ in records]
@@ -203,7 +206,7 @@ def read_labels(
                 )
             continue
         if label in owner:
-            complain(
+            findings.complain(
                 "stem_collision",
                 f"{label}: is the label file of two images, {records[owner[label]][2].name} and {img.name}; rename one",
             )

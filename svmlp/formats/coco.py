@@ -17,14 +17,22 @@ from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError
 from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused_gc, read_bytes
+from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._probe import probe_headers
+from svmlp.formats._schema_check import validate_document
 from svmlp.formats._sidecar import SIDECAR_NAME
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, concat_tables, sort_splits
 from svmlp.model.paths import check_destinations, check_file_names, check_split_name
+from svmlp.model.strictness import STRICT, Findings
 
-__all__ = ["NAME", "image_destination", "read", "write"]
+__all__ = ["LOOKS_FOR", "NAME", "PRIORITY", "ROUND_TRIP", "image_destination", "read", "sniff", "write"]
 
 NAME = "coco"
+#: asked last: a stray *.json is the weakest of the strong signs (a VOC or YOLO folder may hold one)
+PRIORITY = 40
+LOOKS_FOR = "COCO *.json"
+#: lossless: ``bbox`` written exactly, with ``xyxy`` beside it where [x, y, w, h] cannot hold it
+ROUND_TRIP = RoundTrip(tolerance=0.0)
 _SKIP_PREFIXES = ("captions_", "person_keypoints_", "panoptic_", "image_info_", "stuff_")
 
 
@@ -35,6 +43,23 @@ def _is_candidate(p: Path) -> bool:
         and p.name != SIDECAR_NAME
         and not p.name.endswith(".svmlp.json")
     )
+
+
+def sniff(path: Path) -> Sniff | None:
+    """A ``.json`` file holding an object, or a folder with ``*.json`` files in it, in
+    ``annotations/`` or as Roboflow's ``<split>/_annotations.coco.json``."""
+    if path.is_file():
+        if path.suffix == ".json" and _cocojson.json_head(path).lstrip()[:1] == b"{":
+            return Sniff("a .json file holding an object")
+        return None
+    ann = path / "annotations"
+    if ann.is_dir() and next(ann.glob("*.json"), None):
+        return Sniff("annotations/ holds *.json files")
+    if next(path.glob("*.json"), None):
+        return Sniff("it holds *.json files")
+    if next(path.glob("*/_annotations.coco.json"), None):
+        return Sniff("its split folders hold _annotations.coco.json (Roboflow)")
+    return None
 
 
 def find_files(path: Path, *, native: bool = False) -> list[tuple[Path, str]]:
@@ -99,18 +124,22 @@ def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
 
 
 def read_files(
-    files: list[tuple[Path, str]], *, native: bool, probe: bool, given: Path | None = None
+    files: list[tuple[Path, str]],
+    *,
+    native: bool,
+    probe: bool,
+    given: Path | None = None,
+    findings: Findings = STRICT,
 ) -> Dataset:
-    """Several COCO-style files, one split each, as one data set."""
+    """Several COCO-style files, one split each, as one data set (``native``: each is checked
+    against the native schema)."""
     parts, roots = [], {}
     seen: dict[str, Path] = {}
     for f, split in files:
         data = read_bytes(f)
         with paused_gc():
             if native:
-                from svmlp.formats.native import validate_document
-
-                decoded = validate_document(f, data)
+                decoded = validate_document(f, data, findings=findings)
                 split = str(decoded.svmlp["split"])  # type: ignore[index]
             else:
                 decoded = _cocojson.decode(f, data)
@@ -121,7 +150,7 @@ def read_files(
                     f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
                 )
             seen[split] = f
-            part = _cocojson.part_from_file(decoded, f, split, data)
+            part = _cocojson.part_from_file(decoded, f, split, data, findings=findings)
             del decoded
         parts.append(part)
         root = _image_root(f, split, part.images.file_name)
@@ -143,6 +172,7 @@ def read_files(
         info=parts[0].info if parts else {},
         source=source,
         inputs=inputs,
+        findings=findings,
     )
     return probe_headers(ds) if probe else ds
 
@@ -185,13 +215,15 @@ def _merge_parts(parts: list[_cocojson.CocoPart], categories: list[Category]) ->
     return images, boxes
 
 
-def read(path: str | Path, *, probe: bool = True) -> Dataset:
+def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -> Dataset:
     """Read a COCO file, or every split file under a folder.
 
     ``probe`` reads each present image's header, so that stored sizes that disagree with the
-    real image can be reported (nothing is changed).
+    real image can be reported (nothing is changed). ``findings``: strict (the default) or
+    lenient reading (:class:`~svmlp.model.strictness.Findings`).
     """
-    return read_files(find_files(Path(path)), native=False, probe=probe, given=Path(path))
+    files = find_files(Path(path))
+    return read_files(files, native=False, probe=probe, given=Path(path), findings=findings)
 
 
 def image_destination(split: str, file_name: str) -> str:
@@ -201,9 +233,12 @@ def image_destination(split: str, file_name: str) -> str:
 
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/instances_<split>.json`` for every split; returns notes for the summary."""
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
     splits = sort_splits(ds.images.split.tolist())
     check_destinations(out, [f"annotations/instances_{split}.json" for split in splits])
+    # every COCO reader joins file_name to its image folder, images/<split>/ here: a split or file
+    # name that climbs out is refused too, though this writer joins neither itself
+    check_destinations(out, [*(f"images/{split}" for split in splits), *ds.images.file_name.tolist()])
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in splits:
         (out / "annotations" / f"instances_{split}.json").write_bytes(
             _cocoencode.encode(ds, split, native=False)

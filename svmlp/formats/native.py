@@ -8,20 +8,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
-
 from svmlp import _schemas
-from svmlp.errors import SchemaError, where
-from svmlp.formats import _cocoencode, _cocojson
-from svmlp.formats._lenient import complain
+from svmlp.formats import _cocoencode
+from svmlp.formats._cocojson import json_head
+from svmlp.formats._plugin import RoundTrip, Sniff
+from svmlp.formats._schema_check import SCHEMA, validate_document
 from svmlp.formats.coco import find_files, read_files
 from svmlp.model import Dataset, sort_splits
 from svmlp.model.paths import check_destinations
+from svmlp.model.strictness import STRICT, Findings
 
-__all__ = ["NAME", "image_destination", "read", "schema_path", "validate_document", "write"]
+__all__ = [
+    "LOOKS_FOR",
+    "NAME",
+    "PRIORITY",
+    "ROUND_TRIP",
+    "image_destination",
+    "read",
+    "schema_path",
+    "sniff",
+    "validate_document",
+    "write",
+]
 
 NAME = "svmlp"
-SCHEMA = "svmlp.schema.json"
+#: asked first: its files are COCO files too, and its marker is the strongest sign there is
+PRIORITY = 10
+LOOKS_FOR = "*.svmlp.json"
+#: lossless: coordinates as written (repr), every attribute in the file itself
+ROUND_TRIP = RoundTrip(tolerance=0.0)
 
 
 def schema_path() -> Path:
@@ -29,23 +44,28 @@ def schema_path() -> Path:
     return _schemas.schema_path(SCHEMA)
 
 
-def validate_document(path: Path, data: bytes) -> _cocojson._File:
-    """Parse and validate one native file; raises :class:`SchemaError` citing the JSON path."""
-    try:
-        doc = msgspec.json.decode(data)
-        error = _schemas.validation_error(SCHEMA, doc)
-    except msgspec.DecodeError as exc:
-        raise SchemaError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
-    except RecursionError:
-        raise SchemaError(f"{path}: JSON nested too deeply to be a data set") from None
-    if error is not None:
-        complain("schema", f"{where(path, at=error[0])}: {error[1]} (schema: {SCHEMA})", error=SchemaError)
-    return _cocojson.decode(path, data)
+def sniff(path: Path) -> Sniff | None:
+    """A ``.json`` file that says ``"svmlp"`` early on (or is named so), or a folder holding
+    ``*.svmlp.json`` files itself or in ``annotations/``."""
+    if path.is_file():
+        if path.suffix != ".json":
+            return None
+        head = json_head(path)  # read first: an unreadable file is an error whatever its name
+        if path.name.endswith(".svmlp.json"):
+            return Sniff("its name ends in .svmlp.json")
+        return Sniff('its first 4 KiB hold an "svmlp" key') if b'"svmlp"' in head else None
+    if next(path.glob("*.svmlp.json"), None):
+        return Sniff("it holds *.svmlp.json files")
+    ann = path / "annotations"
+    if ann.is_dir() and next(ann.glob("*.svmlp.json"), None):
+        return Sniff("annotations/ holds *.svmlp.json files")
+    return None
 
 
-def read(path: str | Path, *, probe: bool = True) -> Dataset:
+def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -> Dataset:
     """Read a native file, or every ``*.svmlp.json`` under a folder (or its ``annotations/``)."""
-    return read_files(find_files(Path(path), native=True), native=True, probe=probe, given=Path(path))
+    files = find_files(Path(path), native=True)
+    return read_files(files, native=True, probe=probe, given=Path(path), findings=findings)
 
 
 def image_destination(split: str, file_name: str) -> str:
@@ -54,9 +74,12 @@ def image_destination(split: str, file_name: str) -> str:
 
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write ``annotations/<split>.svmlp.json`` for every split."""
-    (out / "annotations").mkdir(parents=True, exist_ok=True)
     splits = sort_splits(ds.images.split.tolist())
     check_destinations(out, [f"annotations/{split}.svmlp.json" for split in splits])
+    # every COCO reader joins file_name to its image folder, images/<split>/ here: a split or file
+    # name that climbs out is refused too, though this writer joins neither itself
+    check_destinations(out, [*(f"images/{split}" for split in splits), *ds.images.file_name.tolist()])
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
     for split in splits:
         (out / "annotations" / f"{split}.svmlp.json").write_bytes(_cocoencode.encode(ds, split, native=True))
     return []

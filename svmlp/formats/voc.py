@@ -15,7 +15,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 import numpy as np
 
@@ -32,15 +32,24 @@ from svmlp.formats._layout import (
     read_text,
     walk_files,
 )
+from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._voc_parse import Parsed, coordinates, parse_file
+from svmlp.formats._voc_write import check_writable, check_xml_text, objects_xml
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, categories_from_names, sort_splits
 from svmlp.model.paths import check_destinations, check_file_name, check_split_name, names_ok
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import usable_boxes
 
-__all__ = ["NAME", "image_destination", "read", "write"]
+__all__ = ["LOOKS_FOR", "NAME", "PRIORITY", "ROUND_TRIP", "image_destination", "read", "sniff", "write"]
 
 NAME = "voc"
+#: after the native format, before YOLO and COCO: a devkit folder may hold a stray *.yaml or *.json
+PRIORITY = 20
+LOOKS_FOR = "VOC Annotations/"
+#: whole pixels (±0.5 px); ``<difficult>`` is written on every object (devkit readers require it),
+#: so an unspecified one may come back as 0; the ``<svmlp>`` element and the sidecar keep the rest
+ROUND_TRIP = RoundTrip(tolerance=0.5, unset_as={"difficult": 0})
 UNLISTED_SPLIT = "unlisted"
 _CLASS_ROW = re.compile(r"^\S+\s+(-1|0|1)$")
 
@@ -94,9 +103,24 @@ def _find_image(folder: Path | None, stem: str) -> str | None:
     return None
 
 
+def sniff(path: Path) -> Sniff | None:
+    """An ``.xml`` file, or a folder with ``Annotations/**/*.xml``, ``ImageSets/Main/`` or
+    ``*.xml`` in it (an ``Annotations/`` folder alone is not enough: darknet exports have one)."""
+    if path.is_file():
+        return Sniff("an .xml file") if path.suffix == ".xml" else None
+    if (path / "Annotations").is_dir() and next((path / "Annotations").rglob("*.xml"), None):
+        return Sniff("Annotations/ holds *.xml files")
+    if (path / "ImageSets" / "Main").is_dir():
+        return Sniff("it holds ImageSets/Main/")
+    if next(path.glob("*.xml"), None):
+        return Sniff("it holds *.xml files")
+    return None
+
+
 @paused_gc()
-def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
-    """Read a VOC devkit folder (or a flat folder of VOC XML files)."""
+def read(path: str | Path, *, origin: int = 1, probe: bool = True, findings: Findings = STRICT) -> Dataset:
+    """Read a VOC devkit folder (or a flat folder of VOC XML files); ``findings``: strict (the
+    default) or lenient reading (:class:`~svmlp.model.strictness.Findings`)."""
     if origin not in (0, 1):
         raise UsageError(f"VOC origin must be 0 or 1, not {origin!r}")
     base, ann_dir, img_dir, sets = _layout(Path(path))
@@ -122,9 +146,8 @@ def read(path: str | Path, *, origin: int = 1, probe: bool = True) -> Dataset:
         folders=[base, img_dir, sets],
         bounds=[base],
     )
-    return _assemble(
-        categories, records, known, img_dir, probe, base, side.info if side else {}, origin, inputs
-    )
+    info = side.info if side else {}
+    return _assemble(categories, records, known, img_dir, probe, base, info, origin, inputs, findings)
 
 
 def _check_record_names(records: list[tuple[str, str, Parsed | None]], sets: Path | None) -> None:
@@ -203,6 +226,7 @@ def _assemble(
     info: dict[str, Any],
     origin: int,
     inputs: Inputs,
+    findings: Findings,
 ) -> Dataset:
     n = len(records)
     headers = read_headers([img_dir / name if img_dir else None for _, name, _ in records]) if probe else None
@@ -230,7 +254,9 @@ def _assemble(
     )
     roots = {s: img_dir for s in set(images.split.tolist())} if img_dir else {}
     boxes = _boxes(categories, records, known, origin)
-    return Dataset(categories, images, boxes, roots=roots, info=info, source=base, inputs=inputs)
+    return Dataset(
+        categories, images, boxes, roots=roots, info=info, source=base, inputs=inputs, findings=findings
+    )
 
 
 def _boxes(
@@ -288,97 +314,9 @@ def image_destination(split: str, file_name: str) -> str:
     return f"JPEGImages/{file_name}"
 
 
-def _check_writable(ds: Dataset) -> None:
-    seen: dict[str, tuple[str, str]] = {}
-    for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
-        stem = Path(name).with_suffix("").as_posix()
-        if stem in seen:
-            other_split, other = seen[stem]
-            if other == name:
-                what = f"image {name!r} is in split {other_split} and in split {split}"
-            else:
-                what = f"images {other!r} ({other_split}) and {name!r} ({split}) would share Annotations/{stem}.xml"
-            raise AnnotationError(
-                f"{what}; VOC keeps every split's images in one folder, so names must differ"
-            )
-        seen[stem] = (split, name)
-
-
-#: what XML 1.0 cannot hold at all, not even as a character reference
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _check_xml_text(ds: Dataset) -> None:
-    """Plate text goes into an XML attribute: a character XML cannot hold would make a file no
-    reader (svmlp's included) can read back, so it is an error, not a broken file."""
-    b = ds.boxes
-    if b.text is None:
-        return
-    for r in np.flatnonzero(b.text != "").tolist():
-        if m := _NOT_XML.search(str(b.text[r])):
-            raise AnnotationError(
-                f"box id {int(b.id[r])}: plate text {str(b.text[r])[:40]!r} holds {m.group()!r}, which VOC XML "
-                "cannot hold; write COCO or the native format, or fix the text"
-            )
-
-
-def _svmlp_attrs(ds: Dataset) -> list[str]:
-    """The ``<svmlp .../>`` attributes of every box, built column by column."""
-    b = ds.boxes
-    attrs = [[f'id="{v}"'] for v in b.id.tolist()]
-    ids = b.id.tolist()
-    scores = b.link_score.tolist()
-    for r, p in zip(np.flatnonzero(b.parent >= 0).tolist(), b.parent[b.parent >= 0].tolist()):
-        attrs[r].append(f'parent="{ids[p]}"')
-        if scores[r] == scores[r]:
-            attrs[r].append(f'score="{scores[r]!r}"')
-    difficult = b.difficult.tolist()
-    for r in np.flatnonzero(b.iscrowd).tolist():
-        attrs[r].append('crowd="1"')
-        if difficult[r] >= 0:
-            attrs[r].append(f'difficult="{difficult[r]}"')
-    area = b.area.tolist()
-    for r in np.flatnonzero(~np.isnan(b.area)).tolist():
-        attrs[r].append(f'area="{area[r]!r}"')
-    if b.text is not None:
-        for r in np.flatnonzero(b.text != "").tolist():
-            attrs[r].append(f"text={quoteattr(str(b.text[r]))}")
-    if b.corners is not None:
-        have = np.flatnonzero(~np.isnan(b.corners).any(axis=(1, 2)))
-        for r, pts in zip(have.tolist(), b.corners[have].reshape(-1, 8).tolist()):
-            attrs[r].append('corners="' + " ".join(map(repr, pts)) + '"')
-    return [" ".join(a) for a in attrs]
-
-
-def _objects_xml(ds: Dataset) -> list[str]:
-    """Every box as an ``<object>`` element, in box order."""
-    b = ds.boxes
-    names = [escape(c.name) for c in ds.categories]
-    # 1-based inclusive pixel indices; numpy's round is Python's (half to even)
-    ints = np.round(b.xyxy).astype(np.int64) + np.array([1, 1, 0, 0])
-    difficult = np.where(b.iscrowd, 1, np.maximum(b.difficult, 0)).tolist()
-    optional = {
-        k: [f"<{k}>{v}</{k}>" if v >= 0 else "" for v in getattr(b, k).tolist()]
-        for k in ("truncated", "occluded")
-    }
-    return [
-        f"<object><name>{names[c]}</name><pose>Unspecified</pose>{t}<difficult>{d}</difficult>{o}"
-        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>"
-        f"<svmlp {a}/></object>"
-        for c, t, d, o, (x0, y0, x1, y1), a in zip(
-            b.category.tolist(),
-            optional["truncated"],
-            difficult,
-            optional["occluded"],
-            ints.tolist(),
-            _svmlp_attrs(ds),
-        )
-    ]
-
-
 def write(ds: Dataset, out: Path) -> list[str]:
     """Write one XML per labelled image, the split lists, and the sidecar."""
-    _check_writable(ds)
+    check_writable(ds)
     b, im = ds.boxes, ds.images
     if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never cast one to an integer
         raise AnnotationError(
@@ -386,8 +324,8 @@ def write(ds: Dataset, out: Path) -> list[str]:
         )
     check_destinations(out, [f"Annotations/{os.path.splitext(n)[0]}.xml" for n in im.file_name.tolist()])
     check_destinations(out, [f"ImageSets/Main/{s}.txt" for s in ds.splits])
-    _check_xml_text(ds)
-    objects = _objects_xml(ds)
+    check_xml_text(ds)
+    objects = objects_xml(ds)
     (out / "Annotations").mkdir(parents=True)
     (out / "ImageSets" / "Main").mkdir(parents=True)
     (out / "JPEGImages").mkdir()

@@ -20,22 +20,58 @@ from svmlp._files import LinkGuard, make_folders, within
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
 from svmlp.formats._layout import paused_gc, walk_files
-from svmlp.formats._lenient import complain
+from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._sidecar import SidecarImage
 from svmlp.formats._yolo_layout import YoloLayout, find_layout
 from svmlp.formats._yolo_read import read_labels
 from svmlp.model import Dataset, Inputs, categories_from_names, sort_splits
 from svmlp.model.paths import check_destinations
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import usable_boxes
 
-__all__ = ["NAME", "image_destination", "label_destination", "read", "write"]
+__all__ = [
+    "LOOKS_FOR",
+    "NAME",
+    "PRIORITY",
+    "ROUND_TRIP",
+    "image_destination",
+    "label_destination",
+    "read",
+    "sniff",
+    "write",
+]
 
 NAME = "yolo"
+#: after VOC (whose devkit folders may hold a stray *.yaml), before COCO (a YOLO export may hold
+#: a *.json beside its data.yaml)
+PRIORITY = 30
+LOOKS_FOR = "YOLO data.yaml/obj.names"
+#: normalised coordinates written with 10 significant digits, the box clamped to its image first
+#: (ultralytics refuses values outside [0, 1]); the sidecar keeps every other attribute
+ROUND_TRIP = RoundTrip(tolerance=1e-6, clamps=True)
+
+_CONFIGS = ("data.yaml", "dataset.yaml", "data.yml", "obj.data", "obj.names")
+
+
+def sniff(path: Path) -> Sniff | None:
+    """A ``.yaml``/``.yml``/``.data`` file, or a folder with a data set config in it; a bare
+    ``labels/`` folder is a weak sign (COCO and others name folders so too)."""
+    if path.is_file():
+        return Sniff(f"a {path.suffix} file") if path.suffix in (".yaml", ".yml", ".data") else None
+    config = next((n for n in _CONFIGS if (path / n).is_file()), None)
+    if config is not None:
+        return Sniff(f"it holds {config}")
+    if next(path.glob("*.yaml"), None):
+        return Sniff("it holds a *.yaml file")
+    if (path / "labels").is_dir():
+        return Sniff("it holds a labels/ folder", weak=True)
+    return None
 
 
 @paused_gc()
-def read(path: str | Path, *, probe: bool = True) -> Dataset:
-    """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``."""
+def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -> Dataset:
+    """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``; ``findings``:
+    strict (the default) or lenient reading (:class:`~svmlp.model.strictness.Findings`)."""
     layout = find_layout(Path(path))
     side_dir = layout.config.parent if layout.config else layout.base
     side = _sidecar.load(side_dir, NAME)
@@ -51,9 +87,15 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
     inputs = layout.inputs() | Inputs.of(files=[side_dir / _sidecar.SIDECAR_NAME] if side else [])
     records = _collect_images(layout, known)
     labels = read_labels(
-        records, categories, known, probe, side_dir / _sidecar.SIDECAR_NAME, LinkGuard(inputs.roots)
+        records,
+        categories,
+        known,
+        probe,
+        side_dir / _sidecar.SIDECAR_NAME,
+        LinkGuard(inputs.roots),
+        findings=findings,
     )
-    _check_orphan_labels(layout, labels.claimed)
+    _check_orphan_labels(layout, labels.claimed, findings)
     roots = {s: src.root for s, src in layout.splits.items()}
     return Dataset(
         categories,
@@ -64,6 +106,7 @@ def read(path: str | Path, *, probe: bool = True) -> Dataset:
         notes=layout.notes + labels.notes,
         source=layout.config or layout.base,
         inputs=inputs,
+        findings=findings,
     )
 
 
@@ -84,12 +127,12 @@ def _collect_images(
     return out
 
 
-def _check_orphan_labels(layout: YoloLayout, claimed: set[Path]) -> None:
+def _check_orphan_labels(layout: YoloLayout, claimed: set[Path], findings: Findings) -> None:
     for src in layout.splits.values():
         for d in src.label_dirs:
             for txt in walk_files(d, (".txt",)):
                 if txt not in claimed:
-                    complain(
+                    findings.complain(
                         "orphan_label",
                         f"{txt}: label file has no image (looked for an image of the same stem in {src.root})",
                     )
@@ -204,14 +247,15 @@ def write(ds: Dataset, out: Path) -> list[str]:
     off = np.concatenate([[0], np.cumsum(np.bincount(b.image[keep], minlength=len(im)))]).tolist()
     rows_of: dict[int, list[int]] = {}
     digests: dict[int, str] = {}
+    labelled = np.flatnonzero(im.labelled).tolist()
+    rels = [_label_path(split, name) for split, name in zip(*_labelled_names(ds))]
+    # before anything is made, so that a refused name leaves out untouched
+    check_destinations(out, [*rels, *(f"images/{split}" for split in ds.splits)])
     for split in ds.splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     made: set[str] = set()
     root = str(out)
     real_root = os.path.realpath(root)
-    labelled = np.flatnonzero(im.labelled).tolist()
-    rels = [_label_path(split, name) for split, name in zip(*_labelled_names(ds))]
-    check_destinations(out, rels)
     for i, rel in zip(labelled, rels):
         lo, hi = off[i], off[i + 1]
         rows_of[i] = kept_rows[lo:hi]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from svmlp.model.categories import ROLE_ALIASES, Category, categories_from_names, normalise_name, role_for
 from svmlp.model.dataset import SPLIT_ORDER, BoxRecord, Dataset, ImageRecord, sort_splits
 from svmlp.model.paths import Inputs
+from svmlp.model.predictions import PredictionRecord, Predictions, load_predictions, read_prediction_records
 from svmlp.model.tables import BoxTable, ImageTable, concat_tables
 
 __all__ = [
@@ -17,9 +18,13 @@ __all__ = [
     "ImageRecord",
     "ImageTable",
     "Inputs",
+    "PredictionRecord",
+    "Predictions",
     "categories_from_names",
     "concat_tables",
+    "load_predictions",
     "normalise_name",
+    "read_prediction_records",
     "role_for",
     "sort_splits",
 ]

@@ -12,7 +12,9 @@ import numpy as np
 from svmlp.errors import AnnotationError, UsageError
 from svmlp.model.categories import Category
 from svmlp.model.paths import Inputs
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import BoxTable, ImageTable
+from svmlp.model.validate import check_names, validate_dataset
 
 __all__ = ["BoxRecord", "Dataset", "ImageRecord", "SPLIT_ORDER", "sort_splits"]
 
@@ -72,8 +74,10 @@ class Dataset:
     output may replace or land inside them, and links out of them are not followed.
     The constructor sorts boxes by image and checks every invariant; it raises
     :class:`~svmlp.errors.AnnotationError` (prefixed with ``source``, the file it came from, when
-    given) rather than drop or fix anything. Split and file names must pass the path rule of
-    :mod:`svmlp.model.paths` even when reading leniently: they become paths.
+    given) rather than drop or fix anything; with lenient ``findings`` (a reader's
+    :class:`~svmlp.model.strictness.Findings`, ``strict=False``) a broken invariant is recorded in
+    :attr:`read_issues` instead. Split and file names must pass the path rule of
+    :mod:`svmlp.model.paths` even then: they become paths.
 
     >>> import numpy as np
     >>> from svmlp.model import Category, ImageTable, BoxTable
@@ -99,6 +103,7 @@ class Dataset:
         validate: bool = True,
         source: str | Path | None = None,
         inputs: Inputs | None = None,
+        findings: Findings = STRICT,
     ) -> None:
         self.categories: tuple[Category, ...] = tuple(categories)
         self.images = images
@@ -116,24 +121,20 @@ class Dataset:
         self.notes: list[str] = list(notes)
         #: the file or folder it was read from (None when built in memory)
         self.source: Path | None = None if source is None else Path(source)
-        #: (check, message) of what a lenient read found and read past (svmlp.read(strict=False))
-        self.read_issues: list[tuple[str, str]] = []
+        #: (check, message) of what a lenient read found and read past (svmlp.read(strict=False));
+        #: the reader's own list, so what it finds after building the data set lands here too
+        self.read_issues: list[tuple[str, str]] = [] if findings.strict else findings.found
         #: the files and folders it was read from (outputs never touch them)
         self.inputs: Inputs = (
             inputs if inputs is not None else Inputs.of(folders=[source, *self.roots.values()])
         )
         self._offsets: np.ndarray | None = None
         if validate:
-            from svmlp.model.validate import check_names, validate_dataset
-
             check_names(self, source)  # always strict: a name that escapes its folder is never read past
-
             try:
                 validate_dataset(self)
             except AnnotationError as exc:
-                from svmlp.formats._lenient import complain
-
-                complain("invalid_dataset", str(exc) if source is None else f"{source}: {exc}")
+                findings.complain("invalid_dataset", str(exc) if source is None else f"{source}: {exc}")
 
     # -- sizes and lookups ------------------------------------------------------------------
 
@@ -255,8 +256,12 @@ class Dataset:
             )
         return self.select(np.isin(self.images.split, list(names)))
 
-    def replace(self, **changes: Any) -> Dataset:
-        """A copy with ``categories``, ``images``, ``boxes``, ``roots``, ``info`` or ``notes`` replaced."""
+    def replace(self, *, findings: Findings = STRICT, **changes: Any) -> Dataset:
+        """A copy with ``categories``, ``images``, ``boxes``, ``roots``, ``info`` or ``notes`` replaced.
+
+        The copy is checked like any new data set; lenient ``findings`` record what it breaks
+        (a data set read leniently may break the model's rules before anything was replaced).
+        """
         args: dict[str, Any] = {
             "categories": self.categories,
             "images": self.images,
@@ -274,6 +279,7 @@ class Dataset:
             info=args["info"],
             notes=args["notes"],
             inputs=self.inputs,
+            findings=findings,
         )
         out.source = self.source
         return out

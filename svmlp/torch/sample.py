@@ -16,6 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# box_area is the model's one area (transforms.mosaic imports it from here)
+from svmlp.model.geometry import area as box_area
+from svmlp.model.geometry import share_inside
+
 __all__ = ["Sample", "box_area", "resize_image", "warp_boxes"]
 
 
@@ -83,10 +87,6 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return y[0].permute(1, 2, 0).contiguous().numpy()
 
 
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    return np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-
-
 def warp_boxes(
     sample: Sample,
     matrix: np.ndarray,
@@ -106,8 +106,7 @@ def warp_boxes(
         moved = corners @ matrix[:2, :2].T + matrix[:2, 2]
         whole = np.concatenate([moved.min(axis=1), moved.max(axis=1)], axis=1)
         clipped = np.clip(whole, 0, [w, h, w, h])
-        full = box_area(whole)
-        share = np.divide(box_area(clipped), full, out=np.zeros(len(b)), where=full > 0)
+        share = share_inside(whole, np.array([0.0, 0.0, w, h]))
         wide = np.minimum(clipped[:, 2] - clipped[:, 0], clipped[:, 3] - clipped[:, 1])
         ok = (
             (share >= max(min_visible, 1e-12))

@@ -2,6 +2,13 @@
 
 >>> from svmlp.train import icr_loss, Detector          # doctest: +SKIP
 >>> from svmlp.train.harness import main                # svmlp train / python -m svmlp.train
+>>> from svmlp.train import Family, register            # a model family of your own
+
+``harness`` (the steps of a run) drives ``data`` (reading, loaders), ``registry`` (model families:
+``detector`` is the reference one, ``model`` + ``criterion``), ``engine`` (one epoch, an
+evaluation), ``checkpoint`` and ``report``; ``runtime`` (device, seeds, processes) is shared with
+``inference`` (``svmlp predict``). ``losses`` holds the IoU family and ICR, ``predict`` NMS and COCO
+results, ``coco_eval`` the metrics.
 
 Attributes load on first use, so ``svmlp --help`` does not import torch.
 """
@@ -16,6 +23,9 @@ __all__ = [
     "DetectionLoss",
     "Detector",
     "EvalResult",
+    "Family",
+    "build_criterion",
+    "build_model",
     "complete_box_iou",
     "distance_box_iou",
     "evaluate_predictions",
@@ -24,6 +34,7 @@ __all__ = [
     "icr_loss",
     "iou_loss",
     "nms",
+    "register",
 ]
 
 _WHERE = {
@@ -39,6 +50,10 @@ _WHERE = {
     "EvalResult": "coco_eval",
     "evaluate_predictions": "coco_eval",
     "nms": "predict",
+    "Family": "registry",
+    "build_criterion": "registry",
+    "build_model": "registry",
+    "register": "registry",
 }
 
 

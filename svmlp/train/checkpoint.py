@@ -1,4 +1,11 @@
-"""Checkpoints (dicts that carry the arguments and the label map), resuming, and final metrics."""
+"""Checkpoints: dicts that carry the arguments, the label map and the model family; resuming.
+
+A checkpoint holds ``model`` and ``ema`` (state dicts), ``optimizer``, ``scheduler``, ``scaler``,
+``epoch``, ``args`` (the run's options), ``label_map``, ``best_fitness``, ``history`` and
+``family``: ``{"name": "svmlp-detector", "args": {"num_classes": 2, "scale": "n", "imgsz": 640}}``,
+what :func:`svmlp.train.registry.build_model` rebuilds the model from. A checkpoint written before
+families has no ``family`` and holds the reference detector (its ``scale`` at the top level).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from svmlp._files import replaced_atomically, write_atomic
 from svmlp.errors import UsageError
+from svmlp.train.registry import DEFAULT, Family, build_model, get_family
 
-__all__ = ["build_model", "final_metrics", "label_map_of", "load", "load_for_resume", "restore", "save"]
+__all__ = [
+    "RUN_DEFINING",
+    "family_of",
+    "label_map_of",
+    "load",
+    "load_for_resume",
+    "model_of",
+    "model_spec",
+    "restore",
+    "resume_args",
+    "save",
+    "write_config",
+]
 
 
 def _plain_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -19,6 +40,7 @@ def _plain_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def write_config(out: Path, args: argparse.Namespace) -> None:
+    """``config.yaml``: the run's resolved options."""
     import yaml
 
     text = yaml.safe_dump(_plain_args(args), sort_keys=True)
@@ -27,7 +49,8 @@ def write_config(out: Path, args: argparse.Namespace) -> None:
 
 def save(
     path: Path,
-    model: torch.nn.Module,
+    *,
+    model: nn.Module,
     ema: Any,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
@@ -35,10 +58,11 @@ def save(
     epoch: int,
     args: argparse.Namespace,
     label_map: Any,
+    family: dict[str, Any],
     best_fitness: float,
     history: list[dict[str, Any]],
 ) -> None:
-    """Whole or not at all: written beside ``path`` and renamed."""
+    """Whole or not at all: written beside ``path`` and renamed. ``family``: see the module."""
     state = {
         "model": model.state_dict(),
         "ema": ema.ema.state_dict(),
@@ -49,7 +73,7 @@ def save(
         "epoch": epoch,
         "args": _plain_args(args),
         "label_map": label_map.to_dict(),
-        "scale": model.scale,
+        "family": family,
         "best_fitness": best_fitness,
         "history": history,
         "torch_rng": torch.get_rng_state(),
@@ -59,6 +83,7 @@ def save(
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A checkpoint's dict, on the CPU; anything else is a :class:`~svmlp.errors.UsageError`."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
@@ -71,6 +96,7 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def load_for_resume(out: Path) -> dict[str, Any]:
+    """``out/last.pt``, for ``--resume``."""
     path = out / "last.pt"
     if not path.is_file():
         raise UsageError(f"--resume: {out} has no last.pt to continue from")
@@ -92,6 +118,50 @@ def label_map_of(state: dict[str, Any], ds: Any, *, source: str = "the checkpoin
     return lm
 
 
+def model_spec(state: dict[str, Any]) -> dict[str, Any]:
+    """``{"name": family, "args": build options}``; for a checkpoint from before families, the
+    reference detector's."""
+    if "family" in state:
+        return dict(state["family"])
+    from svmlp.torch import LabelMap
+
+    n = len(LabelMap.from_dict(state["label_map"], source="the checkpoint"))
+    imgsz = int(state["args"].get("imgsz", 640))
+    return {"name": DEFAULT, "args": {"num_classes": n, "scale": state.get("scale", "n"), "imgsz": imgsz}}
+
+
+def family_of(state: dict[str, Any]) -> Family:
+    """The checkpoint's model family; one not registered here is a :class:`~svmlp.errors.UsageError`."""
+    return get_family(model_spec(state)["name"])
+
+
+def model_of(state: dict[str, Any], *, use_ema: bool = True) -> nn.Module:
+    """The model a checkpoint holds (EMA weights by default), on the CPU, in eval mode."""
+    spec = model_spec(state)
+    model = build_model(spec["name"], **spec["args"])
+    model.load_state_dict(state["ema" if use_ema and "ema" in state else "model"])
+    return model.eval()
+
+
+#: what defines a run: on --resume these come from the checkpoint, whatever the command line says
+RUN_DEFINING = (
+    "model", "scale", "imgsz", "epochs", "batch", "icr", "icr_distance", "lr", "weight_decay", "warmup_epochs",
+    "clip", "mosaic", "close_mosaic", "seed", "train_split", "val_split", "max_iters",
+)  # fmt: skip
+
+
+def resume_args(args: argparse.Namespace, state: dict[str, Any]) -> list[str]:
+    """Put the run's own settings (:data:`RUN_DEFINING`) back into ``args``; returns the
+    command-line options that differed."""
+    saved = {**state["args"], "model": model_spec(state)["name"]}
+    changed = []
+    for key in RUN_DEFINING:
+        if key in saved and getattr(args, key) != saved[key]:
+            changed.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the run has {saved[key]})")
+            setattr(args, key, saved[key])
+    return changed
+
+
 def restore(
     state: dict[str, Any], model: Any, ema: Any, optimizer: Any, scheduler: Any, scaler: Any
 ) -> tuple[int, float, list[dict[str, Any]]]:
@@ -105,39 +175,3 @@ def restore(
     if "torch_rng" in state:
         torch.set_rng_state(state["torch_rng"])
     return int(state["epoch"]) + 1, float(state.get("best_fitness", -1.0)), list(state.get("history", []))
-
-
-def build_model(state: dict[str, Any], *, use_ema: bool = True) -> Any:
-    """The detector a checkpoint holds (EMA weights by default), on the CPU, in eval mode."""
-    from svmlp.torch import LabelMap
-    from svmlp.train.model import Detector
-
-    n = len(LabelMap.from_dict(state["label_map"], source="the checkpoint"))
-    model = Detector(n, scale=state.get("scale", "n"))
-    model.load_state_dict(state["ema" if use_ema and "ema" in state else "model"])
-    return model.eval()
-
-
-def final_metrics(
-    out: Path, ds: Any, args: argparse.Namespace, device: Any, amp_dtype: Any, val_loader: Any
-) -> dict[str, Any]:
-    """best.pt's EMA weights evaluated on the validation split and, when there is one, the test split."""
-    from svmlp.torch import SVMLPDataset, collate_batched
-    from svmlp.torch import transforms as T
-    from svmlp.train.harness import evaluate
-
-    path = out / "best.pt" if (out / "best.pt").is_file() else out / "last.pt"
-    state = load(path)
-    model = build_model(state).to(device)
-    lm = label_map_of(state, ds)
-    result: dict[str, Any] = {"checkpoint": str(path), "epoch": int(state["epoch"])}
-    res, _ = evaluate(model, val_loader, ds, args.val_split, lm, device=device, amp_dtype=amp_dtype)
-    result["val"] = res.to_dict()
-    if "test" in ds.splits and args.val_split != "test":
-        test_ds = SVMLPDataset(ds, split="test", transforms=T.eval_preset(args.imgsz), label_map=lm)
-        loader = torch.utils.data.DataLoader(
-            test_ds, batch_size=max(1, args.batch), collate_fn=collate_batched
-        )
-        res, _ = evaluate(model, loader, ds, "test", lm, device=device, amp_dtype=amp_dtype)
-        result["test"] = res.to_dict()
-    return result

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from svmlp._optional import require
-from svmlp.audit.checks_predictions import PredictionRecord, read_prediction_records
 from svmlp.errors import UsageError
 from svmlp.model import Dataset
+from svmlp.model.predictions import PredictionRecord, read_prediction_records
 
 __all__ = ["METRIC_KEYS", "PER_CLASS_KEYS", "EvalResult", "evaluate_predictions", "predictions_to_coco"]
 

@@ -120,6 +120,7 @@ class DetectionLoss:
     def __call__(
         self, feats: list[torch.Tensor], targets: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
+        feats = [f.float() for f in feats]  # the loss in float32, whatever autocast gave the model
         bsz = feats[0].shape[0]
         box_logits, cls_logits, boxes, anchors, stride = decode(
             feats, self.reg_max, self.nc, self.model.strides

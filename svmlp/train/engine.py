@@ -1,21 +1,24 @@
-"""The training loop's parts: EMA, the learning-rate schedule, one epoch, an evaluation."""
+"""The training loop's parts, for any model family: EMA, the learning-rate schedule, one epoch, an
+evaluation."""
 
 from __future__ import annotations
 
 import copy
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
 from svmlp.errors import SvmlpError
-from svmlp.train.criterion import DetectionLoss
-from svmlp.train.model import Detector
+from svmlp.train.runtime import unwrap
 
-__all__ = ["ModelEMA", "TrainingError", "lr_lambda", "train_one_epoch"]
+__all__ = ["THROUGHPUT_KEYS", "ModelEMA", "TrainingError", "evaluate", "lr_lambda", "train_one_epoch"]
+
+#: what :func:`train_one_epoch` returns besides the criterion's loss parts
+THROUGHPUT_KEYS = ("images_per_s", "seconds", "iterations")
 
 
 class TrainingError(SvmlpError, RuntimeError):
@@ -59,7 +62,7 @@ def lr_lambda(total: int, warmup: int, final: float = 0.01):  # noqa: ANN201 - a
 
 def train_one_epoch(
     model: nn.Module,
-    criterion: DetectionLoss,
+    criterion: Callable[[Any, torch.Tensor], tuple[torch.Tensor, dict[str, float]]],
     loader: Iterable[Any],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
@@ -74,7 +77,8 @@ def train_one_epoch(
     channels_last: bool = False,
     progress: bool | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean of each loss part, images/s and seconds."""
+    """One pass over ``loader``; returns the mean of each loss part ``criterion(model(images),
+    targets)`` names, and :data:`THROUGHPUT_KEYS`."""
     from tqdm import tqdm
 
     model.train()
@@ -89,8 +93,8 @@ def train_one_epoch(
             x = x.contiguous(memory_format=torch.channels_last)
         t = targets.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            feats = model(x)
-        loss, parts = criterion([f.float() for f in feats], t)
+            outputs = model(x)
+        loss, parts = criterion(outputs, t)  # outside autocast: a criterion computes in float32
         if not torch.isfinite(loss):
             shown = ", ".join(f"{k} {v:.4g}" for k, v in parts.items())
             raise TrainingError(f"non-finite loss at epoch {epoch}, iteration {n_iter}: {shown}; stopped")
@@ -102,7 +106,7 @@ def train_one_epoch(
         scaler.update()
         scheduler.step()
         if ema is not None:
-            ema.update(_unwrap(model))
+            ema.update(unwrap(model))
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v
         n_iter += 1
@@ -120,5 +124,29 @@ def train_one_epoch(
     return out
 
 
-def _unwrap(model: nn.Module) -> Detector:
-    return model.module if hasattr(model, "module") else model  # type: ignore[return-value]
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[Any],
+    dataset: Any,
+    split: str,
+    label_map: Any,
+    *,
+    postprocess: Callable[..., list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]],
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """COCO evaluation of ``model`` on ``split``: (an :class:`~svmlp.train.coco_eval.EvalResult`,
+    the predictions); ``postprocess`` is the model family's."""
+    from svmlp.train.coco_eval import evaluate_predictions
+    from svmlp.train.predict import predict_loader
+
+    preds = predict_loader(
+        model,
+        loader,
+        postprocess=postprocess,
+        category_ids=tuple(label_map.ids),
+        device=device,
+        amp_dtype=amp_dtype,
+    )
+    return evaluate_predictions(dataset, preds, split=split), preds

@@ -2,27 +2,36 @@
 
     svmlp train DATA --epochs 100 --imgsz 640 --batch 32 --icr inverse --amp --out runs/icr
     torchrun --nproc_per_node 8 -m svmlp.train DATA ...       # DistributedDataParallel
+    svmlp train DATA --model NAME ...                          # another model family (train/registry.py)
 
 A run folder holds ``config.yaml`` (the resolved arguments), ``label_map.json``, ``last.pt`` and
-``best.pt`` (dicts: model, ema, optimizer, scheduler, scaler, epoch, args, label map, history),
-``metrics.csv`` / ``metrics.json`` (one row an epoch), ``final.json``, and PNG plots.
+``best.pt`` (dicts: model, ema, optimizer, scheduler, scaler, epoch, args, label map, model family,
+history: :mod:`svmlp.train.checkpoint`), ``metrics.csv`` / ``metrics.json`` (one row an epoch),
+``final.json``, and PNG plots. The harness knows no model family: it builds the model, its loss and
+its postprocess through :mod:`svmlp.train.registry`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import random
 import sys
-from datetime import timedelta
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svmlp._files import write_atomic
 from svmlp.errors import UsageError
+from svmlp.train.registry import DEFAULT, FAMILIES, get_family
 
-__all__ = ["evaluate", "get_args_parser", "main"]
+if TYPE_CHECKING:
+    import torch
+
+    from svmlp.model import Dataset
+    from svmlp.train.data import TrainData
+    from svmlp.train.runtime import Processes
+
+__all__ = ["get_args_parser", "main"]
 
 ICR_CHOICES = ("off", "inverse", "linear", "log")
 
@@ -48,6 +57,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/exp"))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument(
+        "--model",
+        default=DEFAULT,
+        help=f"model family (default {DEFAULT}): {', '.join(FAMILIES)} or one registered in svmlp.train.registry",
+    )
     p.add_argument("--scale", default="n", help="model scale: p (tests), n (tiny, ~3 M parameters), s")
     p.add_argument("--lr", type=float, default=2e-3, help="AdamW learning rate")
     p.add_argument("--weight-decay", type=float, default=0.05)
@@ -92,320 +106,275 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         )
     if first.icr not in ICR_CHOICES:
         raise UsageError(f"--icr {first.icr!r}: unknown mode; choose one of {', '.join(ICR_CHOICES)}")
+    get_family(first.model)  # an unknown family names the known ones
     return first
 
 
-#: what defines a run: on --resume these come from the checkpoint, whatever the command line says
-_RUN_DEFINING = (
-    "scale", "imgsz", "epochs", "batch", "icr", "icr_distance", "lr", "weight_decay", "warmup_epochs",
-    "clip", "mosaic", "close_mosaic", "seed", "train_split", "val_split", "max_iters",
-)  # fmt: skip
+@dataclass
+class _Run:
+    """What the steps of a run share."""
 
-
-def _resume_args(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
-    """Put the run's own settings back; returns the command-line options that differed."""
-    changed = []
-    for key in _RUN_DEFINING:
-        if key in saved and getattr(args, key) != saved[key]:
-            changed.append(f"--{key.replace('_', '-')} {getattr(args, key)} (the run has {saved[key]})")
-            setattr(args, key, saved[key])
-    return changed
-
-
-def _device(name: str):  # noqa: ANN202
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(
-            f"--device {name}: CUDA was asked for but torch sees no CUDA device (torch {torch.__version__})"
-        )
-    return dev
-
-
-def _seed_all(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % (1 << 32))
-    torch.manual_seed(seed)
-
-
-def _data(args: argparse.Namespace, say: Any) -> Any:
-    """The data set, with links built when ICR needs them and the data has none."""
-    import svmlp
-    from svmlp.links import link_plates
-
-    ds = svmlp.read(args.data)
-    conflict = ds.inputs.output_conflict(args.out)
-    if conflict is not None:
-        raise UsageError(f"--out {args.out}: {conflict}; keep runs outside the data set")
-    for split in (args.train_split, args.val_split):
-        if split not in ds.splits:
-            raise UsageError(f"{args.data}: no split {split!r} (it has {', '.join(ds.splits)})")
-    if args.icr != "off":
-        roles = {c.role for c in ds.categories}
-        if not {"parent", "child"} <= roles:
-            have = ", ".join(f"{c.name} ({c.role or 'no role'})" for c in ds.categories)
-            raise UsageError(
-                f"{args.data}: --icr {args.icr} needs a plate class and a vehicle class; it has {have}"
-            )
-        if not (ds.boxes.parent >= 0).any():
-            ds = link_plates(ds).dataset
-            say(
-                f"note: {args.data} has no plate→vehicle links; linked them on load ({int((ds.boxes.parent >= 0).sum())} plates)"
-            )
-    return ds
-
-
-class _EpochSampler:
-    """A permutation drawn from (seed, epoch): the same order again on resume."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self):  # noqa: ANN204
-        import torch
-
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
-
-
-def evaluate(
-    model: Any, loader: Any, dataset: Any, split: str, label_map: Any, *, device: Any, amp_dtype: Any
-) -> Any:
-    """COCO evaluation of ``model`` on ``split`` (an :class:`~svmlp.train.coco_eval.EvalResult`)."""
-    from svmlp.train.coco_eval import evaluate_predictions
-    from svmlp.train.predict import predict_loader
-
-    preds = predict_loader(
-        model, loader, category_ids=tuple(label_map.ids), device=device, amp_dtype=amp_dtype
-    )
-    return evaluate_predictions(dataset, preds, split=split), preds
+    args: argparse.Namespace
+    procs: Processes
+    ds: Dataset
+    data: TrainData
+    amp_dtype: torch.dtype | None
+    family: dict[str, Any]  # the checkpoints' "family": name and build options
+    model: Any = None
+    net: Any = None  # the model, or its DistributedDataParallel wrapper
+    ema: Any = None
+    criterion: Any = None
+    optimizer: Any = None
+    scheduler: Any = None
+    scaler: Any = None
+    start_epoch: int = 0
+    best_fitness: float = -1.0
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train; returns 0. Bad input raises :class:`~svmlp.errors.UsageError`."""
-    import torch
-    import torch.distributed as dist
-
-    from svmlp.torch import SVMLPDataset, collate_batched
-    from svmlp.torch import transforms as T
     from svmlp.train import checkpoint as ckpt
-    from svmlp.train.criterion import DetectionLoss
-    from svmlp.train.engine import ModelEMA, lr_lambda, train_one_epoch
-    from svmlp.train.model import SCALES, Detector
-    from svmlp.train.report import write_epoch, write_plots
+    from svmlp.train.data import TrainData, read_data
+    from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes
 
     args = _parse(argv)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if args.scale not in SCALES:
-        raise UsageError(f"--scale {args.scale!r}: choose one of {', '.join(SCALES)}")
-    device = _device(args.device)
-    if world > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        # rank 0 evaluates while the others wait at a barrier: allow it a long evaluation
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
-    main_proc = rank == 0
+    procs = start_processes(args.device)
+    amp_dtype = amp_dtype_for(procs.device, amp=args.amp)
+    if args.amp and amp_dtype is None:
+        procs.say("note: --amp is for CUDA; training in float32 on the CPU")
+    state = _previous_run(args, procs)
+    seed_all(args.seed)
+    ds = read_data(args, procs.say)
+    data = TrainData(
+        args,
+        ds,
+        label_map=ckpt.label_map_of(state, ds) if state else None,
+        world=procs.world,
+        device=procs.device,
+        start_epoch=int(state["epoch"]) + 1 if state else 0,
+    )
+    family = {
+        "name": args.model,
+        "args": {"num_classes": len(data.label_map), "scale": args.scale, "imgsz": args.imgsz},
+    }
+    run = _Run(args, procs, ds, data, amp_dtype, family)
+    _build(run, state)
+    _announce(run)
+    if _train(run) and procs.main:
+        _finish(run)
+    procs.close()
+    return 0
 
-    def say(line: str) -> None:
-        if main_proc:
-            print(line, flush=True)
 
-    amp_dtype = None
-    if args.amp and device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    elif args.amp:
-        say("note: --amp is for CUDA; training in float32 on the CPU")
-    out: Path = args.out
-    state = ckpt.load_for_resume(out) if args.resume else None
-    if state is None and (out / "last.pt").exists():  # every rank checks: none waits for the others
+def _previous_run(args: argparse.Namespace, procs: Processes) -> dict[str, Any] | None:
+    """The checkpoint to resume from, its settings put back; a run folder in use is an error."""
+    from svmlp.train import checkpoint as ckpt
+
+    state = ckpt.load_for_resume(args.out) if args.resume else None
+    if state is None and (args.out / "last.pt").exists():  # every rank checks: none waits for the others
         raise UsageError(
-            f"{out} holds a run already (last.pt); pass --resume to continue it or choose another --out"
+            f"{args.out} holds a run already (last.pt); pass --resume to continue it or choose another --out"
         )
     if state is not None:
-        changed = _resume_args(args, state["args"])
+        changed = ckpt.resume_args(args, state)
         if changed:
-            say(f"note: --resume continues the run as it was started; ignored {', '.join(changed)}")
-    _seed_all(args.seed)
-    ds = _data(args, say)
-    label_map = ckpt.label_map_of(state, ds) if state else None
+            procs.say(f"note: --resume continues the run as it was started; ignored {', '.join(changed)}")
+    return state
 
-    def mosaic_at(epoch: int) -> float:
-        return 0.0 if args.epochs - epoch <= args.close_mosaic else args.mosaic  # settle on whole images
 
-    mosaic = mosaic_at(int(state["epoch"]) + 1 if state else 0)
-    train_ds = SVMLPDataset(
-        ds,
-        split=args.train_split,
-        transforms=T.train_preset(args.imgsz, mosaic=mosaic),
-        label_map=label_map,
-        seed=args.seed,
-        cache=bool(args.cache),
-    )
-    label_map = train_ds.label_map
-    val_ds = SVMLPDataset(ds, split=args.val_split, transforms=T.eval_preset(args.imgsz), label_map=label_map)
-    per_proc = max(1, args.batch // world)
-    if world > 1:
-        sampler: Any = torch.utils.data.DistributedSampler(
-            train_ds, shuffle=True, seed=args.seed, drop_last=True
-        )
-    else:
-        sampler = _EpochSampler(len(train_ds), args.seed)
-    loader_kw: dict[str, Any] = dict(
-        num_workers=args.workers, collate_fn=collate_batched, pin_memory=device.type == "cuda"
-    )
-    if args.workers > 0:
-        loader_kw["persistent_workers"] = True
+def _build(run: _Run, state: dict[str, Any] | None) -> None:
+    """The model (its family's), the optimizer, schedule, scaler, EMA and criterion; resumed from ``state``."""
+    import torch
 
-    def make_train_loader() -> Any:
-        return torch.utils.data.DataLoader(
-            train_ds, batch_size=per_proc, sampler=sampler, drop_last=len(train_ds) >= per_proc, **loader_kw
-        )
+    from svmlp.train import checkpoint as ckpt
+    from svmlp.train.engine import ModelEMA, lr_lambda
+    from svmlp.train.registry import build_criterion, build_model
 
-    train_loader = make_train_loader()
-    val_loader = torch.utils.data.DataLoader(val_ds, batch_size=per_proc, shuffle=False, **loader_kw)
-
-    model = Detector(len(label_map), scale=args.scale).to(device)
-    model.reset_head_bias(args.imgsz)
+    args, device = run.args, run.procs.device
+    run.model = build_model(run.family["name"], **run.family["args"]).to(device)
     if device.type == "cuda":
         # Module.to takes memory_format (torch documents it), but torch's overloads leave it out
-        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        run.model = run.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     decay: list[torch.nn.Parameter] = []
     no_decay: list[torch.nn.Parameter] = []
-    for name, p in model.named_parameters():
+    for name, p in run.model.named_parameters():
         (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    optimizer = torch.optim.AdamW(
+    run.optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr,
     )
-    iters = len(train_loader) if args.max_iters is None else min(len(train_loader), args.max_iters)
-    total = max(1, iters * args.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total, int(args.warmup_epochs * iters))
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
-    ema = ModelEMA(model)
-    criterion = DetectionLoss(model, icr=args.icr, icr_distance=args.icr_distance)
-    start_epoch, best_fitness = 0, -1.0
-    history: list[dict[str, Any]] = []
+    iters = run.data.iterations()
+    schedule = lr_lambda(max(1, iters * args.epochs), int(args.warmup_epochs * iters))
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, schedule)
+    run.scaler = torch.amp.GradScaler(device.type, enabled=run.amp_dtype == torch.float16)
+    run.ema = ModelEMA(run.model)
+    run.criterion = build_criterion(args.model, run.model, icr=args.icr, icr_distance=args.icr_distance)
     if state is not None:
-        start_epoch, best_fitness, history = ckpt.restore(state, model, ema, optimizer, scheduler, scaler)
-        say(f"resumed {out} at epoch {start_epoch}")
-    net: Any = model
-    if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None
-        )
-    if main_proc:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.write_config(out, args)
-        label_map.save(out / "label_map.json")
-        say(
-            f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters on {device} "
-            f"({'AMP ' + str(amp_dtype).split('.')[-1] if amp_dtype else 'float32'}), {len(train_ds)} training images, "
-            f"ICR {args.icr}; run folder {out}"
+        parts = (run.model, run.ema, run.optimizer, run.scheduler, run.scaler)
+        run.start_epoch, run.best_fitness, run.history = ckpt.restore(state, *parts)
+        run.procs.say(f"resumed {args.out} at epoch {run.start_epoch}")
+    run.net = run.model
+    if run.procs.world > 1:
+        run.net = torch.nn.parallel.DistributedDataParallel(
+            run.model, device_ids=[device] if device.type == "cuda" else None
         )
 
-    def save(name: str, epoch: int) -> None:
-        ckpt.save(
-            out / name,
-            model,
-            ema,
-            optimizer,
-            scheduler,
-            scaler,
-            epoch,
-            args,
-            label_map,
-            best_fitness,
-            history,
-        )
 
-    for epoch in range(start_epoch, args.epochs):
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
-        if mosaic_at(epoch) != mosaic:
-            # persistent workers hold their own copy of the data set: a new loader takes the change
-            mosaic = mosaic_at(epoch)
-            train_ds.transforms = T.train_preset(args.imgsz, mosaic=mosaic)
-            train_loader = make_train_loader()
-        parts = train_one_epoch(
-            net,
-            criterion,
-            train_loader,
-            optimizer,
-            scheduler,
-            scaler,
-            ema,
-            device=device,
-            epoch=epoch,
-            amp_dtype=amp_dtype,
-            clip=args.clip,
-            max_iters=args.max_iters,
-            channels_last=device.type == "cuda",
-            progress=args.progress if main_proc else False,
-        )
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "lr": optimizer.param_groups[0]["lr"],
-            **{f"train_{k}": v for k, v in parts.items()},
-        }
+def _announce(run: _Run) -> None:
+    """The run folder's config and label map, and one line on what trains where."""
+    from svmlp.train import checkpoint as ckpt
+
+    if not run.procs.main:
+        return
+    args, out = run.args, run.args.out
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt.write_config(out, args)
+    run.data.label_map.save(out / "label_map.json")
+    millions = sum(p.numel() for p in run.model.parameters()) / 1e6
+    precision = "AMP " + str(run.amp_dtype).split(".")[-1] if run.amp_dtype else "float32"
+    run.procs.say(
+        f"training {millions:.2f} M parameters ({args.model}) on {run.procs.device} ({precision}), "
+        f"{len(run.data.train_ds)} training images, ICR {args.icr}; run folder {out}"
+    )
+
+
+def _train(run: _Run) -> bool:
+    """The epochs; False when ``--stop-after`` ends this process before the last."""
+    args, procs = run.args, run.procs
+    for epoch in range(run.start_epoch, args.epochs):
+        parts = _train_epoch(run, epoch)
         last = epoch == args.epochs - 1
-        if main_proc and ((epoch + 1) % args.eval_every == 0 or last):
-            result, _ = evaluate(
-                ema.ema, val_loader, ds, args.val_split, label_map, device=device, amp_dtype=amp_dtype
-            )
-            row.update({f"val_{k}": v for k, v in result.metrics.items()})
-            for name, m in result.per_class.items():
-                row.update({f"val_{name}_{k}": v for k, v in m.items() if k != "gt"})
-            fitness = 0.1 * (result.metrics.get("AP50") or 0.0) + 0.9 * (result.metrics.get("AP") or 0.0)
-            row["fitness"] = fitness
-            history.append(row)
-            if fitness > best_fitness:
-                best_fitness = fitness
-                save("best.pt", epoch)
-            say(
-                f"epoch {epoch}: "
-                + ", ".join(f"{k} {parts[k]:.4f}" for k in ("box", "icr", "cls", "dfl"))
-                + f"; val AP50 {row.get('val_AP50') or 0:.4f} AP {row.get('val_AP') or 0:.4f}; {parts['images_per_s']:.1f} img/s"
-            )
-        elif main_proc:
-            history.append(row)
-        if main_proc:
-            save("last.pt", epoch)
-            write_epoch(out, history)
-        if world > 1:
-            dist.barrier()
-        if args.stop_after is not None and epoch + 1 - start_epoch >= args.stop_after and not last:
-            say(f"stopped after epoch {epoch} (--stop-after); continue with --resume")
-            if world > 1:
-                dist.destroy_process_group()
-            return 0
-    if main_proc:
-        final = ckpt.final_metrics(out, ds, args, device, amp_dtype, val_loader)
-        write_atomic(out / "final.json", json.dumps(final, indent=1, default=float).encode("utf-8"))
-        if args.plots:
-            write_plots(out, history, final)
-        say(f"done: {out / 'best.pt'}; final val AP50 {final['val']['metrics'].get('AP50') or 0:.4f}")
-    if world > 1:
-        dist.destroy_process_group()
-    return 0
+        if procs.main:
+            _record(run, epoch, parts, validate=(epoch + 1) % args.eval_every == 0 or last)
+        procs.barrier()
+        if args.stop_after is not None and epoch + 1 - run.start_epoch >= args.stop_after and not last:
+            procs.say(f"stopped after epoch {epoch} (--stop-after); continue with --resume")
+            return False
+    return True
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
+    from svmlp.train.engine import train_one_epoch
+
+    args, device = run.args, run.procs.device
+    run.data.set_epoch(epoch)
+    return train_one_epoch(
+        run.net,
+        run.criterion,
+        run.data.train,
+        run.optimizer,
+        run.scheduler,
+        run.scaler,
+        run.ema,
+        device=device,
+        epoch=epoch,
+        amp_dtype=run.amp_dtype,
+        clip=args.clip,
+        max_iters=args.max_iters,
+        channels_last=device.type == "cuda",
+        progress=args.progress if run.procs.main else False,
+    )
+
+
+def _record(run: _Run, epoch: int, parts: dict[str, float], *, validate: bool) -> None:
+    """The epoch's row (validated every ``--eval-every`` epochs), ``best.pt`` / ``last.pt`` and metrics."""
+    from svmlp.train.engine import THROUGHPUT_KEYS
+    from svmlp.train.report import write_epoch
+
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "lr": run.optimizer.param_groups[0]["lr"],
+        **{f"train_{k}": v for k, v in parts.items()},
+    }
+    fitness = _validate(run, row) if validate else None
+    run.history.append(row)
+    if fitness is not None:
+        if fitness > run.best_fitness:
+            run.best_fitness = fitness
+            _save(run, "best.pt", epoch)
+        losses = ", ".join(f"{k} {v:.4f}" for k, v in parts.items() if k not in THROUGHPUT_KEYS)
+        run.procs.say(
+            f"epoch {epoch}: {losses}; val AP50 {row.get('val_AP50') or 0:.4f} AP {row.get('val_AP') or 0:.4f}; "
+            f"{parts['images_per_s']:.1f} img/s"
+        )
+    _save(run, "last.pt", epoch)
+    write_epoch(run.args.out, run.history)
+
+
+def _validate(run: _Run, row: dict[str, Any]) -> float:
+    """The EMA model's COCO metrics on the validation split, into ``row``; returns the fitness."""
+    from svmlp.train.engine import evaluate
+
+    result, _ = evaluate(
+        run.ema.ema,
+        run.data.val,
+        run.ds,
+        run.args.val_split,
+        run.data.label_map,
+        postprocess=get_family(run.args.model).postprocess,
+        device=run.procs.device,
+        amp_dtype=run.amp_dtype,
+    )
+    row.update({f"val_{k}": v for k, v in result.metrics.items()})
+    for name, m in result.per_class.items():
+        row.update({f"val_{name}_{k}": v for k, v in m.items() if k != "gt"})
+    row["fitness"] = 0.1 * (result.metrics.get("AP50") or 0.0) + 0.9 * (result.metrics.get("AP") or 0.0)
+    return float(row["fitness"])
+
+
+def _save(run: _Run, name: str, epoch: int) -> None:
+    from svmlp.train import checkpoint as ckpt
+
+    ckpt.save(
+        run.args.out / name,
+        model=run.model,
+        ema=run.ema,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        scaler=run.scaler,
+        epoch=epoch,
+        args=run.args,
+        label_map=run.data.label_map,
+        family=run.family,
+        best_fitness=run.best_fitness,
+        history=run.history,
+    )
+
+
+def _finish(run: _Run) -> None:
+    """``final.json`` (best.pt's EMA weights on the validation and test splits) and the plots."""
+    from svmlp.train.report import write_plots
+
+    out = run.args.out
+    final = _final_metrics(run)
+    write_atomic(out / "final.json", json.dumps(final, indent=1, default=float).encode("utf-8"))
+    if run.args.plots:
+        write_plots(out, run.history, final)
+    run.procs.say(f"done: {out / 'best.pt'}; final val AP50 {final['val']['metrics'].get('AP50') or 0:.4f}")
+
+
+def _final_metrics(run: _Run) -> dict[str, Any]:
+    """best.pt (last.pt before any validation) rebuilt from the checkpoint alone, and evaluated."""
+    from svmlp.train import checkpoint as ckpt
+    from svmlp.train.engine import evaluate
+
+    args, out, device = run.args, run.args.out, run.procs.device
+    path = out / "best.pt" if (out / "best.pt").is_file() else out / "last.pt"
+    state = ckpt.load(path)
+    model = ckpt.model_of(state).to(device)
+    postprocess = ckpt.family_of(state).postprocess
+    lm = ckpt.label_map_of(state, run.ds)
+    result: dict[str, Any] = {"checkpoint": str(path), "epoch": int(state["epoch"])}
+    splits = {args.val_split: run.data.val}
+    if "test" in run.ds.splits and args.val_split != "test":
+        splits["test"] = run.data.eval_loader("test", label_map=lm)
+    for split, loader in splits.items():
+        res, _ = evaluate(
+            model, loader, run.ds, split, lm, postprocess=postprocess, device=device, amp_dtype=run.amp_dtype
+        )
+        result["val" if split == args.val_split else "test"] = res.to_dict()
+    return result
 
 
 def cli(argv: list[str] | None = None) -> int:

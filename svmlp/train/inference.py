@@ -22,36 +22,39 @@ def predict_file(
     device: str = "auto",
     workers: int = 2,
 ) -> int:
-    """Write the predictions of ``checkpoint`` (its EMA weights) on ``split`` of ``source`` to
-    ``out``; returns their number. The file feeds ``svmlp evaluate``, ``svmlp audit --predictions``
-    and ``svmlp view --predictions``."""
+    """Write the predictions of ``checkpoint`` (its EMA weights, decoded by its model family) on
+    ``split`` of ``source`` to ``out``; returns their number. The file feeds ``svmlp evaluate``,
+    ``svmlp audit --predictions`` and ``svmlp view --predictions``."""
     import torch
 
-    import svmlp
     from svmlp._files import write_atomic
     from svmlp.errors import UsageError
+    from svmlp.formats import read
     from svmlp.model import Inputs
     from svmlp.torch import SVMLPDataset, collate_batched
     from svmlp.torch import transforms as T
-    from svmlp.train.checkpoint import build_model, label_map_of, load
-    from svmlp.train.harness import _device
+    from svmlp.train.checkpoint import family_of, label_map_of, load, model_of
     from svmlp.train.predict import predict_loader
+    from svmlp.train.runtime import choose_device
 
     state = load(checkpoint)
-    ds = svmlp.read(source)
+    postprocess = family_of(state).postprocess  # a family not registered here: say so before reading data
+    ds = read(source)
     conflict = (ds.inputs | Inputs.of(files=[checkpoint])).report_conflict(out)
     if conflict is not None:
         raise UsageError(f"-o {out}: {conflict}; write the predictions outside the data set")
     if split not in ds.splits:
         raise UsageError(f"{source}: no split {split!r} (it has {', '.join(ds.splits)})")
     lm = label_map_of(state, ds, source=str(checkpoint))
-    dev = _device(device)
+    dev = choose_device(device)
     size = int(imgsz or state["args"].get("imgsz", 640))
     data = SVMLPDataset(ds, split=split, transforms=T.eval_preset(size), label_map=lm, link=False)
     loader: Any = torch.utils.data.DataLoader(
         data, batch_size=batch, num_workers=workers, collate_fn=collate_batched
     )
-    model = build_model(state).to(dev)
-    preds = predict_loader(model, loader, category_ids=tuple(lm.ids), device=dev, conf=conf, iou=iou)
+    model = model_of(state).to(dev)
+    preds = predict_loader(
+        model, loader, postprocess=postprocess, category_ids=tuple(lm.ids), device=dev, conf=conf, iou=iou
+    )
     write_atomic(out, json.dumps(preds).encode("utf-8"))
     return len(preds)

@@ -1,16 +1,17 @@
-"""Inference: decoding, non-maximum suppression in torch, and predictions in the COCO results format."""
+"""Inference of any model family: non-maximum suppression in torch, and predictions in the COCO
+results format (each family decodes its own outputs: :attr:`svmlp.train.registry.Family.postprocess`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
 from svmlp.train.losses import box_iou_matrix
-from svmlp.train.model import Detector, decode
 
-__all__ = ["nms", "postprocess", "predict_loader"]
+__all__ = ["nms", "predict_loader"]
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -33,39 +34,12 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return order[keep]
 
 
-def postprocess(
-    feats: list[torch.Tensor],
-    model: Detector,
-    *,
-    conf: float = 0.001,
-    iou: float = 0.6,
-    max_det: int = 300,
-    pre_nms: int = 3000,
-) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per image ``(boxes N×4 xyxy in input pixels, scores N, labels N)``, class-aware NMS."""
-    _, cls_logits, boxes, _, _ = decode(feats, model.reg_max, model.num_classes, model.strides)
-    scores = cls_logits.float().sigmoid()
-    out = []
-    for b in range(len(boxes)):  # per image: candidates differ in number
-        s, lab = scores[b].max(-1)
-        keep = s > conf
-        bx, s, lab = boxes[b][keep], s[keep], lab[keep]
-        if len(s) > pre_nms:
-            top = s.topk(pre_nms).indices
-            bx, s, lab = bx[top], s[top], lab[top]
-        # one NMS for all classes: boxes of different classes are moved apart so they never overlap
-        span = (bx.max() - bx.min() + 1) if len(bx) else 0  # boxes may reach past the top-left edge
-        offset = lab[:, None].float() * span
-        kept = nms(bx + offset, s, iou)[:max_det]
-        out.append((bx[kept], s[kept], lab[kept]))
-    return out
-
-
 @torch.no_grad()
 def predict_loader(
-    model: Detector,
+    model: nn.Module,
     loader: Iterable[Any],
     *,
+    postprocess: Callable[..., list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]],
     category_ids: tuple[int, ...],
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
@@ -73,14 +47,15 @@ def predict_loader(
     iou: float = 0.6,
 ) -> list[dict[str, Any]]:
     """COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``) in each
-    image's annotation frame: each box is mapped back through the inverse of its ``matrix``."""
+    image's annotation frame: each box ``postprocess(outputs, model, conf=, iou=)`` gives (its
+    family's) is mapped back through the inverse of its image's ``matrix``."""
     model.eval()
     results: list[dict[str, Any]] = []
     for images, _, infos in loader:
         x = images.to(device, non_blocking=True).float().div_(255)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            feats = model(x)
-        for (bx, s, lab), info in zip(postprocess(feats, model, conf=conf, iou=iou), infos):
+            outputs = model(x)
+        for (bx, s, lab), info in zip(postprocess(outputs, model, conf=conf, iou=iou), infos):
             inv = torch.linalg.inv(info["matrix"].to(torch.float64)).to(device)
             w, h = (int(v) for v in info["orig_size"].flip(0))
             corners = bx.double().reshape(-1, 2)

@@ -31,6 +31,16 @@ def write_epoch(out: Path, history: list[dict[str, Any]]) -> None:
     _replace(out / "metrics.csv", buf.getvalue())
 
 
+def _loss_parts(history: list[dict[str, Any]]) -> list[str]:
+    """The criterion's parts (``train_box``, …: whatever the model family's loss names), in order."""
+    parts: list[str] = []
+    for key in (k for row in history for k in row if k.startswith("train_")):
+        name = key[len("train_") :]
+        if name not in parts and name not in ("images_per_s", "seconds", "iterations"):  # engine's throughput
+            parts.append(name)
+    return parts
+
+
 def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any]) -> list[Path]:
     """``loss.png`` (each loss part per epoch, and validation AP50/AP) and ``pr.png`` (precision
     against recall per class at IoU 0.5, from the final evaluation). Returns the files written."""
@@ -42,7 +52,7 @@ def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any])
     written = []
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     epochs = [r["epoch"] for r in history]
-    for part in ("box", "icr", "cls", "dfl"):
+    for part in _loss_parts(history):
         ys = [r.get(f"train_{part}") for r in history]
         if any(y for y in ys):
             ax1.plot(epochs, ys, marker=".", label=part)

@@ -113,8 +113,8 @@ def test_loose_labels_layout_has_train_and_val(yolo_root: Path) -> None:
 def test_annotations_layout_is_detected_as_yolo(yolo_root: Path) -> None:
     """``Images/`` + ``Annotations/*.txt`` + ``obj.names`` is YOLO; it has no VOC XML at all.
 
-    svmlp bug: ``detect`` calls it VOC because an ``Annotations/`` folder exists, and the VOC
-    reader then returns an empty data set without a word.
+    An ``Annotations/`` folder alone must not make it VOC (the VOC reader would find no XML and
+    return an empty data set).
     """
     folder = yolo_root / "annotations"
     assert svmlp.detect(folder) == "yolo"

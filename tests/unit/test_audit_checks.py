@@ -12,8 +12,8 @@ from PIL import Image
 
 import svmlp
 from svmlp.audit import AuditConfig, audit, load_config, run_audit
-from svmlp.audit.checks_predictions import Predictions, load_predictions
 from svmlp.model import BoxTable, Category, Dataset, ImageTable
+from svmlp.model.predictions import Predictions, load_predictions
 
 CATS = [Category(1, "vehicle", role="parent"), Category(2, "plate", role="child")]
 

@@ -49,3 +49,26 @@ def test_import_cli_is_cheap_and_the_api_lazy() -> None:
 def test_require_names_the_extra() -> None:
     with pytest.raises(ExtraRequiredError, match=r"pip install 'svmlp\[torch\]'"):
         require("surely_not_a_module_xyz", extra="torch")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "name"),
+    [
+        ("svmlp.download", "svmlp.release.download", "download"),
+        ("svmlp.manifest", "svmlp.release.manifest", "load_manifest"),
+        ("svmlp.verify", "svmlp.release.verification", "verify_release"),
+        ("svmlp.sample", "svmlp.release.sample", "unpack_sample"),
+    ],
+)
+def test_old_release_imports_still_work_and_say_where_they_moved(old: str, new: str, name: str) -> None:
+    code = (
+        "import warnings, importlib\n"
+        "warnings.simplefilter('always')\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        f"    old = importlib.import_module({old!r})\n"
+        f"new = importlib.import_module({new!r})\n"
+        f"assert getattr(old, {name!r}) is getattr(new, {name!r})\n"
+        "print(*[str(x.message) for x in w if x.category is DeprecationWarning])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert f"{old} moved to {new}" in out

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +23,14 @@ from svmlp.links import (
     with_roles,
 )
 from svmlp.model import BoxTable, Category, Dataset, ImageTable
+from svmlp.model.strictness import STRICT, Findings
 from svmlp.synth import generate_annotations
 
 V, P = 0, 1  # category rows of the hand-made sets
 CATS = (Category(1, "vehicle", role="parent"), Category(2, "plate", role="child"))
 
 
-def scene(*boxes: tuple, n_images: int = 1, categories=CATS, corners=None) -> Dataset:
+def scene(*boxes: tuple, n_images: int = 1, categories=CATS, corners=None, findings=STRICT) -> Dataset:
     """Boxes as (category row, x0, y0, x1, y1[, image[, parent row[, score[, crowd]]]])."""
     rows = [tuple(b) + (0, -1, np.nan, False)[len(b) - 5 :] for b in boxes]
     return Dataset(
@@ -44,6 +46,7 @@ def scene(*boxes: tuple, n_images: int = 1, categories=CATS, corners=None) -> Da
             iscrowd=[r[8] for r in rows],
             corners=corners,
         ),
+        findings=findings,
     )
 
 
@@ -164,8 +167,48 @@ def test_unknown_class_name_is_a_usage_error() -> None:
     with pytest.raises(svmlp.UsageError, match="both"):
         with_roles(ds, parents=["vehicle"], children=["vehicle"])
     for bad in ({"min_inside": 0.0}, {"max_plates": 0}, {"margin": -1.0}):
-        with pytest.raises(svmlp.UsageError):
+        (name,) = bad
+        with pytest.raises(svmlp.UsageError, match=rf"^{name} must be"):  # the parameter, not a flag
             link_plates(ds, **bad)
+
+
+def test_one_default_per_option_read_by_the_cli_and_the_audit() -> None:
+    from svmlp.audit import AuditConfig
+    from svmlp.cli import build_parser
+
+    args = build_parser().parse_args(["link", "src", "-o", "out"])
+    assert (args.min_inside, args.max_plates, args.margin) == (
+        links.MIN_INSIDE,
+        links.MAX_PLATES,
+        links.MARGIN,
+    )
+    assert (AuditConfig()["min_inside"], AuditConfig()["max_plates"]) == (links.MIN_INSIDE, links.MAX_PLATES)
+    defaults = inspect.signature(link_plates).parameters
+    assert [defaults[k].default for k in ("min_inside", "max_plates", "margin")] == [
+        links.MIN_INSIDE,
+        links.MAX_PLATES,
+        links.MARGIN,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--min-inside", "0"),
+        ("--min-inside", "1.5"),
+        ("--min-inside", "nan"),
+        ("--max-plates", "0"),
+        ("--margin", "-1"),
+    ],
+)
+def test_the_cli_refuses_a_bad_value_under_its_flag(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from svmlp.cli import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["link", "src", "-o", "out", flag, value])
+    assert exc.value.code == 2 and f"argument {flag}: expected" in capsys.readouterr().err
 
 
 def test_role_change_drops_links_it_breaks_and_says_so() -> None:
@@ -317,18 +360,23 @@ def test_corner_shares_match_shapely_pair_by_pair(ds: Dataset, min_inside: float
 
 @pytest.mark.parametrize("dense", [False, True])
 def test_boxes_read_leniently_do_not_break_it(dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from svmlp.formats._lenient import lenient
-
     monkeypatch.setattr(links, "DENSE_PAIRS", 0 if dense else links.DENSE_PAIRS)
-    with lenient() as found:
-        ds = scene(
-            (V, 0, 0, 100, 60),
-            (V, np.nan, 0, 50, 50),
-            (V, 0, 0, np.inf, 60),
-            (P, 40, 45, 60, 52),
-            (P, 60, 50, 40, 52),  # x1 < x0
-            (P, np.nan, 1, 2, 3),
-        )
-        r = link_plates(ds)
-    assert found and parents(r)[3:] == [0, -1, -1] and r.status[3:].tolist() == [LINKED, ORPHAN, NOT_A_PLATE]
+    findings = Findings(strict=False)
+    ds = scene(
+        (V, 0, 0, 100, 60),
+        (V, np.nan, 0, 50, 50),
+        (V, 0, 0, np.inf, 60),
+        (P, 40, 45, 60, 52),
+        (P, 60, 50, 40, 52),  # x1 < x0
+        (P, np.nan, 1, 2, 3),
+        findings=findings,
+    )
+    with pytest.raises(svmlp.AnnotationError):
+        link_plates(ds)  # strict by default: the linked copy breaks the model's rules
+    r = link_plates(ds, strict=False)
+    assert (
+        findings.found
+        and parents(r)[3:] == [0, -1, -1]
+        and r.status[3:].tolist() == [LINKED, ORPHAN, NOT_A_PLATE]
+    )
     assert r.candidates[3] == 1 and r.summary()["vehicles"] == 1

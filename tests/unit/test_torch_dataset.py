@@ -304,7 +304,8 @@ def test_the_cache_fills_in_the_first_epoch_and_changes_nothing(scenes: Dataset,
 
 @pytest.mark.filterwarnings("ignore:This DataLoader will create 4 worker processes")
 def test_memory_stays_flat_over_epochs_with_four_workers(scenes: Dataset) -> None:
-    psutil = pytest.importorskip("psutil")
+    import psutil  # a dev dependency (pyproject.toml)
+
     ds = SVMLPDataset(scenes, transforms=T.train_preset(64), seed=0)
     loader = DataLoader(ds, batch_size=4, num_workers=4, collate_fn=collate, persistent_workers=True)
     me = psutil.Process()

@@ -1,0 +1,107 @@
+"""Pascal VOC writing: each box as an ``<object>`` element, checked before anything is written.
+
+Apart from :mod:`svmlp.formats.voc` (which reads, and writes the files) to keep both short.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from svmlp.errors import AnnotationError
+from svmlp.model import Dataset
+
+__all__ = ["check_writable", "check_xml_text", "objects_xml"]
+
+
+def check_writable(ds: Dataset) -> None:
+    """Every image's XML goes to ``Annotations/<stem>.xml``, all splits in one folder: two images
+    with one stem would share a file."""
+    seen: dict[str, tuple[str, str]] = {}
+    for split, name in zip(ds.images.split.tolist(), ds.images.file_name.tolist()):
+        stem = Path(name).with_suffix("").as_posix()
+        if stem in seen:
+            other_split, other = seen[stem]
+            if other == name:
+                what = f"image {name!r} is in split {other_split} and in split {split}"
+            else:
+                what = f"images {other!r} ({other_split}) and {name!r} ({split}) would share Annotations/{stem}.xml"
+            raise AnnotationError(
+                f"{what}; VOC keeps every split's images in one folder, so names must differ"
+            )
+        seen[stem] = (split, name)
+
+
+#: what XML 1.0 cannot hold at all, not even as a character reference
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def check_xml_text(ds: Dataset) -> None:
+    """Plate text goes into an XML attribute: a character XML cannot hold would make a file no
+    reader (svmlp's included) can read back, so it is an error, not a broken file."""
+    b = ds.boxes
+    if b.text is None:
+        return
+    for r in np.flatnonzero(b.text != "").tolist():
+        if m := _NOT_XML.search(str(b.text[r])):
+            raise AnnotationError(
+                f"box id {int(b.id[r])}: plate text {str(b.text[r])[:40]!r} holds {m.group()!r}, which VOC XML "
+                "cannot hold; write COCO or the native format, or fix the text"
+            )
+
+
+def _svmlp_attrs(ds: Dataset) -> list[str]:
+    """The ``<svmlp .../>`` attributes of every box, built column by column."""
+    b = ds.boxes
+    attrs = [[f'id="{v}"'] for v in b.id.tolist()]
+    ids = b.id.tolist()
+    scores = b.link_score.tolist()
+    for r, p in zip(np.flatnonzero(b.parent >= 0).tolist(), b.parent[b.parent >= 0].tolist()):
+        attrs[r].append(f'parent="{ids[p]}"')
+        if scores[r] == scores[r]:
+            attrs[r].append(f'score="{scores[r]!r}"')
+    difficult = b.difficult.tolist()
+    for r in np.flatnonzero(b.iscrowd).tolist():
+        attrs[r].append('crowd="1"')
+        if difficult[r] >= 0:
+            attrs[r].append(f'difficult="{difficult[r]}"')
+    area = b.area.tolist()
+    for r in np.flatnonzero(~np.isnan(b.area)).tolist():
+        attrs[r].append(f'area="{area[r]!r}"')
+    if b.text is not None:
+        for r in np.flatnonzero(b.text != "").tolist():
+            attrs[r].append(f"text={quoteattr(str(b.text[r]))}")
+    if b.corners is not None:
+        have = np.flatnonzero(~np.isnan(b.corners).any(axis=(1, 2)))
+        for r, pts in zip(have.tolist(), b.corners[have].reshape(-1, 8).tolist()):
+            attrs[r].append('corners="' + " ".join(map(repr, pts)) + '"')
+    return [" ".join(a) for a in attrs]
+
+
+def objects_xml(ds: Dataset) -> list[str]:
+    """Every box as an ``<object>`` element, in box order."""
+    b = ds.boxes
+    names = [escape(c.name) for c in ds.categories]
+    # 1-based inclusive pixel indices; numpy's round is Python's (half to even)
+    ints = np.round(b.xyxy).astype(np.int64) + np.array([1, 1, 0, 0])
+    difficult = np.where(b.iscrowd, 1, np.maximum(b.difficult, 0)).tolist()
+    optional = {
+        k: [f"<{k}>{v}</{k}>" if v >= 0 else "" for v in getattr(b, k).tolist()]
+        for k in ("truncated", "occluded")
+    }
+    return [
+        f"<object><name>{names[c]}</name><pose>Unspecified</pose>{t}<difficult>{d}</difficult>{o}"
+        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>"
+        f"<svmlp {a}/></object>"
+        for c, t, d, o, (x0, y0, x1, y1), a in zip(
+            b.category.tolist(),
+            optional["truncated"],
+            difficult,
+            optional["occluded"],
+            ints.tolist(),
+            _svmlp_attrs(ds),
+        )
+    ]
