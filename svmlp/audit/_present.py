@@ -10,8 +10,12 @@ True
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
+from svmlp.audit.issues import SEVERITIES, Issue
+
+if TYPE_CHECKING:
+    from svmlp.audit.report import AuditReport
 
 __all__ = [
     "COLOURS",

@@ -16,17 +16,9 @@ import numpy as np
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
 from svmlp.model.geometry import iou_matrix
+from svmlp.model.predictions import Predictions
 
-# moved to the model layer (svmlp.model.predictions); still importable from here
-from svmlp.model.predictions import PredictionRecord, Predictions, load_predictions, read_prediction_records
-
-__all__ = [
-    "PredictionRecord",
-    "Predictions",
-    "check_predictions",
-    "load_predictions",
-    "read_prediction_records",
-]
+__all__ = ["check_predictions"]
 
 
 def check_predictions(ctx: Context) -> Iterator[Issue]:

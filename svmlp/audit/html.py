@@ -14,14 +14,17 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from svmlp._files import LinkGuard, NotRegularFileError, open_regular_file, write_atomic
 from svmlp._pool import map_threads
 from svmlp.audit._present import COLOURS, GREY, count_rows, header, location, rank, score_key, worst_first
-from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
+from svmlp.audit.issues import SEVERITIES, Issue
+
+if TYPE_CHECKING:
+    from svmlp.audit.report import AuditReport
 from svmlp.audit.scan import quiet_images
 
 __all__ = ["render_html"]

@@ -17,17 +17,71 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from svmlp.audit._present import count_rows, header, sorted_issues, worst_first
-from svmlp.audit.issues import SEVERITIES, AuditReport, Issue
+from svmlp.audit.issues import SEVERITIES, Issue
+from svmlp.model import Dataset
 
-__all__ = ["render_html", "summary_lines", "to_dict", "to_json"]
+__all__ = ["AuditReport", "render_html", "summary_lines", "to_dict", "to_json"]
 
 FORMAT_VERSION = "1.0"
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found in ``dataset`` (rows in the issues refer to it)."""
+
+    dataset: Dataset
+    source: str
+    issues: list[Issue] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # the checks that ran, in order
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # what the audit could not do, and why
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Issues per check and severity."""
+        out: dict[str, dict[str, int]] = {}
+        for (check, severity), n in Counter((i.check, i.severity) for i in self.issues).items():
+            out.setdefault(check, {})[severity] = n
+        return out
+
+    def severity_counts(self) -> dict[str, int]:
+        c = Counter(i.severity for i in self.issues)
+        return {s: c.get(s, 0) for s in SEVERITIES}
+
+    def exit_code(self, fail_on: str = "error") -> int:
+        """0 when nothing at or above ``fail_on`` was found, else 1."""
+        worst = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+        return 1 if any(i.severity in worst for i in self.issues) else 0
+
+    def where(self, issue: Issue) -> str:
+        """``split/file_name`` (and ``box id N (class)``) of an issue, for summaries and reports."""
+        if issue.image < 0:
+            return "(data set)"
+        ds = self.dataset
+        text = f"{ds.images.split[issue.image]}/{ds.images.file_name[issue.image]}"
+        if issue.box < 0:
+            return text
+        category = ds.categories[int(ds.boxes.category[issue.box])].name
+        return f"{text} box id {int(ds.boxes.id[issue.box])} ({category})"
+
+    def image_path(self, issue: Issue) -> Path | None:
+        return None if issue.image < 0 else self.dataset.image_path(issue.image)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON document: :func:`to_dict`."""
+        return to_dict(self)
+
+    def to_json(self) -> str:
+        """The report as JSON text: :func:`to_json`."""
+        return to_json(self)
 
 
 def summary_lines(report: AuditReport, *, examples: int = 3) -> list[str]:

@@ -10,12 +10,14 @@ import numpy as np
 
 from svmlp.audit.checks_data import check_duplicates, check_geometry, check_integrity
 from svmlp.audit.checks_hygiene import check_hygiene
-from svmlp.audit.checks_predictions import Predictions, check_predictions, load_predictions
+from svmlp.audit.checks_predictions import check_predictions
 from svmlp.audit.checks_relations import check_classes, check_relations
 from svmlp.audit.config import AuditConfig, load_config
 from svmlp.audit.context import Context
-from svmlp.audit.issues import AuditReport, Issue
+from svmlp.audit.issues import Issue
+from svmlp.audit.report import AuditReport
 from svmlp.model import Dataset
+from svmlp.model.predictions import Predictions, load_predictions
 
 __all__ = ["GROUPS", "audit", "run_audit"]
 

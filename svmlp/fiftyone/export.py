@@ -47,14 +47,16 @@ class _Audit:
 
 
 def _audit_issues(audit: Any) -> tuple[str, list[dict[str, Any]]]:
-    """``(source, issues as report-JSON dicts)`` from an AuditReport, a report dict or its file."""
-    from svmlp.audit import AuditReport
-    from svmlp.audit.report import to_dict
-
-    if isinstance(audit, AuditReport):
-        return "the audit", to_dict(audit)["issues"]
+    """``(source, issues as report-JSON dicts)`` from an AuditReport (anything with a ``to_dict()``
+    giving the report document: the audit sits beside this adapter, not below it), a report dict
+    or its file."""
+    as_document = getattr(audit, "to_dict", None)
+    if callable(as_document):
+        audit, label = as_document(), "the audit"
+    else:
+        label = "the audit report"
     if isinstance(audit, Mapping):
-        doc, source = audit, "the audit report"
+        doc, source = audit, label
     else:
         source = str(audit)
         data = read_file(Path(audit), error=UsageError, what="audit report")
@@ -361,7 +363,7 @@ def to_fiftyone(
       writes, or its path): each issue's check name becomes a tag of its box and of its sample
       (``fo_ds.match_tags("orphan_plate")``), its message an ``audit`` attribute; boxes an audit
       proposes (missed boxes) go to the ``audit_proposed`` field.
-    - ``predictions`` (a COCO results file, or :class:`~svmlp.audit.checks_predictions.Predictions`)
+    - ``predictions`` (a COCO results file, or :class:`~svmlp.model.predictions.Predictions`)
       go to the ``predictions`` field, and with ``evaluate`` FiftyOne's ``evaluate_detections``
       marks them TP/FP/FN (eval key ``eval``).
 

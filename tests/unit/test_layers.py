@@ -172,6 +172,21 @@ def test_no_import_circles() -> None:
     assert sorted(circles) == [], sorted(circles)
 
 
+#: layers side by side, each above the model: none of them may import the others' modules
+APART = {"svmlp.fiftyone": ("svmlp.audit",), "svmlp.train": ("svmlp.audit", "svmlp.fiftyone")}
+
+
+def test_side_by_side_layers_stay_apart() -> None:
+    crossing = [
+        f"{m} imports {d}"
+        for m, deps in sorted(GRAPH.items())
+        for d in sorted(deps)
+        for layer, banned in APART.items()
+        if m.startswith(layer + ".") and d.startswith(banned)
+    ]
+    assert crossing == []
+
+
 @pytest.mark.parametrize(
     ("module", "imports", "expect"),
     [
