@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 
 from svmlp.formats import FORMATS
 from svmlp.formats._plugin import BOX_ATTRIBUTES
@@ -133,3 +134,13 @@ def assert_same_dataset(
                 if "link_score" in keeps:
                     assert x.link_score == y.link_score, f"{key}: link score {x.link_score} vs {y.link_score}"
             _assert_same_attributes(a, b, x.index, y.index, atol=atol, keeps=keeps, unset_as=unset_as)
+
+
+def reference_share(ds: Dataset, p: int, v: int) -> float:
+    """The share of plate row ``p`` inside vehicle row ``v`` by its definition, one pair at a time
+    with shapely: the plate's corners where it has a valid quadrilateral, its box otherwise."""
+    b = ds.boxes
+    poly = shapely.Polygon(b.corners[p]) if np.isfinite(b.corners[p]).all() else None
+    if poly is None or not poly.is_valid or poly.area <= 0:
+        poly = shapely.box(*b.xyxy[p])
+    return poly.intersection(shapely.box(*b.xyxy[v])).area / poly.area if poly.area > 0 else 0.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import shapely
+from helpers import reference_share
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,15 +45,6 @@ def scene(boxes: list[tuple], corners: list, n_images: int = 2) -> Dataset:
             corners=corners,
         ),
     )
-
-
-def reference_share(ds: Dataset, p: int, v: int) -> float:
-    """The share by its definition, one pair at a time with shapely."""
-    b = ds.boxes
-    poly = shapely.Polygon(b.corners[p]) if np.isfinite(b.corners[p]).all() else None
-    if poly is None or not poly.is_valid or poly.area <= 0:
-        poly = shapely.box(*b.xyxy[p])
-    return poly.intersection(shapely.box(*b.xyxy[v])).area / poly.area if poly.area > 0 else 0.0
 
 
 def audit(ds: Dataset, **thresholds: float) -> list[Issue]:

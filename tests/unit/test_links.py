@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from helpers import reference_share
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -333,15 +334,6 @@ def scenes_with_corners(draw: st.DrawFn) -> Dataset:
         ]
         corners.append(quad if cat == P and draw(st.booleans()) else [[np.nan, np.nan]] * 4)
     return scene(*boxes, n_images=2, corners=corners)
-
-
-def reference_share(ds: Dataset, p: int, v: int) -> float:
-    """The share by its definition, one pair at a time with shapely."""
-    b = ds.boxes
-    poly = shapely.Polygon(b.corners[p]) if np.isfinite(b.corners[p]).all() else None
-    if poly is None or not poly.is_valid or poly.area <= 0:
-        poly = shapely.box(*b.xyxy[p])
-    return poly.intersection(shapely.box(*b.xyxy[v])).area / poly.area if poly.area > 0 else 0.0
 
 
 @given(scenes_with_corners(), st.floats(0.05, 1.0))
