@@ -77,7 +77,10 @@ class ImageTable(_Table):
     are what the image file itself says (0 when the file was not read), in the file's stored
     orientation; ``orientation`` is its EXIF orientation (0 when not read, 1 when none).
     ``labelled`` is False for an image with no label file at all, True for a labelled image,
-    possibly with zero boxes (a verified negative).
+    possibly with zero boxes (a verified negative). ``label_file`` is the annotation file each
+    image's labels were read from (the XML, the ``.txt``, the JSON; "" for none), so that findings
+    can name the file to fix; ``None`` when the data set was not read from files. It is where the
+    labels came from, not part of them: writers do not carry it.
     """
 
     id: np.ndarray
@@ -89,6 +92,7 @@ class ImageTable(_Table):
     orientation: np.ndarray
     header_width: np.ndarray
     header_height: np.ndarray
+    label_file: np.ndarray | None = field(default=None)
 
     @classmethod
     def build(
@@ -103,6 +107,7 @@ class ImageTable(_Table):
         orientation: Any = None,
         header_width: Any = None,
         header_height: Any = None,
+        label_file: Any = None,
     ) -> ImageTable:
         """Columns from sequences; left-out columns take their defaults."""
         ids = np.ascontiguousarray(id, dtype=np.int64).reshape(-1)
@@ -118,6 +123,7 @@ class ImageTable(_Table):
             orientation=_column(orientation, n, np.int8, 0),
             header_width=_column(header_width, n, np.int64, 0),
             header_height=_column(header_height, n, np.int64, 0),
+            label_file=None if label_file is None else _strings(label_file, n),
         )
         table.check_lengths()
         return table
@@ -239,7 +245,7 @@ def concat_tables(tables: list[T]) -> T:
 
 def _default_like(name: str, table: Any) -> np.ndarray:
     n = len(table)
-    if name == "text":
+    if name in ("text", "label_file"):
         return np.full(n, "", dtype="U1")
     if name == "corners":
         return np.full((n, 4, 2), np.nan)
