@@ -127,7 +127,11 @@ def _match(ds: Dataset, names: Sequence[str], option: str) -> set[int]:
 
 
 def with_roles(
-    ds: Dataset, *, parents: Sequence[str] | None = None, children: Sequence[str] | None = None
+    ds: Dataset,
+    *,
+    parents: Sequence[str] | None = None,
+    children: Sequence[str] | None = None,
+    strict: bool = True,
 ) -> Dataset:
     """``ds`` with its categories' roles set by name.
 
@@ -136,7 +140,8 @@ def with_roles(
     name matches a class exactly or by its alias-table spelling (``License_Plate`` is
     ``license-plate``). An unknown name, or one in both lists, is a
     :class:`~svmlp.errors.UsageError`. Links that no longer join a plate class to a vehicle class
-    are dropped, and ``notes`` says how many.
+    are dropped, and ``notes`` says how many. ``strict=False`` takes a data set read leniently, as
+    :func:`link_plates` does.
 
     >>> from svmlp.synth import generate_annotations
     >>> [c.role for c in with_roles(generate_annotations(2), parents=["plate"], children=[]).categories]
@@ -159,21 +164,21 @@ def with_roles(
     if roles == [c.role for c in ds.categories]:
         return ds
     cats = [Category(c.id, c.name, c.supercategory, r) for c, r in zip(ds.categories, roles)]
-    return _drop_broken_links(ds, cats)
+    return _drop_broken_links(ds, cats, STRICT if strict else Findings(strict=False))
 
 
-def _drop_broken_links(ds: Dataset, cats: list[Category]) -> Dataset:
+def _drop_broken_links(ds: Dataset, cats: list[Category], findings: Findings) -> Dataset:
     b = ds.boxes
     flags = {r: np.array([c.role == r for c in cats] + [False]) for r in ("parent", "child")}
     has = b.parent >= 0
     ok = has & flags["child"][b.category] & flags["parent"][b.category[np.where(has, b.parent, 0)]]
     broken = int(np.count_nonzero(has & ~ok))
     if not broken:
-        return ds.replace(categories=cats)
+        return ds.replace(categories=cats, findings=findings)
     parent, score = np.where(ok, b.parent, -1), np.where(ok, b.link_score, np.nan)
     boxes = BoxTable(**{**b.__dict__, "parent": parent, "link_score": score})
     note = f"roles changed: {broken} link(s) no longer join a plate class to a vehicle class and were dropped"
-    return ds.replace(categories=cats, boxes=boxes, notes=[*ds.notes, note])
+    return ds.replace(categories=cats, boxes=boxes, notes=[*ds.notes, note], findings=findings)
 
 
 def _eligible(ds: Dataset, role: str) -> np.ndarray:
@@ -402,7 +407,7 @@ def link_plates(
     True
     """
     _check_options(min_inside, max_plates, margin)
-    ds = with_roles(ds, parents=parents, children=children)
+    ds = with_roles(ds, parents=parents, children=children, strict=strict)
     b, n = ds.boxes, len(ds.boxes)
     parent = np.full(n, -1, dtype=np.int64) if relink else b.parent.copy()
     score = np.where(parent >= 0, b.link_score, np.nan)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
-
-from svmlp.release.sample import *  # noqa: F403
-from svmlp.release.sample import __all__  # noqa: F401
+from typing import Any
 
 warnings.warn(
     "svmlp.sample moved to svmlp.release.sample; import it from there",
     DeprecationWarning,
     stacklevel=2,
 )
+
+_NEW = importlib.import_module("svmlp.release.sample")
+__all__ = list(_NEW.__all__)
+
+
+def __getattr__(name: str) -> Any:  # every name of the new module, constants included
+    return getattr(_NEW, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(dir(_NEW)) | set(globals()))

@@ -18,7 +18,8 @@ from torch import nn
 
 from svmlp._files import replaced_atomically, write_atomic
 from svmlp.errors import UsageError
-from svmlp.train.registry import DEFAULT, Family, build_model, get_family
+from svmlp.train import registry
+from svmlp.train.registry import DEFAULT, Family, get_family
 
 __all__ = [
     "RUN_DEFINING",
@@ -74,6 +75,8 @@ def save(
         "args": _plain_args(args),
         "label_map": label_map.to_dict(),
         "family": family,
+        # svmlp before model families rebuilt the detector from this key alone
+        **({"scale": family["args"]["scale"]} if "scale" in family.get("args", {}) else {}),
         "best_fitness": best_fitness,
         "history": history,
         "torch_rng": torch.get_rng_state(),
@@ -138,7 +141,7 @@ def family_of(state: dict[str, Any]) -> Family:
 def model_of(state: dict[str, Any], *, use_ema: bool = True) -> nn.Module:
     """The model a checkpoint holds (EMA weights by default), on the CPU, in eval mode."""
     spec = model_spec(state)
-    model = build_model(spec["name"], **spec["args"])
+    model = registry.build_model(spec["name"], **spec["args"])
     model.load_state_dict(state["ema" if use_ema and "ema" in state else "model"])
     return model.eval()
 

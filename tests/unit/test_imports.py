@@ -68,6 +68,8 @@ def test_old_release_imports_still_work_and_say_where_they_moved(old: str, new: 
         f"    old = importlib.import_module({old!r})\n"
         f"new = importlib.import_module({new!r})\n"
         f"assert getattr(old, {name!r}) is getattr(new, {name!r})\n"
+        "public = [n for n in dir(new) if not n.startswith('_')]\n"
+        "assert all(getattr(old, n) is getattr(new, n) for n in public), 'every name, constants too'\n"
         "print(*[str(x.message) for x in w if x.category is DeprecationWarning])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -372,3 +372,14 @@ def test_boxes_read_leniently_do_not_break_it(dense: bool, monkeypatch: pytest.M
         and r.status[3:].tolist() == [LINKED, ORPHAN, NOT_A_PLATE]
     )
     assert r.candidates[3] == 1 and r.summary()["vehicles"] == 1
+
+
+def test_roles_given_by_name_on_a_lenient_read_stay_lenient() -> None:
+    """``parents``/``children`` rebuild the data set before linking: that copy is lenient too."""
+    unknown = (Category(1, "car"), Category(2, "number"))  # no roles until they are named
+    boxes = (V, 0, 0, 100, 60), (V, 0, 0, np.inf, 60), (P, 40, 45, 60, 52)
+    ds = scene(*boxes, categories=unknown, findings=Findings(strict=False))
+    with pytest.raises(svmlp.AnnotationError):
+        link_plates(ds, parents=["car"], children=["number"])
+    r = link_plates(ds, parents=["car"], children=["number"], strict=False)
+    assert parents(r)[2] == 0 and r.status[2] == LINKED
