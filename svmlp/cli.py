@@ -46,7 +46,8 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
         type=int,
         choices=(0, 1),
         default=None,
-        help="VOC coordinates: 1 = devkit 1-based pixel indices (default), 0 = 0-based continuous",
+        help="VOC coordinates: 1 = devkit 1-based pixel indices, 0 = 0-based continuous "
+        "(default: 1, unless the files show they are 0-based; a note says so)",
     )
     p.add_argument(
         "--no-probe", action="store_true", help="do not read image headers (faster; sizes as stored)"
@@ -67,6 +68,13 @@ def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
     return opts
 
 
+def _add_roles(p: argparse.ArgumentParser) -> None:
+    for flag, what in (("--parents", "vehicle"), ("--children", "plate")):
+        p.add_argument(
+            flag, type=_csv, help=f"{what} classes, comma-separated (default: from the alias table)"
+        )
+
+
 def _add_convert(sub: Any) -> None:
     from svmlp.formats import FORMATS, IMAGE_MODES
 
@@ -82,6 +90,13 @@ def _add_convert(sub: Any) -> None:
         default="copy",
         help="how image files reach the output (default: copy)",
     )
+    p.add_argument(
+        "--voc-layout",
+        choices=("plain", "devkit"),
+        default=None,
+        help="--to voc: Annotations/, JPEGImages/, ImageSets/ at the top (plain, the default) "
+        "or under VOCdevkit/VOC2007/ (devkit: what torchvision's VOCDetection opens)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -91,6 +106,7 @@ def _add_stats(sub: Any) -> None:
     p = sub.add_parser("stats", help="images and boxes per split and class")
     p.add_argument("src", type=Path, help="source folder or annotation file")
     _add_read_options(p)
+    _add_roles(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -140,12 +156,7 @@ def _add_link(sub: Any) -> None:
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
     p.add_argument("--to", choices=list(FORMATS), help="output format (default: the source's)")
     _add_read_options(p)
-    p.add_argument(
-        "--parents", type=_csv, help="vehicle classes, comma-separated (default: from the alias table)"
-    )
-    p.add_argument(
-        "--children", type=_csv, help="plate classes, comma-separated (default: from the alias table)"
-    )
+    _add_roles(p)
     share = _checked(float, lambda v: 0 < v <= 1, "a share in (0, 1]")
     p.add_argument(
         "--min-inside",
@@ -174,6 +185,7 @@ def _add_audit(sub: Any) -> None:
     _add_read_options(p)
     p.add_argument("--predictions", type=Path, help="a detector's predictions (COCO results format)")
     p.add_argument("--split", help="audit only this split")
+    _add_roles(p)
     p.add_argument("--config", type=Path, help="a TOML file of thresholds, severities and checks")
     p.add_argument(
         "--json", dest="json_out", type=Path, metavar="REPORT.json", help="write the report as JSON"
@@ -278,8 +290,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     _print_notes(ds, args.quiet)
+    options: dict[str, Any] = {}
+    if args.voc_layout is not None:
+        if args.to != "voc":
+            from svmlp.errors import UsageError
+
+            raise UsageError(f"--voc-layout applies to --to voc, not {args.to}")
+        options["layout"] = args.voc_layout
     report = write(
-        ds, args.out, format=args.to, overwrite=args.overwrite, images=args.images, splits=args.splits
+        ds,
+        args.out,
+        format=args.to,
+        overwrite=args.overwrite,
+        images=args.images,
+        splits=args.splits,
+        **options,
     )
     if args.json:
         print(report.to_json())
@@ -293,7 +318,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
     ds = _load(args)
     _print_notes(ds, args.json)
-    stats = compute_stats(ds)
+    stats = compute_stats(ds, parents=args.parents, children=args.children)
     print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
     return 0
 
@@ -327,6 +352,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from svmlp._cli_reports import guard_report, inputs_of, write_text
     from svmlp.audit import audit
     from svmlp.audit.report import render_html, summary_lines, to_json
     from svmlp.formats import detect
@@ -339,15 +365,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         predictions=args.predictions,
         split=args.split,
         scan=not args.no_images,
+        parents=args.parents,
+        children=args.children,
         **_read_options(args, fmt),
     )
-    read = report.dataset.inputs | _inputs_of(args.predictions, args.config)
+    read = report.dataset.inputs | inputs_of(args.predictions, args.config)
     for flag, path in (("--json", args.json_out), ("--html", args.html)):
-        _guard_report(flag, path, read)
+        guard_report(flag, path, read)
     lines = summary_lines(report)
     print("\n".join(lines[:1] if args.quiet else lines))
     if args.json_out:
-        _write_text(args.json_out, to_json(report))
+        write_text(args.json_out, to_json(report))
     if args.html:
         render_html(report, args.html)
     return report.exit_code(args.fail_on)
@@ -400,43 +428,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import svmlp
+    from svmlp._cli_reports import guard_report, inputs_of, write_text
     from svmlp.train.coco_eval import evaluate_predictions
 
     ds = svmlp.read(args.src)
-    _guard_report("--json", args.json_out, ds.inputs | _inputs_of(args.predictions))
+    guard_report("--json", args.json_out, ds.inputs | inputs_of(args.predictions))
     result = evaluate_predictions(ds, args.predictions, split=args.split)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.table())
     if args.json_out:
-        _write_text(args.json_out, json.dumps(result.to_dict(), indent=1))
+        write_text(args.json_out, json.dumps(result.to_dict(), indent=1))
     return 0
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Whole or not at all: a temporary file beside it, renamed (removed if anything fails)."""
-    from svmlp._files import write_atomic
-
-    write_atomic(path, text.encode("utf-8"))
-
-
-def _inputs_of(*files: Path | None):  # noqa: ANN202
-    from svmlp.model import Inputs
-
-    return Inputs.of(files=[f for f in files if f is not None])
-
-
-def _guard_report(flag: str, path: Path | None, read: Any) -> None:
-    """A report may not replace, or land inside, anything the command read."""
-    if path is None:
-        return
-    from svmlp.errors import UsageError
-
-    conflict = read.report_conflict(path)
-    if conflict is not None:
-        raise UsageError(
-            f"{flag} {path}: {conflict}; write it outside the data set (svmlp never writes into what it reads)"
-        )
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -534,8 +537,8 @@ def _run(argv: Sequence[str] | None, stop: Signals) -> int:
             stop.signum is not None
         ):  # whatever failed on the way out (a lock released twice), a signal began it
             return stop.report()
-        if isinstance(exc, SvmlpError):
-            print(f"svmlp {args.command}: error: {exc}", file=sys.stderr)
+        if isinstance(exc, SvmlpError):  # some say it in the command line's words (--from, not format=)
+            print(f"svmlp {args.command}: error: {getattr(exc, 'cli_message', exc)}", file=sys.stderr)
             return 2
         if isinstance(exc, BrokenPipeError):  # the reader went away (`| head`): not an error
             return 0

@@ -100,3 +100,28 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
         text=cols["text"] if any(cols["text"]) else None,
     )
     return Dataset(cats, images, boxes)
+
+
+@st.composite
+def oriented_datasets(draw: st.DrawFn, *, inside: bool = True) -> Dataset:
+    """A valid data set whose boxes carry four ``corners`` (an oriented box: a quadrilateral
+    turned by up to ±45° about the box's centre, scaled to fit in it when ``inside``), some
+    boxes without; the box itself stays as drawn, so it is not always its corners' bounds."""
+    ds = draw(datasets())
+    b, n = ds.boxes, len(ds.boxes)
+    corners = np.full((n, 4, 2), np.nan)
+    for r in range(n):
+        if not draw(st.booleans()):
+            continue
+        x0, y0, x1, y1 = b.xyxy[r].tolist()
+        cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+        t = np.deg2rad(draw(st.floats(-45, 45)))
+        unit = np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], dtype=np.float64) * (hw, hh)
+        turned = unit @ np.array([[np.cos(t), np.sin(t)], [-np.sin(t), np.cos(t)]])
+        if inside:  # shrink into the box, so the corners lie in the image as the box does
+            reach = np.abs(turned).max(axis=0)
+            turned *= min([1.0, *(h / m for h, m in zip((hw, hh), reach) if m > 0)])
+        corners[r] = turned + (cx, cy)
+    if np.isnan(corners).all():
+        return ds
+    return ds.replace(boxes=BoxTable(**{**b.__dict__, "corners": corners}))

@@ -15,7 +15,14 @@ from svmlp.model.validate import first_duplicate
 
 __all__ = ["check_duplicates", "check_geometry", "check_integrity", "image_pairs"]
 
-_READ_CHECKS = {"duplicate_id", "orphan_label", "invalid_dataset", "schema", "stem_collision"}
+_READ_CHECKS = {
+    "duplicate_id",
+    "duplicate_file",
+    "orphan_label",
+    "invalid_dataset",
+    "schema",
+    "stem_collision",
+}
 
 
 def image_pairs(image_a: np.ndarray, image_b: np.ndarray, n_images: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +45,8 @@ def check_integrity(ctx: Context) -> Iterator[Issue]:
             yield ctx.issue("unlabelled_image", i, -1, "no label file at all (not annotated)")
     if ctx.scan is not None:
         yield from _files(ctx)
+    else:
+        yield from _size_mismatch(ctx)
 
 
 def _read_issues(ctx: Context) -> Iterator[Issue]:
@@ -100,24 +109,39 @@ def _stems(ctx: Context) -> Iterator[Issue]:
 
 
 def _files(ctx: Context) -> Iterator[Issue]:
-    scan, im = ctx.scan, ctx.ds.images
+    scan = ctx.scan
     assert scan is not None
     for i in np.flatnonzero(scan.state != "ok").tolist():
         check = "undecodable_image" if scan.state[i] == "undecodable" else "missing_image"
         if ctx.enabled(check):
             yield ctx.issue(check, i, -1, f"{scan.error[i]}")
+    yield from _size_mismatch(ctx)
+
+
+def _size_mismatch(ctx: Context) -> Iterator[Issue]:
+    """One finding per image whose labels state a size the image does not have: against the scan
+    when the files were read, else against what the reader found in the image header."""
     if not ctx.enabled("size_mismatch"):
         return
-    stated = (im.width > 0) & (im.height > 0) & (scan.state == "ok")
-    bad = stated & ((scan.width != im.width) | (scan.height != im.height))
+    scan = ctx.scan
+    im = ctx.ds.images
+    w, h = im.stated_size()
+    replaced = (w != im.width) | (h != im.height)
+    if scan is not None:
+        real_w, real_h, turns = scan.width, scan.height, scan.orientation
+        bad = (w > 0) & (h > 0) & (scan.state == "ok") & ((real_w != w) | (real_h != h))
+    else:  # only what the reader recorded: the size it replaced with the header's
+        real_w, real_h, turns = im.width, im.height, im.orientation
+        bad = replaced
     for i in np.flatnonzero(bad).tolist():
-        turned = int(scan.orientation[i]) in (5, 6, 7, 8)
-        why = f" (EXIF orientation {int(scan.orientation[i])} turns it)" if turned else ""
+        turned = int(turns[i]) in (5, 6, 7, 8)
+        why = f" (EXIF orientation {int(turns[i])} turns it)" if turned else ""
+        kept = "; boxes are measured against the image's size" if replaced[i] else ""
         yield ctx.issue(
             "size_mismatch",
             i,
             -1,
-            f"the labels say {im.width[i]}×{im.height[i]}, the image is {scan.width[i]}×{scan.height[i]}{why}",
+            f"the labels say {w[i]}×{h[i]}, the image is {real_w[i]}×{real_h[i]}{why}{kept}",
         )
 
 

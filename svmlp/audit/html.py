@@ -211,7 +211,7 @@ td:first-child,th:first-child{text-align:left;font-family:monospace}td.zero{colo
 .card img,.placeholder{display:block;max-width:100%;height:auto}
 .placeholder{background:#9ca3af;color:#fff;display:flex;align-items:center;justify-content:center;
 text-align:center;padding:8px;box-sizing:border-box;font-weight:bold}
-.card h3{font-size:13px;margin:6px 0 2px;font-family:monospace}ul{margin:4px 0;padding-left:18px}
+.card h3{font-size:13px;margin:6px 0 2px;font-family:monospace}.files{margin:0;font-size:12px}ul{margin:4px 0;padding-left:18px}
 li.off{opacity:.3}#dataset li.off{display:none}.score,.where{color:#57606a}[hidden]{display:none!important}
 #filters{margin:10px 0;padding:6px;background:#fff;border:1px solid #d0d7de}"""
 
@@ -271,6 +271,17 @@ def _name(report: AuditReport, row: int) -> str:
     return f"{report.dataset.images.split[row]}/{report.dataset.images.file_name[row]}"
 
 
+def _files(report: AuditReport, row: int) -> str:
+    """Where an image's labels and pixels are: two images of one file name (in two splits, or
+    two folders) are told apart, and the label file is the one to fix."""
+    parts = [
+        f"{what} <code>{_esc(path)}</code>"
+        for what, path in (("labels", report.label_file(row)), ("image", report.shown_image_path(row)))
+        if path
+    ]
+    return f'<p class="files where">{" · ".join(parts)}</p>' if parts else ""
+
+
 def _issue_item(report: AuditReport, issue: Issue) -> str:
     ds, parts = report.dataset, []
     if issue.box >= 0:
@@ -279,7 +290,10 @@ def _issue_item(report: AuditReport, issue: Issue) -> str:
         parts.append(f'<span class="where">box id {int(ds.boxes.id[issue.box])} ({_esc(name)})</span>')
     parts.append(_esc(issue.message))
     if issue.other_image >= 0:
-        parts.append(f'<span class="where">(other: {_esc(_name(report, issue.other_image))})</span>')
+        other = _name(report, issue.other_image)
+        if label_file := report.label_file(issue.other_image):
+            other += f" in {label_file}"
+        parts.append(f'<span class="where">(other: {_esc(other)})</span>')
     if issue.score is not None:
         parts.append(f'<span class="score">score {issue.score:.2f}</span>')
     sev = _esc(issue.severity)
@@ -301,7 +315,7 @@ def _card(report: AuditReport, row: int, issues: list[Issue], tile: _Tile) -> st
     return (
         f'<article class="card sev-{_esc(issues[0].severity)}">{picture}<h3>{name} '
         f'<span class="where">image id {int(report.dataset.images.id[row])}</span></h3>'
-        f"<ul>{items}</ul></article>"
+        f"{_files(report, row)}<ul>{items}</ul></article>"
     )
 
 

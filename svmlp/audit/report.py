@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +29,10 @@ from svmlp.audit._present import count_rows, header, sorted_issues, worst_first
 from svmlp.audit.issues import SEVERITIES, Issue
 from svmlp.model import Dataset
 
-__all__ = ["AuditReport", "render_html", "summary_lines", "to_dict", "to_json"]
+__all__ = ["AuditReport", "render_html", "shown_path", "summary_lines", "to_dict", "to_json"]
 
-FORMAT_VERSION = "1.0"
+#: 1.1: each issue names its image's annotation file (``label_file``)
+FORMAT_VERSION = "1.1"
 
 
 @dataclass
@@ -62,15 +64,30 @@ class AuditReport:
         return 1 if any(i.severity in worst for i in self.issues) else 0
 
     def where(self, issue: Issue) -> str:
-        """``split/file_name`` (and ``box id N (class)``) of an issue, for summaries and reports."""
+        """``split/file_name`` (and ``box id N (class)``) of an issue, and the annotation file it
+        came from (``in labels/train/a.txt``) where the data set knows it, for summaries."""
         if issue.image < 0:
             return "(data set)"
         ds = self.dataset
         text = f"{ds.images.split[issue.image]}/{ds.images.file_name[issue.image]}"
-        if issue.box < 0:
-            return text
-        category = ds.categories[int(ds.boxes.category[issue.box])].name
-        return f"{text} box id {int(ds.boxes.id[issue.box])} ({category})"
+        if issue.box >= 0:
+            category = ds.categories[int(ds.boxes.category[issue.box])].name
+            text = f"{text} box id {int(ds.boxes.id[issue.box])} ({category})"
+        label_file = self.label_file(issue.image)
+        return f"{text} in {label_file}" if label_file else text
+
+    def label_file(self, row: int) -> str:
+        """The annotation file image ``row``'s labels were read from (the XML, the label file, the
+        JSON), relative to the audited folder when it lies inside it; "" when not known."""
+        column = self.dataset.images.label_file
+        if row < 0 or column is None or not column[row]:
+            return ""
+        return shown_path(str(column[row]), self.source)
+
+    def shown_image_path(self, row: int) -> str:
+        """The image file of ``row`` as :meth:`label_file` shows paths; "" when not known."""
+        path = self.dataset.image_path(row) if row >= 0 else None
+        return "" if path is None else shown_path(str(path), self.source)
 
     def image_path(self, issue: Issue) -> Path | None:
         return None if issue.image < 0 else self.dataset.image_path(issue.image)
@@ -129,6 +146,27 @@ def _number(v: float) -> float | None:
     return round(float(v), 3) if math.isfinite(v) else None  # JSON has no NaN or infinity
 
 
+def _base_of(source: str) -> str:
+    """The folder paths in a report are shown relative to: the one audited, or the file's."""
+    base = os.path.abspath(source) if source else os.getcwd()
+    return os.path.dirname(base) if os.path.isfile(base) else base
+
+
+def shown_path(path: str, source: str) -> str:
+    """``path`` relative to the audited folder (``source``, or its folder when a file) when it
+    lies inside it, else as it is: short, and unambiguous next to the report's ``source``.
+
+    >>> shown_path("/data/plates/labels/train/a.txt", "/data/plates/")
+    'labels/train/a.txt'
+    >>> shown_path("/elsewhere/a.json", "/data/plates")
+    '/elsewhere/a.json'
+    """
+    base, full = _base_of(source), os.path.abspath(path)
+    if full.startswith(base.rstrip(os.sep) + os.sep):
+        return Path(os.path.relpath(full, base)).as_posix()
+    return path
+
+
 def _image_ref(report: AuditReport, row: int) -> dict[str, Any]:
     im = report.dataset.images
     return {"split": str(im.split[row]), "file_name": str(im.file_name[row]), "image_id": int(im.id[row])}
@@ -156,6 +194,7 @@ def _issue_dict(report: AuditReport, issue: Issue) -> dict[str, Any]:
     out.update({"split": None, "file_name": None, "image_id": None})
     if issue.image >= 0:
         out.update(_image_ref(report, issue.image))
+    out["label_file"] = report.label_file(issue.image) or None
     out.update({"box_id": None, "category": None, "bbox": None})
     if issue.box >= 0:
         out.update(_box_fields(report, issue.box))

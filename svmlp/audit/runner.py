@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ from svmlp.audit.config import AuditConfig, load_config
 from svmlp.audit.context import Context
 from svmlp.audit.issues import Issue
 from svmlp.audit.report import AuditReport
+from svmlp.links import with_roles
 from svmlp.model import Dataset
 from svmlp.model.predictions import Predictions, load_predictions
 
@@ -56,7 +57,8 @@ def run_audit(
     if not {"parent", "child"} <= {c.role for c in ds.categories}:
         have = ", ".join(f"{c.name} ({c.role or 'no role'})" for c in ds.categories)
         notes.append(
-            f"no vehicle or no plate class, so plates and vehicles were not checked together (classes: {have})"
+            f"no vehicle or no plate class, so plates and vehicles were not checked together (classes: {have}; "
+            "name them with --parents/--children, or parents=/children= in Python)"
         )
     issues: list[Issue] = []
     # boxes far past any image (read leniently, they are findings) overflow in the geometry: the
@@ -86,9 +88,15 @@ def audit(
     predictions: Path | None = None,
     split: str | None = None,
     scan: bool = True,
+    parents: Sequence[str] | None = None,
+    children: Sequence[str] | None = None,
     **read_options: object,
 ) -> AuditReport:
     """Read a data set leniently (so its flaws are findings, not a crash) and audit it.
+
+    ``parents``/``children`` name the vehicle and plate classes where the alias table does not
+    know them (``number``, ``lp_plate``), as for :func:`svmlp.links.link_plates`; the relational
+    checks then run on them.
 
     >>> from svmlp.audit import audit  # doctest: +SKIP
     >>> report = audit("data/plates")  # doctest: +SKIP
@@ -101,11 +109,16 @@ def audit(
     with np.errstate(all="ignore"):
         ds = read(path, format=format, strict=False, **read_options)
     read_issues = ds.read_issues
+    if parents is not None or children is not None:
+        ds = with_roles(ds, parents=parents, children=children, strict=False)
     if split is not None:
         ds = ds.split(split)
-        ds.read_issues = read_issues
+    ds.read_issues = read_issues
     with np.errstate(all="ignore"):
         preds = load_predictions(Path(predictions), ds) if predictions else None
     report = run_audit(ds, config=cfg, predictions=preds, scan=scan, source=str(path))
+    # what the reader repaired or inferred (a 0-based VOC origin, images found by their XML's
+    # name, stale sizes) and what naming the roles changed: the audit's reader needs to know it
+    report.notes = [*ds.notes, *report.notes]
     report.seconds = time.perf_counter() - started  # the read included
     return report

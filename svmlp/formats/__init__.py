@@ -8,7 +8,9 @@ trip keeps); the registry, auto-detection, the command line and the tests all re
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from svmlp.errors import AnnotationError, UsageError
 from svmlp.formats._images import IMAGE_MODES, place_images
 from svmlp.formats._layout import atomic_output_dir
 from svmlp.formats._plugin import FormatPlugin, RoundTrip, Sniff
+from svmlp.formats._survey import LayoutError, Survey, survey
 from svmlp.model import Dataset
 from svmlp.model.strictness import STRICT, Findings
 
@@ -47,7 +50,7 @@ class Registry(Mapping[str, FormatPlugin]):
 
     >>> from svmlp.formats import FORMATS
     >>> list(FORMATS)
-    ['svmlp', 'coco', 'yolo', 'voc']
+    ['svmlp', 'coco', 'yolo', 'yolo-obb', 'dota', 'voc']
     >>> FORMATS["voc"].ROUND_TRIP.tolerance
     0.5
     """
@@ -84,6 +87,8 @@ FORMATS = Registry(
         "svmlp": "svmlp.formats.native",
         "coco": "svmlp.formats.coco",
         "yolo": "svmlp.formats.yolo",
+        "yolo-obb": "svmlp.formats.yolo_obb",
+        "dota": "svmlp.formats.dota",
         "voc": "svmlp.formats.voc",
     }
 )
@@ -94,6 +99,9 @@ def detect(path: str | Path) -> str:
 
     Each registered format's ``sniff`` is asked in ``PRIORITY`` order and the first strong sign
     wins; a weak one (a bare ``labels/`` folder) counts only when no format finds a strong one.
+    When nothing fits, or what fits by name is something else by content (a CVAT ``*.xml`` in
+    a folder VOC would take), the error lists what was seen (:mod:`svmlp.formats._survey`) and
+    names ``--from`` (:func:`read` words it for Python, with ``format=``).
 
     >>> import pathlib, tempfile
     >>> with tempfile.TemporaryDirectory() as tmp:
@@ -101,23 +109,52 @@ def detect(path: str | Path) -> str:
     ...     print(detect(tmp), "because", FORMATS["yolo"].sniff(pathlib.Path(tmp)).why)
     yolo because it holds data.yaml
     """
-    p = Path(path)
+    return _detect(Path(path), cli=True)
+
+
+#: formats whose sniff goes by file names that other tools use too (``*.xml``, ``*.json``), and
+#: the kinds of content (:mod:`svmlp.formats._peek`) that are theirs
+_CONTENT = {"voc": ("voc", "unreadable"), "coco": ("coco", "coco?", "svmlp", "unreadable")}
+
+
+def _detect(p: Path, *, cli: bool) -> str:
     if not p.is_file() and not p.is_dir():
         raise AnnotationError(f"{p}: no such file or folder")
     weak: str | None = None
     for plugin in FORMATS.by_priority():
         sniffed = plugin.sniff(p)
         if sniffed is not None and not sniffed.weak:
+            if plugin.NAME in _CONTENT:  # a folder of CVAT XML is not VOC for its *.xml
+                seen = survey(p)
+                if seen.strong_foreign() and not seen.count(_CONTENT[plugin.NAME]):
+                    raise _undetected(p, seen, cli=cli)
             return plugin.NAME
         if sniffed is not None and weak is None:
             weak = plugin.NAME
     if weak is not None:
         return weak
-    if p.is_file():
-        raise AnnotationError(f"{p}: cannot tell its format from its name; pass --from")
+    raise _undetected(p, survey(p), cli=cli)
+
+
+def _undetected(p: Path, seen: Survey, *, cli: bool) -> LayoutError:
+    """No format fits ``p``: what was seen there, in Python's words and the command line's."""
     looked = [plugin.LOOKS_FOR for plugin in FORMATS.values()]
     either = f"{', '.join(looked[:-1])}, or {looked[-1]}" if len(looked) > 1 else looked[0]
-    raise AnnotationError(f"{p}: cannot tell the format (no {either} found); pass --from")
+
+    def text(cli: bool) -> str:
+        option = "--from" if cli else "format="
+        entries = seen.entries(cli=cli, formats=list(FORMATS))
+        if p.is_file() and not seen.telling():
+            return f"{p}: cannot tell its format from its name; pass {option}"
+        if not seen.kinds:
+            images = f"; {entries[0]} but no annotation file next to them" if entries else ""
+            return f"{p}: cannot tell the format (no {either} found{images}); pass {option}"
+        return (
+            f"{p}: cannot tell the format: {'; '.join(entries)}. svmlp reads {either}; "
+            f"pass {option} to choose one"
+        )
+
+    return LayoutError(text(False), text(True), cli_wording=cli)
 
 
 def read(path: str | Path, *, format: str | None = None, strict: bool = True, **options: Any) -> Dataset:
@@ -131,7 +168,7 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True, **
     >>> from svmlp.formats import read  # doctest: +SKIP
     >>> ds = read("data/plates", format="yolo")  # doctest: +SKIP
     """
-    plugin = FORMATS.plugin(format or detect(path))
+    plugin = FORMATS.plugin(format or _detect(Path(path), cli=False))
     findings = STRICT if strict else Findings(strict=False)
     ds = plugin.read(path, findings=findings, **options)
     if not strict:
@@ -173,13 +210,17 @@ def write(
     overwrite: bool = False,
     images: str = "copy",
     splits: list[str] | None = None,
+    **options: Any,
 ) -> WriteReport:
     """Write ``ds`` to the folder ``out`` in ``format``, all at once or not at all.
 
     ``images``: ``copy`` (default), ``hardlink``, ``symlink``, or ``none`` (labels only).
     ``splits``: only these splits. ``out`` must be empty or missing unless ``overwrite``.
+    ``options`` go to the format's ``write`` and ``image_destination`` (VOC's ``layout``); one
+    the format does not take is a :class:`~svmlp.errors.UsageError`.
     """
     module = FORMATS.plugin(format)
+    _check_write_options(format, module.write, options)
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")
     _refuse_own_source(ds, Path(out))  # names were checked when the data set was built; each
@@ -190,8 +231,11 @@ def write(
     # beside an output inside the data set, "left-over work folders" may be the data's own files
     inside = ds.inputs.report_conflict(Path(out).absolute().parent) is not None
     with atomic_output_dir(out, overwrite=overwrite, notes=cleaned, keep_leftovers=inside) as tmp:
-        notes = module.write(ds, tmp)
-        placed = place_images(ds, tmp, module.image_destination, images)
+        notes = module.write(ds, tmp, **options)
+        destination = (
+            functools.partial(module.image_destination, **options) if options else module.image_destination
+        )
+        placed = place_images(ds, tmp, destination, images)
     names, counts = np.unique(ds.images.split, return_counts=True)
     split_counts = dict(zip(names.tolist(), counts.tolist()))
     return WriteReport(
@@ -204,6 +248,23 @@ def write(
         splits={s: split_counts[s] for s in ds.splits},
         notes=[*cleaned, *notes],
     )
+
+
+def _check_write_options(format: str, writer: Any, options: dict[str, Any]) -> None:
+    """A misspelt or foreign option is one line naming what the format takes, not a TypeError."""
+    if not options:
+        return
+    takes = [
+        p.name
+        for p in inspect.signature(writer).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise UsageError(
+            f"the {format} writer takes no option {', '.join(map(repr, unknown))}"
+            f" ({'it takes ' + ', '.join(takes) if takes else 'it takes none'})"
+        )
 
 
 def _refuse_own_source(ds: Dataset, out: Path) -> None:

@@ -194,6 +194,7 @@ def part_from_file(
         width=sizes[:, 0],
         height=sizes[:, 1],
         labelled=np.fromiter((i.labelled for i in ims), bool, len(ims)),
+        label_file=np.full(len(ims), str(path)),  # the file to fix, for the audit's findings
     )
     boxes = _boxes_from(f.annotations, path, img_ids, cat_ids, raw, findings)
     return CocoPart(cats, images, boxes, dict(f.info or {}))

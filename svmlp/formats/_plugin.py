@@ -16,7 +16,7 @@ from svmlp.model import Dataset
 from svmlp.model.strictness import Findings
 
 if TYPE_CHECKING:  # each format module must satisfy the protocol (checked by mypy, never run)
-    from svmlp.formats import coco, native, voc, yolo
+    from svmlp.formats import coco, dota, native, voc, yolo, yolo_obb
 
 __all__ = ["BOX_ATTRIBUTES", "FormatPlugin", "Reader", "RoundTrip", "Sniff"]
 
@@ -104,4 +104,4 @@ class FormatPlugin(Protocol):
 
 
 if TYPE_CHECKING:
-    _CHECKED: tuple[FormatPlugin, ...] = (native, coco, yolo, voc)
+    _CHECKED: tuple[FormatPlugin, ...] = (native, coco, yolo, yolo_obb, dota, voc)

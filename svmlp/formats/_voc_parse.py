@@ -19,7 +19,7 @@ from svmlp.errors import AnnotationError, where
 from svmlp.formats._layout import CONFIG_LIMIT, read_bytes
 from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
 
-__all__ = ["FLAGS", "Parsed", "coordinates", "parse_file"]
+__all__ = ["FLAGS", "Parsed", "coordinates", "parse_file", "values"]
 
 FLAGS = ("difficult", "truncated", "occluded")
 _BOX_TAGS = ("xmin", "ymin", "xmax", "ymax")
@@ -30,10 +30,16 @@ class Parsed:
     """One XML file: its image and its objects (coordinates still text)."""
 
     path: Path
+    #: the image this file labels, decided by :mod:`svmlp.formats._voc_images` (its folder included)
     file_name: str = ""
+    #: the base names ``<filename>`` and ``<path>`` give ("" when absent), backslashes taken as folders
+    named: str = ""
+    path_named: str = ""
     width: int = 0
     height: int = 0
     image_id: int | None = None
+    #: some coordinate is written as a decimal ("12.0"): the mark of 0-based exports
+    decimal: bool = False
     names: list[str] = field(default_factory=list)
     coords: list[str | None] = field(default_factory=list)  # 4 per object, in _BOX_TAGS order
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)  # by object index
@@ -64,8 +70,13 @@ def _int64(text: str, path: Path, what: str) -> int:
     return value
 
 
-def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
-    """Scan one annotation file. ``find_image(stem)`` names the image when ``<filename>`` is absent."""
+def _base_name(text: str | None) -> str:
+    """The last part of a file name or path as a tool wrote it (``C:\\photos\\a.jpg`` → ``a.jpg``)."""
+    return (text or "").strip().replace("\\", "/").rsplit("/", 1)[-1].strip()
+
+
+def parse_file(path: Path) -> Parsed:
+    """Scan one annotation file (which image it labels is decided later, from all files at once)."""
     data = read_bytes(path, limit=CONFIG_LIMIT, what="annotation file")
     try:
         root = ET.fromstring(data)
@@ -75,13 +86,9 @@ def parse_file(path: Path, rel_stem: str, find_image: Any) -> Parsed:
         raise AnnotationError(f"{path}: cannot decode the XML ({str(exc)[:120]})") from None
     if root.tag != "annotation":
         raise AnnotationError(f"{path}: root element is <{root.tag}>, expected <annotation>")
-    out = Parsed(path)
-    fname = (root.findtext("filename") or "").strip()
-    folder = Path(rel_stem).parent
-    if fname:
-        out.file_name = (folder / Path(fname.replace("\\", "/")).name).as_posix()
-    else:
-        out.file_name = find_image(rel_stem) or f"{rel_stem}.jpg"
+    out = Parsed(
+        path, named=_base_name(root.findtext("filename")), path_named=_base_name(root.findtext("path"))
+    )
     size = root.find("size")
     if size is not None:
         w = _float(size.findtext("width"), path, "<size>", "width", MAX_SIDE)
@@ -126,9 +133,13 @@ def _scan_object(obj: ET.Element, k: int, out: Parsed) -> None:
         texts = [coords.get(t) for t in _BOX_TAGS]
     out.names.append(name)
     out.coords.extend(texts)
+    if not out.decimal:
+        out.decimal = any(t is not None and "." in t for t in texts)
     values = _NO_FLAGS if flags is None else _flags(flags, out.path, f"object {k + 1} ({name})")
     crowd = False
     if svm is not None:
+        if svm.get("truncated") == "-1":  # svmlp writes <truncated> always; this one was unset
+            values = (values[0], -1, values[2])
         crowd = svm.get("crowd") == "1"
         extra = _svmlp_attributes(svm, out.path, k + 1)
         if extra:
@@ -200,15 +211,22 @@ def _check_file(p: Parsed, origin: int) -> None:
             )
 
 
-def coordinates(files: list[Parsed], origin: int) -> np.ndarray:
-    """``xyxy`` of every object of every file, in order: ``x0 = xmin - origin``, ``x1 = xmax``."""
+def values(files: list[Parsed]) -> np.ndarray:
+    """``xmin, ymin, xmax, ymax`` as written, one row per object of every file, in order; a value
+    that is not a number is an error naming its file and object."""
     texts = [t for p in files for t in p.coords]
     try:
-        vals = np.array(texts, dtype=np.float64).reshape(-1, 4)
+        return np.array(texts, dtype=np.float64).reshape(-1, 4)
     except (ValueError, TypeError):
         for p in files:
-            _check_file(p, origin)
+            _check_file(p, 1)
         raise  # pragma: no cover - a value numpy rejects is rejected by the check too
+
+
+def coordinates(files: list[Parsed], origin: int, vals: np.ndarray | None = None) -> np.ndarray:
+    """``xyxy`` of every object of every file, in order: ``x0 = xmin - origin``, ``x1 = xmax``
+    (``vals``: what :func:`values` gave, when the caller has it already)."""
+    vals = values(files) if vals is None else vals
     xyxy = vals - np.array([origin, origin, 0, 0], dtype=np.float64)
     with np.errstate(invalid="ignore"):
         bad = ~usable_boxes(vals) | (xyxy[:, 2] < xyxy[:, 0]) | (xyxy[:, 3] < xyxy[:, 1])

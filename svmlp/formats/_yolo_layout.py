@@ -2,7 +2,8 @@
 
 Understands the ultralytics ``data.yaml`` (``names`` as a list or a dict; split entries that are
 folders, ``.txt`` image lists, or lists of those; a ``path`` key), darknet's ``obj.data`` /
-``obj.names`` / ``train.txt``, and a loose ``obj.names`` beside ``images/`` and ``labels/``.
+``obj.names`` / ``train.txt``, and a loose names file (``obj.names``, ``classes.txt``) beside
+``images/`` and ``labels/``.
 Paths written on another machine are looked up relative to the config file (see
 :func:`~svmlp.formats._layout.resolve_moved`), and each such repair is reported as a note.
 """
@@ -12,9 +13,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from svmlp._files import within
 from svmlp.errors import AnnotationError, where
@@ -27,10 +25,18 @@ from svmlp.formats._layout import (
     resolve_moved,
     walk_files,
 )
+from svmlp.formats._yolo_yaml import names_from_yaml, read_names, read_yaml
 from svmlp.model import Inputs
 from svmlp.model.paths import check_split_name
 
-__all__ = ["SplitSource", "YoloLayout", "find_layout", "label_path_candidates"]
+__all__ = [
+    "NAMES_FILES",
+    "SplitSource",
+    "YoloLayout",
+    "find_layout",
+    "label_path_candidates",
+    "names_file_of",
+]
 
 _CONFIG_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 _NOT_SPLITS = {
@@ -133,113 +139,6 @@ def _labels_dir_of(images_dir: Path) -> Path | None:
     return None
 
 
-#: the most YAML nodes a config may hold once its aliases are expanded (a 372-byte "billion
-#: laughs" file expands to billions; a real data.yaml, even with 20 000 classes, to thousands)
-MAX_YAML_NODES = 1_000_000
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
-    """How many nodes ``node`` stands for with every alias expanded (each shared node counted once
-    per use, computed once)."""
-    key = id(node)
-    if key in memo:
-        return memo[key]
-    memo[key] = MAX_YAML_NODES + 1  # a node that refers to itself never finishes expanding
-    if isinstance(node, yaml.SequenceNode):
-        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
-    else:
-        size = 1
-    memo[key] = min(size, MAX_YAML_NODES + 1)
-    return memo[key]
-
-
-def load_yaml(path: Path) -> Any:
-    """A YAML file (safe types only), with its aliases bounded: the node graph is composed first
-    and measured before any Python object is built from it."""
-    text = read_text(path, limit=CONFIG_LIMIT, what="YAML file")
-    loader = _YAML_LOADER(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        if _expanded_size(node, {}) > MAX_YAML_NODES:
-            raise AnnotationError(
-                f"{path}: expands to more than {MAX_YAML_NODES} values through its aliases (&/*); "
-                "a data.yaml needs no such thing (a YAML bomb?)"
-            )
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise AnnotationError(
-            f"{where(path, line)}: malformed YAML ({getattr(exc, 'problem', None) or exc})"
-        ) from None
-    except RecursionError:
-        raise AnnotationError(f"{path}: YAML nested too deeply (or referring to itself)") from None
-    except ValueError as exc:  # an integer past Python's 4300-digit conversion limit
-        raise AnnotationError(f"{path}: {str(exc)[:200]}") from None
-    finally:
-        loader.dispose()
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise AnnotationError(
-            f"{path}: expected a mapping with 'names' and split paths, found {type(data).__name__}"
-        )
-    return data
-
-
-def _class_name(path: Path, value: Any, at: str) -> str:
-    """A class name from the YAML: text or a number, nothing else (a list there is an error, not
-    its printed form)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise AnnotationError(f"{path}: names[{at}] is a {type(value).__name__}; a class name must be text")
-
-
-def _digits(text: str) -> int | None:
-    return int(text) if text.isdigit() and text.isascii() and len(text) < 20 else None
-
-
-def _names_from_yaml(path: Path, data: dict[str, Any]) -> list[str]:
-    names = data.get("names")
-    if isinstance(names, dict):
-        by_index: dict[int, Any] = {}
-        for k, v in names.items():  # 0 or "0", never "00" or 0.5
-            if isinstance(k, bool) or not (
-                isinstance(k, int) or (isinstance(k, str) and k == str(_digits(k)))
-            ):
-                raise AnnotationError(
-                    f"{path}: 'names' keys must be class indices 0, 1, ..., found {str(k)[:40]!r}"
-                )
-            if int(k) in by_index:
-                raise AnnotationError(f"{path}: 'names' has class index {k} twice")
-            by_index[int(k)] = v
-        names = by_index
-        keys = sorted(names)
-        if keys != list(range(len(keys))):
-            shown = keys if len(keys) <= 20 else [*keys[:20], "..."]
-            raise AnnotationError(
-                f"{path}: 'names' keys must be 0..{len(keys) - 1} without gaps, found {shown}"
-            )
-        out = [_class_name(path, names[k], str(k)) for k in keys]
-    elif isinstance(names, list):
-        out = [_class_name(path, n, str(k)) for k, n in enumerate(names)]
-    else:
-        raise AnnotationError(f"{path}: 'names' must be a list or a mapping of class index to name")
-    nc = data.get("nc")
-    if nc is not None and (not isinstance(nc, int) or nc != len(out)):
-        raise AnnotationError(f"{path}: nc is {str(nc)[:40]} but 'names' has {len(out)} entries")
-    return out
-
-
 def _resolve(text: str, base: Path, config: Path, key: str, notes: list[str]) -> Path | None:
     found = resolve_moved(text, base)
     direct = Path(text) if Path(text).is_absolute() else base / text
@@ -316,8 +215,8 @@ def _image_list(txt: Path, base: Path, notes: list[str], config_folder: Path) ->
 
 
 def _from_yaml(config: Path) -> YoloLayout:
-    data = _read_yaml(config)
-    names = _names_from_yaml(config, data)
+    data = read_yaml(config)
+    names = names_from_yaml(config, data)
     notes: list[str] = []
     base = config.parent
     if isinstance(data.get("path"), str) and data["path"].strip():
@@ -353,12 +252,6 @@ def _check_guesses(config: Path, splits: dict[str, SplitSource], guessed: set[st
                 )
 
 
-def _read_names(path: Path) -> list[str]:
-    return [
-        n.strip() for n in read_text(path, limit=CONFIG_LIMIT, what="names file").splitlines() if n.strip()
-    ]
-
-
 def _from_darknet(obj_data: Path) -> YoloLayout:
     base = obj_data.parent
     notes: list[str] = []
@@ -381,7 +274,7 @@ def _from_darknet(obj_data: Path) -> YoloLayout:
     for key, split in _DARKNET_SPLITS.items():
         if key in entries:
             splits[split] = _split_from_entries([entries[key]], base, obj_data, key, notes)
-    return YoloLayout(base, obj_data, _read_names(names_file), splits, notes, [names_file])
+    return YoloLayout(base, obj_data, read_names(names_file), splits, notes, [names_file])
 
 
 def _from_loose(folder: Path, names: list[str] | None) -> YoloLayout:
@@ -397,8 +290,8 @@ def _from_loose(folder: Path, names: list[str] | None) -> YoloLayout:
         src.walked.append(img_dir)
         if (d := _labels_dir_of(src.root)) is not None:
             src.label_dirs.append(d)
-    names_file = folder / "obj.names"
-    return YoloLayout(folder, None, names, splits, [], [names_file] if names is not None else [])
+    names_file = names_file_of(folder)
+    return YoloLayout(folder, None, names, splits, [], [names_file] if names_file is not None else [])
 
 
 def find_layout(path: Path) -> YoloLayout:
@@ -415,9 +308,19 @@ def find_layout(path: Path) -> YoloLayout:
         if (path / name).is_file():
             return _from_yaml(path / name)
     for cand in sorted(path.glob("*.y*ml")):
-        if "names" in _read_yaml(cand):
+        if "names" in read_yaml(cand):
             return _from_yaml(cand)
     if (path / "obj.data").is_file():
         return _from_darknet(path / "obj.data")
-    names_file = path / "obj.names"
-    return _from_loose(path, _read_names(names_file) if names_file.is_file() else None)
+    names_file = names_file_of(path)
+    return _from_loose(path, read_names(names_file) if names_file is not None else None)
+
+
+#: class-names files of a loose layout, where tools put them: darknet's ``obj.names``; the
+#: ``classes.txt`` of LabelImg (in its label folder), Label Studio and CVAT (beside ``images/``)
+NAMES_FILES = ("obj.names", "classes.txt", "labels/classes.txt", "labels/obj.names")
+
+
+def names_file_of(folder: Path) -> Path | None:
+    """The class-names file of a loose layout in ``folder``, or None."""
+    return next((folder / n for n in NAMES_FILES if (folder / n).is_file()), None)

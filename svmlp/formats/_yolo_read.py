@@ -21,8 +21,9 @@ from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats._builder import BoxBuilder, number_missing
 from svmlp.formats._layout import CONFIG_LIMIT, read_text
-from svmlp.formats._sidecar import SidecarImage, label_digest
+from svmlp.formats._sidecar import SidecarImage
 from svmlp.formats._yolo_layout import label_path_candidates
+from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, unchanged
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, ImageTable
 from svmlp.model.strictness import STRICT, Findings
@@ -32,8 +33,11 @@ __all__ = ["parse_rows", "read_labels"]
 _SEP, _IMAGES, _LABELS = os.sep, f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
 
 
-def parse_rows(text: str, path: Path | str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class indices and normalised ``xyxy`` of one label file, checked line by line."""
+def parse_rows(
+    text: str, path: Path | str, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[float]]]:
+    """Class indices and normalised ``xyxy`` of one label file, checked line by line, and the
+    normalised points of each polygon or oriented-box row by row number."""
     classes: list[str] = []
     boxes: list[str] = []
     polys: dict[int, list[float]] = {}
@@ -78,14 +82,14 @@ def _corners_of(cxcywh: np.ndarray) -> np.ndarray:
 
 def _to_arrays(
     classes: list[str], boxes: list[str], polys: dict[int, list[float]]
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, dict[int, list[float]]]:
     cls = np.array(classes, dtype=np.float64).astype(np.int64)
     vals = np.array(boxes, dtype=np.float64).reshape(-1, 4)
     xyxy = _corners_of(vals)
     for row, pts in polys.items():
         xs, ys = pts[0::2], pts[1::2]
         xyxy[row] = (min(xs), min(ys), max(xs), max(ys))
-    return cls, xyxy
+    return cls, xyxy, polys
 
 
 #: the largest magnitude of a normalised coordinate (boxes may reach past the image; 1e308 may not)
@@ -141,6 +145,8 @@ class _Batch:
     classes: list[str] = field(default_factory=list)
     boxes: list[str] = field(default_factory=list)
     polys: dict[int, list[float]] = field(default_factory=dict)
+    #: the normalised points of polygon and oriented-box rows, by row
+    points: dict[int, list[float]] = field(default_factory=dict)
     counts: list[int] = field(default_factory=list)
     texts: dict[int, tuple[Path, str]] = field(default_factory=dict)
 
@@ -153,12 +159,14 @@ class _Batch:
             del flat[0::5]
             self.boxes.extend(flat)
         else:  # polygons, oriented boxes, or a broken row: the careful parser decides
-            cls, xyxy = parse_rows(text, label, n_classes)
+            cls, xyxy, points = parse_rows(text, label, n_classes)
             base = len(self.classes)
             self.classes.extend(map(str, cls.tolist()))
             self.boxes.extend(["nan"] * (4 * len(cls)))
             for k, box in enumerate(xyxy.tolist()):
                 self.polys[base + k] = box
+            for k, pts in points.items():
+                self.points[base + k] = pts
         self.counts.append(len(rows))
         self.texts[i] = (label, text)
 
@@ -192,6 +200,7 @@ def read_labels(
     sizes, ids, labelled = np.zeros((n, 2), np.int64), np.zeros(n, np.int64), np.ones(n, bool)
     batch, with_labels = _Batch(), []
     owner: dict[Path, int] = {}
+    label_files = [""] * n
     for i, (split, key, img) in enumerate(records):
         entry = known.get((split, key))
         w, h = headers[i].displayed if headers and headers[i].error is None else (0, 0)
@@ -213,6 +222,7 @@ def read_labels(
             labelled[i] = False  # read leniently, the label file stays with the first image
             continue
         owner[label] = i
+        label_files[i] = str(label)
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)
     builder = BoxBuilder()
@@ -229,6 +239,7 @@ def read_labels(
         header_width=hw,
         header_height=hh,
         orientation=ho,
+        label_file=label_files,
     )
     return LabelRead(images, builder, notes, {label for label, _ in batch.texts.values()})
 
@@ -282,13 +293,14 @@ def _boxes(
         i = int(row_image[unsized[0]])
         what = f"is {why[i]}" if why[i] else "is missing or unreadable"
         raise ImageError(f"{batch.texts[i][0]}: its image {records[i][2]} {what}, so its size is unknown")
-    xyxy *= np.tile(sizes[row_image].astype(np.float64), 2)
+    frame = sizes[row_image].astype(np.float64)
+    xyxy *= np.tile(frame, 2)
     starts = np.concatenate([[0], np.cumsum(batch.counts)]).tolist()
     box_ids = np.full(len(cls), -1, dtype=np.int64)
     position = np.arange(len(cls), dtype=np.float64) - np.repeat(
         np.array(starts[:-1], np.float64), batch.counts
     )
-    extras: dict[int, dict[str, Any]] = {}
+    extras = {r: shape_extra(np.reshape(pts, (-1, 2)) * frame[r]) for r, pts in batch.points.items()}
     cls_list, stale = cls.tolist(), 0
     cat_row = {c.id: k for k, c in enumerate(categories)}
     for k, i in enumerate(with_labels):
@@ -296,65 +308,21 @@ def _boxes(
         if entry is None:
             continue
         lo, hi = starts[k], starts[k + 1]
-        if not _unchanged(entry, cls_list[lo:hi], batch.texts[i][1]):
+        if not unchanged(entry, cls_list[lo:hi], batch.texts[i][1], hi - lo):
             stale += 1
             continue
-        box_ids[lo:hi] = [b for b, _ in entry.rows]
-        if entry.annotations:
-            _apply_entry(entry, i, lo, hi, box_ids, position, extras, cat_row, builder, batch.texts[i][0])
+        apply_entry(
+            entry,
+            i,
+            lo,
+            hi,
+            box_ids=box_ids,
+            position=position,
+            extras=extras,
+            xyxy=xyxy,
+            cat_row=cat_row,
+            builder=builder,
+            label=batch.texts[i][0],
+        )
     builder.add(row_image, cls, xyxy, box_ids, extras=extras, position=position, source=str(sidecar))
-    if stale:
-        return [
-            f"{stale} label file(s) changed since svmlp wrote them; their box ids and links were not restored"
-        ]
-    return []
-
-
-def _unchanged(entry: SidecarImage, classes: list[int], text: str) -> bool:
-    """Whether the label file is still what svmlp wrote (its digest, or its classes for a sidecar
-    written without digests)."""
-    if entry.digest:
-        return entry.digest == label_digest(text.encode())
-    return [c for _, c in entry.rows] == classes
-
-
-def _apply_entry(
-    entry: SidecarImage,
-    i: int,
-    lo: int,
-    hi: int,
-    box_ids: np.ndarray,
-    position: np.ndarray,
-    extras: dict[int, dict[str, Any]],
-    cat_row: dict[int, int],
-    builder: BoxBuilder,
-    label: Path,
-) -> None:
-    """One image's sidecar annotations: extras for its label rows, and its crowd boxes in place."""
-    row_of = {int(b): lo + k for k, b in enumerate(box_ids[lo:hi].tolist())}
-    crowd = [a for a in entry.annotations if "bbox" in a]
-    for a in entry.annotations:
-        if "bbox" not in a and a["id"] in row_of:
-            extras[row_of[a["id"]]] = a
-    if not crowd:
-        return
-    n = hi - lo + len(crowd)
-    slots = [a.get("position", n) for a in crowd]
-    free = [p for p in range(n + len(crowd)) if p not in set(slots)]
-    position[lo:hi] = free[: hi - lo]
-    xyxy = np.array([a.get("xyxy") or _corners(a["bbox"]) for a in crowd], dtype=np.float64)
-    builder.add(
-        i,
-        np.array([cat_row[a["category_id"]] for a in crowd]),
-        xyxy,
-        np.array([a["id"] for a in crowd]),
-        iscrowd=np.array([bool(a.get("iscrowd", 1)) for a in crowd]),
-        extras=crowd,
-        position=np.array(slots, dtype=np.float64),
-        source=label,
-    )
-
-
-def _corners(bbox: list[float]) -> list[float]:
-    x, y, w, h = bbox
-    return [x, y, x + w, y + h]
+    return [STALE_NOTE.format(stale)] if stale else []

@@ -9,6 +9,8 @@ never annotated, plate ``text``/``corners`` and VOC flags.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +19,12 @@ from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError
 from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused_gc, read_bytes
+from svmlp.formats._peek import HEAD, head_of, json_shape, kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._probe import probe_headers
 from svmlp.formats._schema_check import validate_document
 from svmlp.formats._sidecar import SIDECAR_NAME
+from svmlp.formats._survey import refuse_foreign
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, concat_tables, sort_splits
 from svmlp.model.paths import check_destinations, check_file_names, check_split_name
 from svmlp.model.strictness import STRICT, Findings
@@ -33,33 +37,74 @@ PRIORITY = 40
 LOOKS_FOR = "COCO *.json"
 #: lossless: ``bbox`` written exactly, with ``xyxy`` beside it where [x, y, w, h] cannot hold it
 ROUND_TRIP = RoundTrip(tolerance=0.0)
+_EXPECTED = "a COCO data set (a JSON object with `images` and `annotations`)"
 _SKIP_PREFIXES = ("captions_", "person_keypoints_", "panoptic_", "image_info_", "stuff_")
 
 
 def _is_candidate(p: Path) -> bool:
+    return _is_candidate_name(p.name)
+
+
+def _is_candidate_name(name: str) -> bool:
     return (
-        p.suffix == ".json"
-        and not p.name.startswith(_SKIP_PREFIXES)
-        and p.name != SIDECAR_NAME
-        and not p.name.endswith(".svmlp.json")
+        name.endswith(".json")
+        and not name.startswith(_SKIP_PREFIXES)
+        and name != SIDECAR_NAME
+        and not name.endswith(".svmlp.json")
     )
 
 
 def sniff(path: Path) -> Sniff | None:
-    """A ``.json`` file holding an object, or a folder with ``*.json`` files in it, in
-    ``annotations/`` or as Roboflow's ``<split>/_annotations.coco.json``."""
+    """A ``.json`` file holding a COCO object (``images``, ``annotations``, ``categories``), or a
+    folder with one in ``annotations/``, in itself or as Roboflow's ``<split>/_annotations.coco.json``.
+    JSON that is surely something else (LabelMe, Label Studio, a results list) does not count; JSON
+    cut off before a telling key, or malformed, does (the reader then says what is wrong)."""
     if path.is_file():
-        if path.suffix == ".json" and _cocojson.json_head(path).lstrip()[:1] == b"{":
-            return Sniff("a .json file holding an object")
-        return None
-    ann = path / "annotations"
-    if ann.is_dir() and next(ann.glob("*.json"), None):
-        return Sniff("annotations/ holds *.json files")
-    if next(path.glob("*.json"), None):
-        return Sniff("it holds *.json files")
-    if next(path.glob("*/_annotations.coco.json"), None):
-        return Sniff("its split folders hold _annotations.coco.json (Roboflow)")
+        if path.suffix != ".json":
+            return None
+        shape = json_shape(head := _cocojson.json_head(path))  # an unreadable file is an error
+        kind = kind_of_json(head)
+        if shape.top != "{" or kind not in ("coco", "coco?"):
+            return None
+        return Sniff(_why("a .json file", kind))
+    for folder, where in ((path / "annotations", "annotations/ holds"), (path, "it holds")):
+        found = _first_coco(_names(folder, _is_candidate_name)[:_SNIFF_FILES], folder)
+        if found is not None:
+            return Sniff(_why(f"{where} {found[0]}", found[1]))
+    for split in _names(path, lambda n: not n.startswith("."), folders=True):
+        found = _first_coco(["_annotations.coco.json"], path / split)
+        if found is not None:
+            return Sniff(_why(f"its split folders hold {found[0]} (Roboflow)", found[1]))
     return None
+
+
+#: candidate files looked into per place before a folder is given up on
+_SNIFF_FILES = 8
+
+
+def _names(folder: Path, keep: Callable[[str], bool], *, folders: bool = False) -> list[str]:
+    """Sorted names of the files (or folders) in ``folder`` that ``keep``; [] when unlistable.
+    Names, not paths: a folder of 100 000 files is listed in milliseconds."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(e.name for e in it if keep(e.name) and e.is_dir() == folders)
+    except OSError:
+        return []
+
+
+def _first_coco(names: list[str], folder: Path) -> tuple[str, str] | None:
+    """The first of ``names`` in ``folder`` that holds a COCO object, or may; else None."""
+    for name in names:
+        kind = kind_of_json(head_of(folder / name)) if (folder / name).exists() else ""
+        if kind in ("coco", "coco?"):
+            return name, kind
+    return None
+
+
+def _why(what: str, kind: str) -> str:
+    if kind == "coco":
+        return f"{what}, a JSON object with images/annotations/categories"
+    return f"{what}, JSON that may be COCO (cut off or malformed before a telling key)"
 
 
 def find_files(path: Path, *, native: bool = False) -> list[tuple[Path, str]]:
@@ -137,6 +182,8 @@ def read_files(
     seen: dict[str, Path] = {}
     for f, split in files:
         data = read_bytes(f)
+        # LabelMe, Label Studio, a results list: said by name, not as a schema error deep in the file
+        refuse_foreign(f, kind_of_json(data[:HEAD]), "a native SVMLP file" if native else _EXPECTED)
         with paused_gc():
             if native:
                 decoded = validate_document(f, data, findings=findings)

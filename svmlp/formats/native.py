@@ -11,6 +11,7 @@ from pathlib import Path
 from svmlp import _schemas
 from svmlp.formats import _cocoencode
 from svmlp.formats._cocojson import json_head
+from svmlp.formats._peek import kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._schema_check import SCHEMA, validate_document
 from svmlp.formats.coco import find_files, read_files
@@ -53,7 +54,7 @@ def sniff(path: Path) -> Sniff | None:
         head = json_head(path)  # read first: an unreadable file is an error whatever its name
         if path.name.endswith(".svmlp.json"):
             return Sniff("its name ends in .svmlp.json")
-        return Sniff('its first 4 KiB hold an "svmlp" key') if b'"svmlp"' in head else None
+        return Sniff('its top-level object has an "svmlp" key') if kind_of_json(head) == "svmlp" else None
     if next(path.glob("*.svmlp.json"), None):
         return Sniff("it holds *.svmlp.json files")
     ann = path / "annotations"

@@ -1,31 +1,38 @@
 """YOLO, in the ultralytics layout: ``data.yaml``, ``images/<split>/``, ``labels/<split>/``.
 
 A label row is ``class cx cy w h``, normalised by the image size. Reading also takes polygon
-and oriented-box rows (their enclosing box), darknet and loose layouts. Image sizes come from
-the image headers (the EXIF-turned frame, as ultralytics sees it), else from the sidecar. A
-label file with no image, a class index outside ``names`` and a row with a wrong number of
-values are errors naming the file and line.
+and oriented-box rows (their enclosing box, and their points: the ``corners`` of a four-point
+row, the ``segmentation`` of a polygon), darknet and loose layouts (a names file, ``obj.names``
+or ``classes.txt``, beside ``images/`` and ``labels/``). Image sizes come from the image headers
+(the EXIF-turned frame, as ultralytics sees it), else from the sidecar. A label file with no
+image, a class index outside ``names`` and a row with a wrong number of values are errors naming
+the file and line; a split none of whose images has a label file is a note naming where labels
+were looked for.
 """
 
 from __future__ import annotations
 
-import os
-from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from svmlp._files import LinkGuard, make_folders, within
-from svmlp.errors import AnnotationError, ImageError
+from svmlp._files import LinkGuard
+from svmlp.errors import AnnotationError
 from svmlp.formats import _sidecar
 from svmlp.formats._layout import paused_gc, walk_files
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._sidecar import SidecarImage
-from svmlp.formats._yolo_layout import YoloLayout, find_layout
+from svmlp.formats._yolo_layout import (
+    NAMES_FILES,
+    YoloLayout,
+    find_layout,
+    label_path_candidates,
+    names_file_of,
+)
 from svmlp.formats._yolo_read import read_labels
-from svmlp.model import Dataset, Inputs, categories_from_names, sort_splits
-from svmlp.model.paths import check_destinations
+from svmlp.formats._yolo_side import sidecar_format
+from svmlp.formats._yolo_write import label_rel, write_labels
+from svmlp.model import Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import usable_boxes
 
@@ -39,26 +46,32 @@ __all__ = [
     "read",
     "sniff",
     "write",
+    "write_rows",
 ]
 
 NAME = "yolo"
 #: after VOC (whose devkit folders may hold a stray *.yaml), before COCO (a YOLO export may hold
-#: a *.json beside its data.yaml)
+#: a *.json beside its data.yaml); ``yolo-obb`` asks just before, and claims only its own output
 PRIORITY = 30
-LOOKS_FOR = "YOLO data.yaml/obj.names"
+LOOKS_FOR = "YOLO data.yaml/obj.names/classes.txt"
 #: normalised coordinates written with 10 significant digits, the box clamped to its image first
 #: (ultralytics refuses values outside [0, 1]); the sidecar keeps every other attribute
 ROUND_TRIP = RoundTrip(tolerance=1e-6, clamps=True)
 
-_CONFIGS = ("data.yaml", "dataset.yaml", "data.yml", "obj.data", "obj.names")
+_CONFIGS = ("data.yaml", "dataset.yaml", "data.yml", "obj.data")
+#: the formats whose sidecar this reader applies: the same label layout, other rows
+FAMILY = ("yolo", "yolo-obb")
 
 
 def sniff(path: Path) -> Sniff | None:
-    """A ``.yaml``/``.yml``/``.data`` file, or a folder with a data set config in it; a bare
-    ``labels/`` folder is a weak sign (COCO and others name folders so too)."""
+    """A ``.yaml``/``.yml``/``.data`` file, or a folder with a data set config or a names file
+    (``obj.names``, ``classes.txt``) in it; a bare ``labels/`` folder is a weak sign (COCO and
+    others name folders so too)."""
     if path.is_file():
         return Sniff(f"a {path.suffix} file") if path.suffix in (".yaml", ".yml", ".data") else None
     config = next((n for n in _CONFIGS if (path / n).is_file()), None)
+    if config is None and (names := names_file_of(path)) is not None:
+        config = names.relative_to(path).as_posix()
     if config is not None:
         return Sniff(f"it holds {config}")
     if next(path.glob("*.yaml"), None):
@@ -74,14 +87,15 @@ def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -
     strict (the default) or lenient reading (:class:`~svmlp.model.strictness.Findings`)."""
     layout = find_layout(Path(path))
     side_dir = layout.config.parent if layout.config else layout.base
-    side = _sidecar.load(side_dir, NAME)
+    written_as = sidecar_format(side_dir)
+    side = _sidecar.load(side_dir, written_as if written_as in FAMILY else NAME)
     if side is not None:
         categories = side.category_list(side_dir / _sidecar.SIDECAR_NAME)
     elif layout.names is not None:
         categories = list(categories_from_names(layout.names))
     else:
         raise AnnotationError(
-            f"{path}: no class names found (data.yaml 'names', obj.names or svmlp.sidecar.json)"
+            f"{path}: no class names found (data.yaml 'names', {', '.join(NAMES_FILES)} or svmlp.sidecar.json)"
         )
     known = side.by_key() if side else {}
     inputs = layout.inputs() | Inputs.of(files=[side_dir / _sidecar.SIDECAR_NAME] if side else [])
@@ -103,7 +117,7 @@ def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -
         labels.builder.build(),
         roots=roots,
         info=side.info if side else {},
-        notes=layout.notes + labels.notes,
+        notes=layout.notes + labels.notes + _unlabelled_splits(layout, labels.images, known),
         source=layout.config or layout.base,
         inputs=inputs,
         findings=findings,
@@ -127,11 +141,37 @@ def _collect_images(
     return out
 
 
+def _unlabelled_splits(
+    layout: YoloLayout, images: ImageTable, known: dict[tuple[str, str], SidecarImage]
+) -> list[str]:
+    """A note for each split with images on disk none of which has a label file (a missing or
+    misnamed label folder must not read as a set of unlabelled images without a word), unless
+    the sidecar says they were written unlabelled."""
+    notes = []
+    has_label = images.label_file != "" if images.label_file is not None else images.labelled
+    for split, src in layout.splits.items():
+        mine = images.split == split
+        if not src.images or has_label[mine].any():
+            continue
+        keys = images.file_name[mine].tolist()
+        if known and all((k := known.get((split, key))) is not None and not k.labelled for key in keys):
+            continue
+        cands = label_path_candidates(src.images[0])
+        looked = " or ".join(str(c) for c in dict.fromkeys([cands[0], cands[-1]]))  # ultralytics', beside it
+        notes.append(
+            f"{src.root}: none of its {len(src.images)} image(s) has a label file (looked for {looked}, "
+            "and the same for each image); read as unlabelled images. Is the label folder missing or "
+            "misnamed?"
+        )
+    return notes
+
+
 def _check_orphan_labels(layout: YoloLayout, claimed: set[Path], findings: Findings) -> None:
+    names_files = {Path(n).name for n in NAMES_FILES}
     for src in layout.splits.values():
         for d in src.label_dirs:
             for txt in walk_files(d, (".txt",)):
-                if txt not in claimed:
+                if txt not in claimed and txt.name not in names_files:
                     findings.complain(
                         "orphan_label",
                         f"{txt}: label file has no image (looked for an image of the same stem in {src.root})",
@@ -148,32 +188,7 @@ def image_destination(split: str, file_name: str) -> str:
 def label_destination(split: str, file_name: str) -> str:
     """The label file of an image: its path with the last ``images`` folder turned into ``labels``
     (ultralytics' rule, so a file name that itself holds an ``images/`` folder still matches)."""
-    parts = list(Path(image_destination(split, file_name)).parts)
-    k = len(parts) - 1 - parts[::-1].index("images")
-    parts[k] = "labels"
-    return Path(*parts).with_suffix(".txt").as_posix()
-
-
-_ROW = "%d %.10g %.10g %.10g %.10g\n"
-
-
-def _label_path(split: str, file_name: str) -> str:
-    if "images" not in file_name.split("/"):  # the common case, without pathlib's cost
-        return f"labels/{split}/{os.path.splitext(file_name)[0]}.txt"
-    return label_destination(split, file_name)
-
-
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _write_file(path: str, data: bytes) -> None:
-    fd = os.open(path, _NEW_FILE, 0o666)  # a new file, never one already there (nor a link)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
+    return label_rel(split, file_name)
 
 
 def _frames(ds: Dataset) -> tuple[np.ndarray, list[str]]:
@@ -224,94 +239,12 @@ def _frames(ds: Dataset) -> tuple[np.ndarray, list[str]]:
 
 
 def write(ds: Dataset, out: Path) -> list[str]:
-    """Write ``data.yaml``, label files, empty image folders and the sidecar."""
+    """Write ``data.yaml``, label files (``class cx cy w h``), empty image folders and the sidecar."""
+    return write_rows(ds, out, fmt=NAME, oriented=False)
+
+
+def write_rows(ds: Dataset, out: Path, *, fmt: str, oriented: bool) -> list[str]:
+    """The YOLO layout with detection rows, or with ultralytics' oriented-box rows (``yolo-obb``),
+    each image's boxes normalised by its frame (:func:`_frames`)."""
     frame, notes = _frames(ds)
-    _check_writable(ds, frame)
-    im, b = ds.images, ds.boxes
-    if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never normalise one
-        raise AnnotationError(
-            "a box has coordinates that are not finite or lie beyond any image; nothing written"
-        )
-    size = np.concatenate([frame, frame], axis=1).astype(np.float64)[b.image]
-    clipped = np.clip(b.xyxy, 0, size)
-    keep = ~b.iscrowd
-    rows = np.column_stack(
-        [
-            b.category,
-            (clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2],
-            (clipped[:, 2:] - clipped[:, :2]) / size[:, :2],
-        ]
-    )[keep]
-    flat = rows.ravel().tolist()
-    kept_rows = np.flatnonzero(keep).tolist()
-    off = np.concatenate([[0], np.cumsum(np.bincount(b.image[keep], minlength=len(im)))]).tolist()
-    rows_of: dict[int, list[int]] = {}
-    digests: dict[int, str] = {}
-    labelled = np.flatnonzero(im.labelled).tolist()
-    rels = [_label_path(split, name) for split, name in zip(*_labelled_names(ds))]
-    # before anything is made, so that a refused name leaves out untouched
-    check_destinations(out, [*rels, *(f"images/{split}" for split in ds.splits)])
-    for split in ds.splits:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-    made: set[str] = set()
-    root = str(out)
-    real_root = os.path.realpath(root)
-    for i, rel in zip(labelled, rels):
-        lo, hi = off[i], off[i + 1]
-        rows_of[i] = kept_rows[lo:hi]
-        dst = os.path.join(root, rel)
-        folder = os.path.dirname(dst)
-        if folder not in made:
-            make_folders(folder)
-            if not within(os.path.realpath(folder), real_root):  # defence in depth
-                raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
-            made.add(folder)
-        # one format call per file, not per row
-        data = ((_ROW * (hi - lo)) % tuple(flat[5 * lo : 5 * hi])).encode()
-        _write_file(dst, data)
-        digests[i] = _sidecar.label_digest(data)
-    _write_yaml(ds, out)
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
-    if b.iscrowd.any():
-        notes.append(
-            f"{int(b.iscrowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})"
-        )
-    moved = int((np.abs(clipped - b.xyxy) > 0).any(axis=1).sum())
-    if moved:
-        notes.append(f"{moved} box(es) crossing the image border were clipped to it")
-    return notes
-
-
-def _labelled_names(ds: Dataset) -> tuple[list[str], list[str]]:
-    labelled = ds.images.labelled
-    return ds.images.split[labelled].tolist(), ds.images.file_name[labelled].tolist()
-
-
-def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
-    im = ds.images
-    unknown = np.flatnonzero((frame <= 0).any(axis=1) & (np.diff(ds.offsets) > 0))
-    if len(unknown):
-        i = int(unknown[0])
-        raise ImageError(
-            f"image {str(im.file_name[i])!r} (split {str(im.split[i])}): size unknown (the source stored none and "
-            "the image was not found); YOLO needs it to normalise boxes"
-        )
-    stems: dict[tuple[str, str], str] = defaultdict(str)
-    for split, name in zip(im.split.tolist(), im.file_name.tolist()):
-        key = (split, Path(name).with_suffix("").as_posix())
-        if stems[key]:
-            raise AnnotationError(
-                f"images {stems[key]!r} and {name!r} (split {split}) would share the label file {key[1]}.txt; rename one"
-            )
-        stems[key] = name
-
-
-def _write_yaml(ds: Dataset, out: Path) -> None:
-    import yaml
-
-    doc: dict[str, Any] = {s: f"images/{s}" for s in sort_splits(ds.images.split.tolist())}
-    doc["nc"] = len(ds.categories)
-    doc["names"] = [c.name for c in ds.categories]
-    text = "# written by svmlp; class ids, links and more are in svmlp.sidecar.json\n"
-    text += yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    (out / "data.yaml").write_text(text, encoding="utf-8")
+    return notes + write_labels(ds, out, frame, fmt=fmt, obb=oriented)

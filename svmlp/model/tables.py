@@ -80,7 +80,10 @@ class ImageTable(_Table):
     possibly with zero boxes (a verified negative). ``label_file`` is the annotation file each
     image's labels were read from (the XML, the ``.txt``, the JSON; "" for none), so that findings
     can name the file to fix; ``None`` when the data set was not read from files. It is where the
-    labels came from, not part of them: writers do not carry it.
+    labels came from, not part of them: writers do not carry it. ``stored_width``/``stored_height``
+    are the size the annotation file stated where the reader replaced it with the image file's
+    real size (0 elsewhere; ``None`` when it replaced none): ``width``/``height`` stay the frame the
+    boxes are measured in, and the audit reports the stale size (``size_mismatch``).
     """
 
     id: np.ndarray
@@ -93,6 +96,8 @@ class ImageTable(_Table):
     header_width: np.ndarray
     header_height: np.ndarray
     label_file: np.ndarray | None = field(default=None)
+    stored_width: np.ndarray | None = field(default=None)
+    stored_height: np.ndarray | None = field(default=None)
 
     @classmethod
     def build(
@@ -108,6 +113,8 @@ class ImageTable(_Table):
         header_width: Any = None,
         header_height: Any = None,
         label_file: Any = None,
+        stored_width: Any = None,
+        stored_height: Any = None,
     ) -> ImageTable:
         """Columns from sequences; left-out columns take their defaults."""
         ids = np.ascontiguousarray(id, dtype=np.int64).reshape(-1)
@@ -124,9 +131,21 @@ class ImageTable(_Table):
             header_width=_column(header_width, n, np.int64, 0),
             header_height=_column(header_height, n, np.int64, 0),
             label_file=None if label_file is None else _strings(label_file, n),
+            stored_width=None if stored_width is None else _column(stored_width, n, np.int64, 0),
+            stored_height=None if stored_height is None else _column(stored_height, n, np.int64, 0),
         )
         table.check_lengths()
         return table
+
+    def stated_size(self) -> tuple[np.ndarray, np.ndarray]:
+        """The size each image's annotations state: ``stored_width``/``stored_height`` where the
+        reader kept the file's real size instead, ``width``/``height`` elsewhere."""
+        if self.stored_width is None or self.stored_height is None:
+            return self.width, self.height
+        replaced = (self.stored_width > 0) & (self.stored_height > 0)
+        return np.where(replaced, self.stored_width, self.width), np.where(
+            replaced, self.stored_height, self.height
+        )
 
     def displayed_header_size(self) -> tuple[np.ndarray, np.ndarray]:
         """The header size turned by the EXIF orientation: the frame annotations are drawn in."""
@@ -249,4 +268,6 @@ def _default_like(name: str, table: Any) -> np.ndarray:
         return np.full(n, "", dtype="U1")
     if name == "corners":
         return np.full((n, 4, 2), np.nan)
+    if name in ("stored_width", "stored_height"):
+        return np.zeros(n, dtype=np.int64)
     return np.full(n, None, dtype=object)

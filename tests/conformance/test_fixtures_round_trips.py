@@ -42,6 +42,7 @@ CANNOT = {
     ("yolo-labels", "voc"): svmlp.AnnotationError,
     # no <size> and no images: YOLO cannot normalise the boxes
     ("voc2", "yolo"): svmlp.ImageError,
+    ("voc2", "yolo-obb"): svmlp.ImageError,
 }
 
 

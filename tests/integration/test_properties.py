@@ -76,6 +76,8 @@ _GARBAGE_TARGETS = {
     "svmlp": "annotations/train.svmlp.json",
     "yolo_label": "labels/train/a.txt",
     "yolo_yaml": "data.yaml",
+    "yolo-obb_label": "labels/train/a.txt",
+    "dota": "labelTxt/a.txt",
     "voc": "Annotations/a.xml",
 }
 
@@ -95,13 +97,14 @@ def test_garbage_raises_only_svmlp_errors(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(garbage)
     fmt = target.split("_")[0]
-    if fmt == "yolo":
-        if target == "yolo_label":
+    if fmt in ("yolo", "yolo-obb", "dota"):
+        if target.endswith("_label"):
             (root / "data.yaml").write_text("train: images/train\nnames: [a, b]\n")
-        (root / "images" / "train").mkdir(parents=True, exist_ok=True)
+        images = root / "images" / ("" if fmt == "dota" else "train")
+        images.mkdir(parents=True, exist_ok=True)
         from PIL import Image
 
-        Image.new("RGB", (8, 8)).save(root / "images" / "train" / "a.jpg")
+        Image.new("RGB", (8, 8)).save(images / "a.jpg")
     try:
         svmlp.read(root, format=fmt)
     except svmlp.SvmlpError as exc:

@@ -23,6 +23,7 @@ from svmlp._schemas import validation_error
 from svmlp.audit import AuditReport, Issue
 from svmlp.audit.report import render_html, summary_lines, to_dict, to_json
 from svmlp.model import Dataset
+from svmlp.model.strictness import Findings
 from svmlp.synth import generate
 
 SCHEMA = "audit-report.schema.json"
@@ -173,6 +174,30 @@ def test_schema_rejects_broken_documents(report: AuditReport, path: tuple, value
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
+    assert validation_error(SCHEMA, doc) is not None
+
+
+def test_label_file_named_where_known(report: AuditReport, tmp_path: Path) -> None:
+    """Synthetic data was read from no file: ``label_file`` is null; a data set that knows each
+    image's annotation file names it (relative to the audited folder) in every report."""
+    assert {i["label_file"] for i in to_dict(report)["issues"]} == {None}
+    ds = report.dataset
+    images = ds.images.take(np.arange(len(ds.images)))
+    images.label_file = np.array([f"synth/annotations/{s}/{k}.xml" for k, s in enumerate(ds.images.split)])
+    labelled = AuditReport(
+        **{**vars(report), "dataset": ds.replace(images=images, findings=Findings(strict=False))}
+    )
+    doc = to_dict(labelled)
+    assert validation_error(SCHEMA, doc) is None
+    for issue in doc["issues"]:
+        row = None if issue["split"] is None else int(np.flatnonzero(ds.images.id == issue["image_id"])[0])
+        assert issue["label_file"] == (None if row is None else f"{ds.images.split[row]}/{row}.xml")
+    tiny = next(i for i in labelled.issues if i.message == "5 px wide")
+    shown = f"{ds.images.split[tiny.image]}/{tiny.image}.xml"
+    assert labelled.where(tiny) == f"{report.where(tiny)} in {shown}"
+    render_html(labelled, tmp_path / "r.html")
+    assert f"labels <code>{shown}</code>" in (tmp_path / "r.html").read_text()
+    doc["issues"][0]["label_file"] = 3
     assert validation_error(SCHEMA, doc) is not None
 
 

@@ -41,23 +41,27 @@ def test_priorities_differ() -> None:
 
 
 def test_declared_tolerances_are_the_designs() -> None:
-    """DESIGN.md §3: native and COCO exact, YOLO ≤ 1e-6 px, VOC ≤ 0.5 px; only YOLO clamps."""
+    """DESIGN.md §3: native and COCO exact, YOLO ≤ 1e-6 px, VOC ≤ 0.5 px; DOTA (absolute, repr)
+    exact; only the normalised YOLO formats clamp."""
     declared = {n: (FORMATS[n].ROUND_TRIP.tolerance, FORMATS[n].ROUND_TRIP.clamps) for n in FORMATS}
     assert declared == {
         "svmlp": (0.0, False),
         "coco": (0.0, False),
         "yolo": (1e-6, True),
+        "yolo-obb": (1e-6, True),
+        "dota": (0.0, False),
         "voc": (0.5, False),
     }
 
 
 def test_registry_is_lazy_and_names_unknown_formats() -> None:
     """Listing the formats imports none of them (the command line lists them at start)."""
-    assert list(FORMATS) == ["svmlp", "coco", "yolo", "voc"] and len(FORMATS) == 4
+    assert list(FORMATS) == ["svmlp", "coco", "yolo", "yolo-obb", "dota", "voc"] and len(FORMATS) == 6
     with pytest.raises(KeyError):
         FORMATS["labelme"]
     with pytest.raises(
-        svmlp.UsageError, match="unknown format 'labelme'; expected one of svmlp, coco, yolo, voc"
+        svmlp.UsageError,
+        match="unknown format 'labelme'; expected one of svmlp, coco, yolo, yolo-obb, dota, voc",
     ):
         svmlp.read(".", format="labelme")
 
@@ -134,7 +138,8 @@ def test_detect_says_why_nothing_fits(tmp_path: Path) -> None:
     with pytest.raises(svmlp.AnnotationError) as info:
         svmlp.detect(empty)
     assert str(info.value) == (
-        f"{empty}: cannot tell the format (no *.svmlp.json, COCO *.json, YOLO data.yaml/obj.names, "
+        f"{empty}: cannot tell the format (no *.svmlp.json, COCO *.json, "
+        "YOLO data.yaml/obj.names/classes.txt, svmlp's yolo-obb sidecar, DOTA labelTxt/, "
         "or VOC Annotations/ found); pass --from"
     )
     with pytest.raises(svmlp.AnnotationError, match="no such file or folder"):

@@ -1,0 +1,232 @@
+"""Write a YOLO layout: label files, ``data.yaml``, empty image folders and the sidecar.
+
+Two kinds of label row: the detection box ``class cx cy w h`` (``yolo``) and ultralytics'
+oriented box ``class x1 y1 x2 y2 x3 y3 x4 y4`` (``yolo-obb``: a box's corners where it has them,
+else the four corners of its box), both normalised by the image's frame and clipped to it
+(ultralytics refuses values outside [0, 1]).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from svmlp._files import make_folders, within
+from svmlp.errors import AnnotationError, ImageError
+from svmlp.formats import _sidecar
+from svmlp.model import Dataset, sort_splits
+from svmlp.model.paths import check_destinations
+from svmlp.model.tables import usable_boxes
+
+__all__ = ["keep_boxes", "label_rel", "write_file", "write_labels"]
+
+_BOX_ROW = "%d %.10g %.10g %.10g %.10g\n"
+_OBB_ROW = "%d" + " %.10g" * 8 + "\n"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+
+
+def label_rel(split: str, file_name: str) -> str:
+    """The label file of an image, relative to the output: its ``images/<split>/`` path with the
+    last ``images`` folder turned into ``labels`` (ultralytics' rule, so a file name that itself
+    holds an ``images/`` folder still matches)."""
+    if "images" not in file_name.split("/"):  # the common case, without pathlib's cost
+        return f"labels/{split}/{os.path.splitext(file_name)[0]}.txt"
+    parts = list(Path(f"images/{split}/{file_name}").parts)
+    k = len(parts) - 1 - parts[::-1].index("images")
+    parts[k] = "labels"
+    return Path(*parts).with_suffix(".txt").as_posix()
+
+
+def write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, _NEW_FILE, 0o666)  # a new file, never one already there (nor a link)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _box_values(clipped: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """``cx cy w h`` normalised."""
+    return np.column_stack(
+        [(clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2], (clipped[:, 2:] - clipped[:, :2]) / size[:, :2]]
+    )
+
+
+def _obb_values(ds: Dataset, clipped: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """``x1 y1 ... x4 y4`` normalised: a box's corners (clipped to its image) where it has all
+    four, else its box's corners clockwise from the top left; which rows are corners, and how
+    many of them were clipped."""
+    b = ds.boxes
+    quad = clipped[:, [0, 1, 2, 1, 2, 3, 0, 3]]
+    shaped = np.zeros(len(b), dtype=bool) if b.corners is None else np.isfinite(b.corners).all(axis=(1, 2))
+    moved = 0
+    if shaped.any():
+        assert b.corners is not None
+        limit = np.tile(size[shaped, :2], 4)
+        given = b.corners[shaped].reshape(-1, 8)
+        quad[shaped] = np.clip(given, 0, limit)
+        moved = int((quad[shaped] != given).any(axis=1).sum())
+    return quad / np.tile(size[:, :2], 4), shaped, moved
+
+
+def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bool) -> list[str]:
+    """Write the label files, ``data.yaml``, the image folders and the sidecar of ``ds`` into
+    ``out``, each image's boxes normalised by its row of ``frame`` (width, height)."""
+    _check_writable(ds, frame)
+    im, b = ds.images, ds.boxes
+    if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never normalise one
+        raise AnnotationError(
+            "a box has coordinates that are not finite or lie beyond any image; nothing written"
+        )
+    size = np.concatenate([frame, frame], axis=1).astype(np.float64)[b.image]
+    clipped = np.clip(b.xyxy, 0, size)
+    keep = ~b.iscrowd
+    shaped, moved_corners = np.zeros(len(b), dtype=bool), 0
+    if obb:
+        values, shaped, moved_corners = _obb_values(ds, clipped, size)
+    else:
+        values = _box_values(clipped, size)
+    rows = np.column_stack([b.category, values])[keep]
+    width, row_format = rows.shape[1], (_OBB_ROW if obb else _BOX_ROW)
+    flat = rows.ravel().tolist()
+    kept_rows = np.flatnonzero(keep).tolist()
+    off = np.concatenate([[0], np.cumsum(np.bincount(b.image[keep], minlength=len(im)))]).tolist()
+    rows_of: dict[int, list[int]] = {}
+    digests: dict[int, str] = {}
+    labelled = np.flatnonzero(im.labelled).tolist()
+    rels = [label_rel(split, name) for split, name in zip(*_labelled_names(ds))]
+    # before anything is made, so that a refused name leaves out untouched
+    check_destinations(out, [*rels, *(f"images/{split}" for split in ds.splits)])
+    for split in ds.splits:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    made: set[str] = set()
+    root = str(out)
+    real_root = os.path.realpath(root)
+    for i, rel in zip(labelled, rels):
+        lo, hi = off[i], off[i + 1]
+        rows_of[i] = kept_rows[lo:hi]
+        dst = os.path.join(root, rel)
+        folder = os.path.dirname(dst)
+        if folder not in made:
+            make_folders(folder)
+            if not within(os.path.realpath(folder), real_root):  # defence in depth
+                raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
+            made.add(folder)
+        # one format call per file, not per row
+        data = ((row_format * (hi - lo)) % tuple(flat[width * lo : width * hi])).encode()
+        write_file(dst, data)
+        digests[i] = _sidecar.label_digest(data)
+    notes = _write_yaml(ds, out)
+    _sidecar.save(ds, out, fmt, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
+    if obb:
+        off = _off_corners(ds, shaped & keep, clipped, size)
+        keep_boxes(ds, out, off, clipped[off])
+    if b.iscrowd.any():
+        notes.append(
+            f"{int(b.iscrowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})"
+        )
+    moved = int((np.abs(clipped - b.xyxy) > 0).any(axis=1).sum())
+    if moved:
+        notes.append(f"{moved} box(es) crossing the image border were clipped to it")
+    if moved_corners:
+        notes.append(
+            f"{moved_corners} oriented box(es) with corners outside the image had them clipped to it "
+            f"(the exact corners are kept in {_sidecar.SIDECAR_NAME})"
+        )
+    return notes
+
+
+def _off_corners(
+    ds: Dataset, written_as_corners: np.ndarray, clipped: np.ndarray, size: np.ndarray
+) -> np.ndarray:
+    """The rows written as their corners whose (clipped) box is not the corners' bounds (a
+    plate's box drawn apart from its quadrilateral): reading takes a row's box as its points'
+    bounds, so the sidecar must keep these boxes."""
+    corners = ds.boxes.corners
+    if corners is None or not written_as_corners.any():
+        return np.zeros(0, dtype=np.int64)
+    rows = np.flatnonzero(written_as_corners)
+    c = corners[rows]
+    bounds = np.clip(np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1), 0, size[rows])
+    return rows[(bounds != clipped[rows]).any(axis=1)]
+
+
+def keep_boxes(ds: Dataset, out: Path, rows: np.ndarray, boxes: np.ndarray) -> None:
+    """Add ``xyxy`` (``boxes[k]`` for box row ``rows[k]``) to the sidecar svmlp just wrote in
+    ``out``: the boxes of rows that hold a box's corners, not the box."""
+    if not len(rows):
+        return
+    b = ds.boxes
+    path = out / _sidecar.SIDECAR_NAME
+    side = msgspec.json.decode(path.read_bytes(), type=_sidecar.Sidecar)
+    for r, box in zip(rows.tolist(), boxes.tolist()):
+        entry = side.images[int(b.image[r])]
+        box_id = int(b.id[r])
+        kept = next((a for a in entry.annotations if a.get("id") == box_id and "bbox" not in a), None)
+        if kept is None:
+            kept = {"id": box_id}
+            entry.annotations.append(kept)
+        kept["xyxy"] = box
+    path.write_bytes(msgspec.json.encode(side))
+
+
+def _labelled_names(ds: Dataset) -> tuple[list[str], list[str]]:
+    labelled = ds.images.labelled
+    return ds.images.split[labelled].tolist(), ds.images.file_name[labelled].tolist()
+
+
+def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
+    im = ds.images
+    unknown = np.flatnonzero((frame <= 0).any(axis=1) & (np.diff(ds.offsets) > 0))
+    if len(unknown):
+        i = int(unknown[0])
+        raise ImageError(
+            f"image {str(im.file_name[i])!r} (split {str(im.split[i])}): size unknown (the source stored none and "
+            "the image was not found); YOLO needs it to normalise boxes"
+        )
+    stems: dict[tuple[str, str], str] = defaultdict(str)
+    for split, name in zip(im.split.tolist(), im.file_name.tolist()):
+        key = (split, Path(name).with_suffix("").as_posix())
+        if stems[key]:
+            raise AnnotationError(
+                f"images {stems[key]!r} and {name!r} (split {split}) would share the label file {key[1]}.txt; rename one"
+            )
+        stems[key] = name
+
+
+#: ultralytics' dataset check (``check_det_dataset``) refuses a data.yaml without these
+REQUIRED_SPLITS = ("train", "val")
+
+
+def _write_yaml(ds: Dataset, out: Path) -> list[str]:
+    """``data.yaml``: ``path`` (empty: this file's folder), a split entry each, ``nc`` and the
+    contiguous ``names`` list; notes when a split ultralytics requires is missing."""
+    import yaml
+
+    splits = sort_splits(ds.images.split.tolist())
+    doc: dict[str, Any] = {"path": ""}
+    doc.update({s: f"images/{s}" for s in splits})
+    doc["nc"] = len(ds.categories)
+    doc["names"] = [c.name for c in ds.categories]
+    text = (
+        "# written by svmlp; class ids, links and more are in svmlp.sidecar.json\n"
+        "# path '' is this file's folder (ultralytics); YOLOv5 resolves a relative path against its own\n"
+        "# folder, so give it this folder's absolute path there\n"
+    )
+    text += yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    (out / "data.yaml").write_text(text, encoding="utf-8")
+    missing = [k for k in REQUIRED_SPLITS if k not in doc]
+    if not missing or not splits:
+        return []
+    return [
+        f"data.yaml has no {' or '.join(f'{k}:' for k in missing)} entry (the data set has no split of that "
+        f"name, only {', '.join(splits)}); ultralytics requires both train: and val:, so add the missing "
+        "one to data.yaml before training there"
+    ]
