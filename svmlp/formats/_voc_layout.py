@@ -134,6 +134,10 @@ def _holds_images(folder: Path) -> bool:
 
 def find_layout(path: Path) -> Layout:
     """The layout of the folder ``path`` (see the module's description)."""
+    if path.is_file():
+        raise AnnotationError(
+            f"{path}: VOC is read a folder at a time; give svmlp the folder that holds it ({path.parent})"
+        )
     if not path.is_dir():
         raise AnnotationError(f"{path}: no such folder")
     base = _devkit_root(path)

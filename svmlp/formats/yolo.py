@@ -82,6 +82,14 @@ def sniff(path: Path) -> Sniff | None:
 
 
 @paused_gc()
+def _config_above(path: Path) -> str:
+    """A hint when the folder given is one split of a data set whose config lies a level up (a
+    user pointing at ``train/``): names the config, so the fix is one step."""
+    above = path.parent if path.name not in ("", ".", "..") else path.resolve().parent
+    found = sorted(p.name for p in (above / n for n in ("data.yaml", "dataset.yaml")) if p.is_file())
+    return f"; {above / found[0]} names them: give svmlp that file or {above}" if found else ""
+
+
 def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -> Dataset:
     """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``; ``findings``:
     strict (the default) or lenient reading (:class:`~svmlp.model.strictness.Findings`)."""
@@ -96,6 +104,7 @@ def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -
     else:
         raise AnnotationError(
             f"{path}: no class names found (data.yaml 'names', {', '.join(NAMES_FILES)} or svmlp.sidecar.json)"
+            + _config_above(Path(path))
         )
     known = side.by_key() if side else {}
     inputs = layout.inputs() | Inputs.of(files=[side_dir / _sidecar.SIDECAR_NAME] if side else [])

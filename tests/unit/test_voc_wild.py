@@ -542,3 +542,9 @@ def test_label_file_names_the_xml_as_the_user_typed_the_folder(
     assert ds.images.label_file is not None and ds.images.label_file.tolist() == ["d/annotations/a.xml"]
     assert np.array_equal(ds.images.labelled, [True])
     assert sorted(p.name for p in _walk(tmp_path / "d")) == ["a.jpg", "a.xml"]
+
+
+def test_a_single_xml_file_names_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_text("<annotation><filename>a.jpg</filename></annotation>")
+    with pytest.raises(svmlp.AnnotationError, match=r"a\.xml: VOC is read a folder at a time; give svmlp"):
+        svmlp.read(tmp_path / "a.xml")

@@ -351,3 +351,16 @@ def test_ultralytics_oriented_fixture_keeps_its_corners(fixtures_dir: Path, tmp_
     assert written[1] == "4 0.557735 0.090192 0.357735 0.609808 0.242265 0.509808 0.442265 0"
     back = svmlp.read(tmp_path / "obb")
     np.testing.assert_array_equal(back.boxes.corners, ds.boxes.corners)  # exact: the sidecar keeps them
+
+
+def test_one_split_folder_given_names_the_config_above(tmp_path: Path) -> None:
+    """A user pointing at ``train/`` of a set whose ``data.yaml`` lies a level up is told the fix."""
+    from PIL import Image
+
+    (tmp_path / "data.yaml").write_text("train: train/images\nval: train/images\nnames: [plate]\n")
+    (tmp_path / "train" / "images").mkdir(parents=True)
+    (tmp_path / "train" / "labels").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "train" / "images" / "a.jpg")
+    (tmp_path / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    with pytest.raises(svmlp.AnnotationError, match=r"data\.yaml names them: give svmlp that file or "):
+        svmlp.read(tmp_path / "train", format="yolo")
