@@ -80,7 +80,7 @@ def _add_convert(sub: Any) -> None:
 
     p = sub.add_parser("convert", help="convert annotations between svmlp, COCO, YOLO and Pascal VOC")
     p.add_argument("src", type=Path, help="source folder or annotation file")
-    p.add_argument("--to", required=True, choices=list(FORMATS), help="target format")
+    p.add_argument("--to", required=True, choices=FORMATS.writable(), help="target format")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
     _add_read_options(p)
     p.add_argument("--splits", type=_csv, help="only these splits, comma-separated (e.g. train,val)")
@@ -154,7 +154,7 @@ def _add_link(sub: Any) -> None:
     p = sub.add_parser("link", help="link every plate to the vehicle it is mounted on")
     p.add_argument("src", type=Path, help="source folder or annotation file")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
-    p.add_argument("--to", choices=list(FORMATS), help="output format (default: the source's)")
+    p.add_argument("--to", choices=FORMATS.writable(), help="output format (default: the source's)")
     _add_read_options(p)
     _add_roles(p)
     share = _checked(float, lambda v: 0 < v <= 1, "a share in (0, 1]")

@@ -51,14 +51,19 @@ class Registry(Mapping[str, FormatPlugin]):
     start) does not load every reader's dependencies.
 
     >>> from svmlp.formats import FORMATS
-    >>> list(FORMATS)
-    ['svmlp', 'coco', 'yolo', 'yolo-obb', 'dota', 'voc']
+    >>> list(FORMATS)  # doctest: +NORMALIZE_WHITESPACE
+    ['svmlp', 'coco', 'yolo', 'yolo-obb', 'dota', 'voc', 'cvat', 'label-studio', 'labelme',
+     'ufpr', 'openalpr', 'openimages', 'ccpd']
+    >>> FORMATS.writable()[-1]
+    'labelme'
     >>> FORMATS["voc"].ROUND_TRIP.tolerance
     0.5
     """
 
-    def __init__(self, modules: Mapping[str, str]) -> None:
+    def __init__(self, modules: Mapping[str, str], *, read_only: frozenset[str] = frozenset()) -> None:
         self._modules = dict(modules)
+        #: formats read but never written (the plate benchmarks); their plugins say ``WRITES = False``
+        self._read_only = read_only
 
     def __getitem__(self, name: str) -> FormatPlugin:
         return cast(FormatPlugin, importlib.import_module(self._modules[name]))
@@ -78,6 +83,11 @@ class Registry(Mapping[str, FormatPlugin]):
             raise UsageError(f"unknown format {name!r}; expected one of {', '.join(self)}")
         return self[name]
 
+    def writable(self) -> list[str]:
+        """The formats svmlp writes (``--to``): every one but the read-only benchmarks (named in
+        the registry, so that listing imports nothing; their plugins say ``WRITES = False``)."""
+        return [n for n in self if n not in self._read_only]
+
     def by_priority(self) -> list[FormatPlugin]:
         """Every plugin, in the order :func:`detect` asks them (lowest ``PRIORITY`` first)."""
         return sorted(self.values(), key=lambda p: p.PRIORITY)
@@ -92,7 +102,15 @@ FORMATS = Registry(
         "yolo-obb": "svmlp.formats.yolo_obb",
         "dota": "svmlp.formats.dota",
         "voc": "svmlp.formats.voc",
-    }
+        "cvat": "svmlp.formats.cvat",
+        "label-studio": "svmlp.formats.labelstudio",
+        "labelme": "svmlp.formats.labelme",
+        "ufpr": "svmlp.formats.ufpr",
+        "openalpr": "svmlp.formats.openalpr",
+        "openimages": "svmlp.formats.openimages",
+        "ccpd": "svmlp.formats.ccpd",
+    },
+    read_only=frozenset({"ufpr", "openalpr", "openimages", "ccpd"}),
 )
 
 
@@ -237,6 +255,10 @@ def write(
     the format does not take is a :class:`~svmlp.errors.UsageError`.
     """
     module = FORMATS.plugin(format)
+    if format not in FORMATS.writable() or not getattr(module, "WRITES", True):
+        raise UsageError(
+            f"svmlp reads {format} but does not write it; write one of {', '.join(FORMATS.writable())}"
+        )
     _check_write_options(format, module.write, options)
     if images not in IMAGE_MODES:
         raise UsageError(f"images mode {images!r}: expected one of {', '.join(IMAGE_MODES)}")

@@ -60,7 +60,7 @@ def find_parts(folder: Path, *, single_split: str, known: dict[tuple[str, str], 
         parts = [
             Part(check_split_name(p.name, where=str(folder)), p, p / "images", p / LABELS)
             for p in subs
-            if (p / LABELS).is_dir() or (p / "images").is_dir()
+            if _holds_folder(p, LABELS) or _holds_folder(p, "images")
         ]
         if not parts and (folder / "images").is_dir():
             parts = [Part(single_split, folder, folder / "images", folder / LABELS)]
@@ -69,6 +69,18 @@ def find_parts(folder: Path, *, single_split: str, known: dict[tuple[str, str], 
     for part in parts:
         part.files = walk_files(part.images, match=is_image) if part.images.is_dir() else []
     return parts
+
+
+def _holds_folder(folder: Path, name: str) -> bool:
+    """Whether ``folder/name`` is a folder; a folder svmlp may not look into is an error naming
+    it, never a raw ``PermissionError`` (nor silently no split)."""
+    try:
+        return (folder / name).is_dir()
+    except OSError as exc:
+        raise AnnotationError(
+            f"{folder}: cannot look into this folder ({exc.strerror or exc}); svmlp would otherwise "
+            "read the data set as if it had no split there"
+        ) from None
 
 
 def parse_rows(text: str, path: Path | str) -> tuple[list[str], list[list[float]], list[int], list[int]]:

@@ -16,7 +16,21 @@ from svmlp.model import Dataset
 from svmlp.model.strictness import Findings
 
 if TYPE_CHECKING:  # each format module must satisfy the protocol (checked by mypy, never run)
-    from svmlp.formats import coco, dota, native, voc, yolo, yolo_obb
+    from svmlp.formats import (
+        ccpd,
+        coco,
+        cvat,
+        dota,
+        labelme,
+        labelstudio,
+        native,
+        openalpr,
+        openimages,
+        ufpr,
+        voc,
+        yolo,
+        yolo_obb,
+    )
 
 __all__ = ["BOX_ATTRIBUTES", "FormatPlugin", "Reader", "RoundTrip", "Sniff"]
 
@@ -104,4 +118,18 @@ class FormatPlugin(Protocol):
 
 
 if TYPE_CHECKING:
-    _CHECKED: tuple[FormatPlugin, ...] = (native, coco, yolo, yolo_obb, dota, voc)
+    _CHECKED: tuple[FormatPlugin, ...] = (
+        native,
+        coco,
+        yolo,
+        yolo_obb,
+        dota,
+        voc,
+        cvat,
+        labelstudio,
+        labelme,
+        ufpr,
+        openalpr,
+        openimages,
+        ccpd,
+    )

@@ -76,14 +76,16 @@ VERDICTS: dict[str, Verdict] = {
     ),
     "yolo_obb": Verdict("with rows `class x1 y1 … x4 y4`", "YOLO oriented-box label files", (), _NO_NAMES),
     "dota": Verdict("with rows `x1 y1 … x4 y4 class difficulty`", "this looks like DOTA", ("dota",)),
-    "labelme": Verdict("with `shapes`", "this looks like LabelMe JSON"),
+    "labelme": Verdict("with `shapes`", "this looks like LabelMe JSON", ("labelme",)),
     "coco_results": Verdict(
         "holding a list of {image_id, category_id, bbox, score}",
         "this is a COCO results file",
         (),
         _RESULTS_HINT,
     ),
-    "label_studio": Verdict("holding a list of tasks with `annotations`", "this is a Label Studio export"),
+    "label_studio": Verdict(
+        "holding a list of tasks with `annotations`", "this is a Label Studio export", ("label-studio",)
+    ),
     "label_studio_config": Verdict("with a <View> root", "a Label Studio labelling config"),
     "createml": Verdict("holding a list of {image, annotations}", "this looks like Create ML JSON"),
     "datumaro": Verdict("with `items`", "this looks like Datumaro JSON"),
@@ -293,14 +295,17 @@ def refuse_foreign(path: Path, kind: str, expected: str) -> None:
     >>> refuse_foreign(Path("x.json"), "labelme", "COCO")
     Traceback (most recent call last):
     ...
-    svmlp.formats._survey.LayoutError: x.json: a .json file with `shapes`: this looks like LabelMe JSON, not COCO
+    svmlp.formats._survey.LayoutError: x.json: a .json file with `shapes`: this looks like LabelMe JSON, not COCO; read it with format='labelme'
     """
-    if kind not in VERDICTS or VERDICTS[kind].reads or kind in _VAGUE:
+    if kind not in VERDICTS or {"svmlp", "coco"} & set(VERDICTS[kind].reads) or kind in _VAGUE:
         return
     v = _verdict(kind)
+    other = v.reads[0] if v.reads else None  # a format svmlp reads (LabelMe, Label Studio)
 
     def text(cli: bool) -> str:
         hint = "" if v.hint is None else f"; {v.hint[1] if cli else v.hint[0]}"
+        if other is not None:
+            hint = f"; read it with --from {other}" if cli else f"; read it with format={other!r}"
         return f"{path}: a {path.suffix or 'file'} file {v.evidence}: {v.verdict}, not {expected}{hint}"
 
     raise LayoutError(text(False), text(True))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from svmlp._files import LinkGuard, walk
 from svmlp.errors import AnnotationError, where
-from svmlp.formats._layout import infer_split, is_image, list_files, read_text, walk_files
+from svmlp.formats._layout import CONFIG_LIMIT, infer_split, is_image, list_files, read_text, walk_files
 from svmlp.model.paths import check_file_name, check_split_name
 
 __all__ = ["ANNOTATION_FOLDERS", "ImageIndex", "Layout", "Part", "find_layout", "sniff_reason", "split_lists"]
@@ -222,7 +222,10 @@ def split_lists(sets: Path | None, bound: Path) -> dict[str, list[tuple[str, int
     guard = LinkGuard([bound])
     for p in list_files(sets, (".txt",)):
         guard.check(p, what="image set list")
-        lines = [(ln.strip(), k) for k, ln in enumerate(read_text(p, what="image set list").splitlines(), 1)]
+        lines = [
+            (ln.strip(), k)
+            for k, ln in enumerate(read_text(p, limit=CONFIG_LIMIT, what="image set list").splitlines(), 1)
+        ]
         entries = [(ln, k) for ln, k in lines if ln and not ln.startswith("#")]
         if "_" in p.stem and entries and _is_class_row(entries[0][0]):
             continue  # a per-class list ("cat_train.txt": "2007_000001  1"), not a split

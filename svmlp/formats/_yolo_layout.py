@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from svmlp._files import within
+from svmlp._files import LinkGuard, within
 from svmlp.errors import AnnotationError, where
 from svmlp.formats._layout import (
     CONFIG_LIMIT,
@@ -313,6 +313,8 @@ def find_layout(path: Path) -> YoloLayout:
     if (path / "obj.data").is_file():
         return _from_darknet(path / "obj.data")
     names_file = names_file_of(path)
+    if names_file is not None:  # found by its name, not declared: its lines are quoted as class names
+        LinkGuard([path]).check(names_file, what="names file")
     return _from_loose(path, read_names(names_file) if names_file is not None else None)
 
 
@@ -323,4 +325,13 @@ NAMES_FILES = ("obj.names", "classes.txt", "labels/classes.txt", "labels/obj.nam
 
 def names_file_of(folder: Path) -> Path | None:
     """The class-names file of a loose layout in ``folder``, or None."""
-    return next((folder / n for n in NAMES_FILES if (folder / n).is_file()), None)
+    return next((folder / n for n in NAMES_FILES if _not_a_folder(folder / n)), None)
+
+
+def _not_a_folder(path: Path) -> bool:
+    """Something that is not a folder is at ``path``: a FIFO or a dangling link counts (reading it
+    says what is wrong, instead of "no class names found")."""
+    try:
+        return os.path.lexists(path) and not path.is_dir()
+    except OSError:
+        return False

@@ -55,18 +55,27 @@ LOOKS_FOR = "DOTA labelTxt/"
 ROUND_TRIP = RoundTrip(tolerance=0.0)
 
 
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where it cannot be looked at: a folder beside the data that the
+    user may not enter (``lost+found``) must not stop the detection of any format."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def sniff(path: Path) -> Sniff | None:
     """A folder holding ``labelTxt/``, or split folders that do."""
-    if not path.is_dir():
+    if not _is_dir(path):
         return None
-    if (path / LABELS).is_dir():
+    if _is_dir(path / LABELS):
         return Sniff(f"it holds {LABELS}/ (DOTA)")
     try:
         with os.scandir(path) as entries:
             subs = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
     except OSError:
         return None
-    found = next((s for s in subs if (path / s / LABELS).is_dir()), None)
+    found = next((s for s in subs if _is_dir(path / s / LABELS)), None)
     return Sniff(f"its split folder {found}/ holds {LABELS}/ (DOTA)") if found else None
 
 

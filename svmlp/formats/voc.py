@@ -107,7 +107,9 @@ def read(
         where_ = layout.parts[0].annotations or base
         raise AnnotationError(f"{where_}: no VOC annotation files (*.xml) and no ImageSets/Main lists found")
     parsed = [r.parsed for r in records if r.parsed is not None]
-    categories = side.category_list(base / _sidecar.SIDECAR_NAME) if side else _categories_from(parsed, base)
+    categories = (
+        side.category_list(base / _sidecar.SIDECAR_NAME) if side else _categories_from(parsed, base, given)
+    )
     _check_record_names(records)
     files_read = [p.parsed for p in records if p.parsed is not None and p.parsed.names]
     vals = values(files_read)
@@ -115,7 +117,7 @@ def read(
     origin, origin_notes = choose_origin(files_read, vals, given=origin, svmlp_written=written)
     labelmap = base / "labelmap.txt"
     inputs = Inputs.of(
-        files=[labelmap if labelmap.is_file() else None, base / _sidecar.SIDECAR_NAME if side else None],
+        files=[labelmap if _has_file(labelmap) else None, base / _sidecar.SIDECAR_NAME if side else None],
         trees=[*(pt.annotations for pt in layout.parts), *(pt.images for pt in layout.parts)],
         folders=[base, *(pt.sets for pt in layout.parts)],
         bounds=[given],
@@ -187,10 +189,17 @@ def _check_record_names(records: list[Record]) -> None:
         check_file_name(r.file_name, where=origin)
 
 
-def _categories_from(parsed: list[Parsed], base: Path) -> list[Category]:
+def _has_file(path: Path) -> bool:
+    """Whether something that is not a folder is at ``path`` (a FIFO or a dangling link too: the
+    read says what is wrong with it, rather than svmlp going on as if it were not there)."""
+    return os.path.lexists(path) and not path.is_dir()
+
+
+def _categories_from(parsed: list[Parsed], base: Path, given: Path) -> list[Category]:
     labelmap = base / "labelmap.txt"
     order: list[str] = []
-    if labelmap.is_file():
+    if _has_file(labelmap):
+        LinkGuard([given]).check(labelmap, what="label map")  # its lines become class names, quoted
         for line in read_text(labelmap, limit=CONFIG_LIMIT, what="label map").splitlines():
             if line.strip() and not line.startswith("#"):
                 order.append(line.split(":")[0].strip())

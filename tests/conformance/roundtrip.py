@@ -16,7 +16,7 @@ from svmlp.model import Dataset
 
 #: every registered format; what each keeps, and how closely, is its own declaration
 #: (``svmlp.FORMATS[name].ROUND_TRIP``, compared through ``helpers.kept_by``)
-FORMATS = tuple(svmlp.FORMATS)
+FORMATS = tuple(svmlp.FORMATS.writable())
 
 
 def tree(folder: Path) -> dict[str, bytes]:

@@ -43,6 +43,7 @@ CANNOT = {
     # no <size> and no images: YOLO cannot normalise the boxes
     ("voc2", "yolo"): svmlp.ImageError,
     ("voc2", "yolo-obb"): svmlp.ImageError,
+    ("voc2", "label-studio"): svmlp.ImageError,  # regions are percent of the image's size
 }
 
 

@@ -62,7 +62,7 @@ def _on_disk(name: str) -> bool:
 
 def _write_all(src: Path, work: Path) -> None:
     """Read ``src`` and write it in every format (images copied); SvmlpErrors are fine."""
-    for fmt in svmlp.FORMATS:
+    for fmt in svmlp.FORMATS.writable():
         out = work / f"out-{fmt}"
         try:
             svmlp.convert(src, out, to=fmt)

@@ -34,7 +34,7 @@ def test_sample_is_what_the_manifest_says(sample: svmlp.Dataset) -> None:
     assert (sample.images.header_width == 640).all()
 
 
-@pytest.mark.parametrize("fmt", list(svmlp.FORMATS))
+@pytest.mark.parametrize("fmt", svmlp.FORMATS.writable())
 def test_every_format_round_trips(fmt: str, sample: svmlp.Dataset, sample_dir: Path, tmp_path: Path) -> None:
     before = _tree_digest(sample_dir)
     report = svmlp.write(sample, tmp_path / fmt, format=fmt)
@@ -51,7 +51,7 @@ def test_every_format_round_trips(fmt: str, sample: svmlp.Dataset, sample_dir: P
 
 def _chains() -> list[tuple[str, ...]]:
     """Every format after every other (and after itself), then through all of them in turn."""
-    names = list(svmlp.FORMATS)
+    names = svmlp.FORMATS.writable()
     return [(a, b) for a in names for b in names] + [tuple(names), tuple(reversed(names))]
 
 

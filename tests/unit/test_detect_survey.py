@@ -64,14 +64,12 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 # -- what was seen, when nothing fits -------------------------------------------------------------
 
 
-def test_labelme_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_labelme_folder_is_detected(tmp_path: Path) -> None:
+    """LabelMe is read now: detection finds it instead of naming it."""
     folder = _labelme(tmp_path / "labelme", 12)
-    seen = "12 *.json files with `shapes`: this looks like LabelMe JSON"
-    message = _python(folder)
-    assert seen in message and "pass format= to choose one" in message
-    assert message.startswith(f"{folder}: cannot tell the format: ")
-    err = _cli(["stats", str(folder)], capsys)
-    assert seen in err and "pass --from to choose one" in err
+    assert svmlp.detect(folder) == "labelme" and svmlp.detect(folder / "000.json") == "labelme"
+    ds = svmlp.read(folder)
+    assert len(ds) == 12 and len(ds.boxes) == 12 and ds.splits == ["train"]
 
 
 def test_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,13 +82,11 @@ def test_results_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 @pytest.mark.parametrize("name", ["", "data.json", "data_obb.json", "data_polygons.json"])
-def test_label_studio(fixtures_dir: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_label_studio_is_detected(fixtures_dir: Path, name: str) -> None:
+    """Label Studio is read now: detection finds it (its *.xml configs are not taken for VOC)."""
     path = fixtures_dir / LABEL_STUDIO / name
-    message = _python(path)
-    assert "a list of tasks with `annotations`: this is a Label Studio export" in message
-    if not name:  # its *.xml configs are not taken for VOC
-        assert "3 *.xml files with a <View> root: a Label Studio labelling config" in message
-    assert "Label Studio export" in _cli(["stats", str(path)], capsys)
+    assert svmlp.detect(path) == "label-studio"
+    assert len(svmlp.read(path)) == {"": 6, "data.json": 2, "data_obb.json": 3, "data_polygons.json": 1}[name]
 
 
 @pytest.mark.parametrize(
@@ -98,19 +94,20 @@ def test_label_studio(fixtures_dir: Path, name: str, capsys: pytest.CaptureFixtu
 )
 def test_cvat(fixtures_dir: Path, rel: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = fixtures_dir / CVAT / rel
+    if "cvat" in FORMATS:  # read by a format of its own
+        assert svmlp.detect(path) == "cvat"
+        return
     message = _python(path)
     assert "with an <annotations> root: this is CVAT for images XML" in message
     err = _cli(["convert", str(path), "--to", "coco", "-o", str(tmp_path / "out")], capsys)
     assert "this is CVAT for images XML" in err and not (tmp_path / "out").exists()
 
 
-def test_open_images(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_open_images(fixtures_dir: Path) -> None:
+    """Registered as the read-only ``openimages`` format: found, no longer refused."""
     path = fixtures_dir / OPEN_IMAGES
-    seen = "7 *.csv files in annotations/ with ImageID/LabelName columns: this looks like Open Images CSV"
-    message = _python(path)
-    assert seen in message and "5 images" in message
-    assert "annotations/bbox_labels_600_hierarchy.json with `LabelName`/`Subcategory`" in message
-    assert seen in _cli(["audit", str(path)], capsys)
+    assert svmlp.detect(path) == "openimages"
+    assert len(svmlp.read(path)) == 4
 
 
 def test_dota(fixtures_dir: Path) -> None:

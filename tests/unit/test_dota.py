@@ -189,7 +189,7 @@ def test_the_rows_alone_are_a_dota_set(tmp_path: Path) -> None:
 
 def test_convert_from_dota_to_every_format(fixtures_dir: Path, tmp_path: Path) -> None:
     src = fixtures_dir / "datumaro" / "dota_dataset"
-    for fmt in svmlp.FORMATS:
+    for fmt in svmlp.FORMATS.writable():
         assert main(["convert", str(src), "--to", fmt, "-o", str(tmp_path / fmt)]) == 0, fmt
         back = svmlp.read(tmp_path / fmt)
         assert len(back.boxes) == 4 and back.boxes.corners is not None, fmt

@@ -51,19 +51,45 @@ def test_declared_tolerances_are_the_designs() -> None:
         "yolo-obb": (1e-6, True),
         "dota": (0.0, False),
         "voc": (0.5, False),
+        "cvat": (0.0, False),
+        "label-studio": (0.0, False),
+        "labelme": (0.0, False),
+        "ufpr": (0.0, False),
+        "openalpr": (0.0, False),
+        "openimages": (0.0, False),
+        "ccpd": (0.0, False),
     }
 
 
 def test_registry_is_lazy_and_names_unknown_formats() -> None:
     """Listing the formats imports none of them (the command line lists them at start)."""
-    assert list(FORMATS) == ["svmlp", "coco", "yolo", "yolo-obb", "dota", "voc"] and len(FORMATS) == 6
+    assert (
+        list(FORMATS)
+        == [
+            "svmlp",
+            "coco",
+            "yolo",
+            "yolo-obb",
+            "dota",
+            "voc",
+            "cvat",
+            "label-studio",
+            "labelme",
+            "ufpr",
+            "openalpr",
+            "openimages",
+            "ccpd",
+        ]
+        and len(FORMATS) == 13
+    )
     with pytest.raises(KeyError):
-        FORMATS["labelme"]
+        FORMATS["createml"]
     with pytest.raises(
         svmlp.UsageError,
-        match="unknown format 'labelme'; expected one of svmlp, coco, yolo, yolo-obb, dota, voc",
+        match="unknown format 'createml'; expected one of svmlp, coco, yolo, yolo-obb, dota, voc, cvat, "
+        "label-studio, labelme, ufpr, openalpr, openimages, ccpd",
     ):
-        svmlp.read(".", format="labelme")
+        svmlp.read(".", format="createml")
 
 
 def test_the_contextvar_is_gone() -> None:
@@ -140,7 +166,9 @@ def test_detect_says_why_nothing_fits(tmp_path: Path) -> None:
     assert str(info.value) == (
         f"{empty}: cannot tell the format (no *.svmlp.json, COCO *.json, "
         "YOLO data.yaml/obj.names/classes.txt, svmlp's yolo-obb sidecar, DOTA labelTxt/, "
-        "or VOC Annotations/ found); pass --from"
+        "VOC Annotations/, CVAT annotations.xml, Label Studio JSON, LabelMe *.json, UFPR-ALPR *.txt, "
+        "OpenALPR <region>/*.txt, Open Images *-annotations-bbox.csv, or CCPD <area>-<tilt>-<box>-….jpg found); "
+        "pass --from"
     )
     with pytest.raises(svmlp.AnnotationError, match="no such file or folder"):
         svmlp.detect(tmp_path / "missing")
@@ -179,7 +207,7 @@ def test_a_new_format_is_one_registry_line(tmp_path: Path, monkeypatch: pytest.M
     (tmp_path / "a.fake").write_text("")
     assert svmlp.detect(tmp_path / "a.fake") == "fake"
     assert len(svmlp.formats.read(tmp_path / "a.fake")) == 0
-    with pytest.raises(svmlp.AnnotationError, match=r"VOC Annotations/, or \*\.fake found\)"):
+    with pytest.raises(svmlp.AnnotationError, match=r"CCPD <area>-<tilt>-<box>-….jpg, or \*\.fake found\)"):
         svmlp.detect(tmp_path)
 
 
@@ -259,7 +287,7 @@ def test_each_reader_takes_findings(tmp_path: Path) -> None:
         id=[5, 5], file_name=["a.jpg", "b.jpg"], split="train", width=[9, 9], height=[9, 9]
     )
     broken = Dataset(cats, images, validate=False)
-    for name in FORMATS:
+    for name in FORMATS.writable():
         out = tmp_path / name
         svmlp.write(broken, out, format=name, images="none")
         with pytest.raises(svmlp.AnnotationError, match="appears twice"):
