@@ -213,16 +213,36 @@ def read_files(
         flags=flag_a,
         source=[str(records[rows_image[r]][0].path) for r in range(n)],
     )
-    images, roots = _image_table(records, known, folder, probe)
+    images, roots, renamed = _image_table(records, known, folder, probe)
     notes = _notes(files, odd_groups, stale)
+    if renamed:
+        notes.append(
+            "CVAT subsets read as splits: " + ", ".join(f"{a} → {b}" for a, b in sorted(renamed.items()))
+        )
     return CvatRead(categories, images, builder.build(), roots, notes)
+
+
+#: CVAT project exports name their subsets as people type them (``Train``, ``Validation``)
+_SUBSETS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val"}
+_SUBSETS |= {"test": "test", "testing": "test"}
+
+
+def _splits_of(subsets: list[str], written_by_svmlp: bool) -> dict[str, str]:
+    """Subset → split: the usual spellings become ``train``/``val``/``test`` (what ultralytics and
+    every other writer expect), unless svmlp wrote the file (its subsets are the splits) or two
+    subsets would become one."""
+    if written_by_svmlp:
+        return {s: s for s in subsets}
+    out = {s: _SUBSETS.get(s.lower(), s) for s in subsets}
+    return out if len(set(out.values())) == len(out) else {s: s for s in subsets}
 
 
 def _image_table(
     records: list[tuple[CvatFile, ShapeImage]], known: dict[Any, Any], folder: Path, probe: bool
-) -> tuple[ImageTable, dict[str, Path]]:
+) -> tuple[ImageTable, dict[str, Path], dict[str, str]]:
     splits = sorted({im.split for _, im in records})
     roots = {s: _root_of(folder, s) for s in splits}
+    canon = _splits_of(splits, bool(known))
     entries = [known.get((im.split, im.name)) for _, im in records]
     xml_ids = [im.id for _, im in records]
     own = [i for i in xml_ids if i is not None]
@@ -239,7 +259,7 @@ def _image_table(
     table = ImageTable.build(
         id=number_missing(ids),
         file_name=[im.name for _, im in records],
-        split=[im.split for _, im in records] or np.zeros(0, "U1"),
+        split=[canon[im.split] for _, im in records] or np.zeros(0, "U1"),
         width=[e.width if e is not None and e.width else im.width for e, (_, im) in zip(entries, records)],
         height=[
             e.height if e is not None and e.height else im.height for e, (_, im) in zip(entries, records)
@@ -250,7 +270,8 @@ def _image_table(
         orientation=ho,
         label_file=[str(f.path) for f, _ in records],
     )
-    return table, roots
+    renamed = {a: b for a, b in canon.items() if a != b}
+    return table, {canon[k]: v for k, v in roots.items()}, renamed
 
 
 def _notes(files: list[CvatFile], odd_groups: int, stale: int) -> list[str]:

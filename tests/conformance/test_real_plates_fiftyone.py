@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import svmlp
+
+# runs in one process after the others (make test): see tests/integration/test_fiftyone.py
+pytestmark = pytest.mark.fiftyone
 
 
 def test_plates_round_trip_through_fiftyone(plates_dir: Path, fiftyone_db) -> None:

@@ -25,7 +25,9 @@ from svmlp.errors import AnnotationError, UsageError
 from svmlp.model import BoxTable, Dataset
 from svmlp.synth import generate_annotations
 
-pytestmark = pytest.mark.timeout(300)
+# the tests of the shared FiftyOne database run in one process after the others (make test): a
+# second pytest-xdist worker starting or cleaning the same mongod broke them now and then
+pytestmark = [pytest.mark.timeout(300), pytest.mark.fiftyone]
 
 
 def _name() -> str:

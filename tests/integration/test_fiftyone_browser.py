@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from test_fiftyone import start_view, stop_view  # noqa: E402 - the same process helpers
 
-pytestmark = pytest.mark.timeout(400)
+# the tests of the shared FiftyOne database run in one process after the others (make test): a
+# second pytest-xdist worker starting or cleaning the same mongod broke them now and then
+pytestmark = [pytest.mark.timeout(400), pytest.mark.fiftyone]
 
 ARTIFACTS = Path(
     os.environ.get("SVMLP_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")

@@ -61,8 +61,9 @@ def test_project_export() -> None:
     names = [c.name for c in ds.categories]
     assert names == ["label1", "label2"]
     assert Counter(names[c] for c in ds.boxes.category.tolist()) == {"label1": 6, "label2": 3}
-    assert Counter(ds.images.split.tolist()) == {"Test": 2, "Train": 2, "Validation": 2}
-    assert ds.roots["Train"] == FIXTURES / "export_project" / "images" / "Train"
+    assert Counter(ds.images.split.tolist()) == {"test": 2, "train": 2, "val": 2}
+    assert ds.roots["train"] == FIXTURES / "export_project" / "images" / "Train"
+    assert any("Test → test, Train → train, Validation → val" in n for n in ds.notes)
     assert len(set(ds.images.id.tolist())) == 6  # per-subset ids repeat in the XML: renumbered
     assert ds.boxes.occluded.tolist().count(1) == 3
     assert any("3 polyline(s)" in n for n in ds.notes)

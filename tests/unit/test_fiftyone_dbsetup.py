@@ -42,6 +42,7 @@ def test_a_database_uri_means_nothing_to_do(monkeypatch: pytest.MonkeyPatch) -> 
     assert ensure_mongod().startswith("FIFTYONE_DATABASE_URI is set")
 
 
+@pytest.mark.fiftyone  # starts the mongod the FiftyOne tests share: run with them, in one process
 def test_the_installed_mongod_runs_and_setup_leaves_it_alone() -> None:
     pytest.importorskip("fiftyone")
     path = mongod_path()
