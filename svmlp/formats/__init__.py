@@ -8,9 +8,7 @@ trip keeps); the registry, auto-detection, the command line and the tests all re
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import importlib
 import inspect
 import json
@@ -190,25 +188,10 @@ def read(path: str | Path, *, format: str | None = None, strict: bool = True, **
     """
     plugin = FORMATS.plugin(format or _detect(Path(path), cli=False))
     findings = STRICT if strict else Findings(strict=False)
-    with _collector_paused():
-        ds = plugin.read(path, findings=findings, **options)
+    ds = plugin.read(path, findings=findings, **options)
     if not strict:
         ds.read_issues = findings.found
     return ds
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Readers build hundreds of thousands of small objects (a decoded sidecar, rows, records) and
-    no reference cycles, so the cyclic collector's passes over them are pure cost: about a quarter
-    of reading a 10 000-image YOLO set. Left as it was found (a user's ``gc.disable()`` stands)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass

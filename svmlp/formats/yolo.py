@@ -81,7 +81,6 @@ def sniff(path: Path) -> Sniff | None:
     return None
 
 
-@paused_gc()
 def _config_above(path: Path) -> str:
     """A hint when the folder given is one split of a data set whose config lies a level up (a
     user pointing at ``train/``): names the config, so the fix is one step."""
@@ -90,6 +89,7 @@ def _config_above(path: Path) -> str:
     return f"; {above / found[0]} names them: give svmlp that file or {above}" if found else ""
 
 
+@paused_gc()
 def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -> Dataset:
     """Read a YOLO data set from a folder, a ``data.yaml`` or an ``obj.data``; ``findings``:
     strict (the default) or lenient reading (:class:`~svmlp.model.strictness.Findings`)."""
