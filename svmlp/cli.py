@@ -50,6 +50,11 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
         "(default: 1, unless the files show they are 0-based; a note says so)",
     )
     p.add_argument(
+        "--with-chars",
+        action="store_true",
+        help="UFPR-ALPR/RodoSol sources: each plate character as a box of a third class, 'char'",
+    )
+    p.add_argument(
         "--no-probe", action="store_true", help="do not read image headers (faster; sizes as stored)"
     )
 
@@ -65,6 +70,12 @@ def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
 
             raise UsageError(f"--voc-origin applies to VOC sources, not {fmt}")
         opts["origin"] = args.voc_origin
+    if args.with_chars:
+        if fmt != "ufpr":
+            from svmlp.errors import UsageError
+
+            raise UsageError(f"--with-chars applies to UFPR-ALPR/RodoSol sources, not {fmt}")
+        opts["with_chars"] = True
     return opts
 
 

@@ -69,6 +69,10 @@ def _assert_same_attributes(
         np.testing.assert_allclose(
             _corners(a, ra), _corners(b, rb), atol=atol, rtol=0, err_msg=f"{where}: plate corners"
         )
+    if "attributes" in keeps:
+        aa = None if a.boxes.attributes is None else a.boxes.attributes[ra]
+        ab = None if b.boxes.attributes is None else b.boxes.attributes[rb]
+        assert (aa or None) == (ab or None), f"{where}: attributes {aa!r} came back as {ab!r}"
     for flag in _FLAGS:
         if flag not in keeps:
             continue

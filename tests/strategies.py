@@ -11,6 +11,12 @@ _NAME_CHARS = st.characters(
     whitelist_categories=("Lu", "Ll", "Nd"), whitelist_characters=" -_.()&'", max_codepoint=0x24F
 )
 _SPLITS = ("train", "val", "test", "extra")
+#: a labelling tool's per-box attributes: mostly none, else a few names of each value type
+_ATTRIBUTES = st.none() | st.dictionaries(
+    st.sampled_from(["color", "z_order", "country", "Plate type", "weight"]),
+    st.text(_NAME_CHARS, max_size=6) | st.integers(-5, 5) | st.booleans() | st.floats(-1e6, 1e6),
+    max_size=3,
+)
 
 
 @st.composite
@@ -33,7 +39,7 @@ def categories(draw: st.DrawFn) -> list[Category]:
 
 
 @st.composite
-def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Dataset:
+def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True, attributes: bool = True) -> Dataset:
     """A valid data set. File stems are unique across splits (VOC keeps all images in one folder);
     boxes lie inside their image (YOLO clips at the border)."""
     cats = draw(categories())
@@ -53,7 +59,9 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
     splits = [draw(st.sampled_from(_SPLITS)) for _ in range(n_img)]
     sizes = [(draw(st.integers(1, 4000)), draw(st.integers(1, 4000))) for _ in range(n_img)]
     labelled = [draw(st.booleans()) or i == 0 for i in range(n_img)]
-    cols: dict[str, list] = {k: [] for k in ("image", "category", "xyxy", "iscrowd", "parent", "text")}
+    cols: dict[str, list] = {
+        k: [] for k in ("image", "category", "xyxy", "iscrowd", "parent", "text", "attributes")
+    }
     for i in range(n_img):
         if not labelled[i]:
             continue
@@ -76,6 +84,7 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
                 draw(st.text("ABC 123", max_size=8)).strip() if text and cats[cat].role == "child" else ""
             )
             cols["parent"].append(-1)
+            cols["attributes"].append(draw(_ATTRIBUTES) if attributes else None)
         rows = range(first, len(cols["image"]))
         parents = [r for r in rows if cats[cols["category"][r]].role == "parent" and not cols["iscrowd"][r]]
         for r in rows:
@@ -98,6 +107,7 @@ def datasets(draw: st.DrawFn, *, crowd: bool = True, text: bool = True) -> Datas
         iscrowd=cols["iscrowd"],
         parent=cols["parent"],
         text=cols["text"] if any(cols["text"]) else None,
+        attributes=cols["attributes"] if any(cols["attributes"]) else None,
     )
     return Dataset(cats, images, boxes)
 

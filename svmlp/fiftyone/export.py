@@ -131,6 +131,7 @@ def _box_attributes(ds: Dataset, audit: _Audit | None) -> list[dict[str, Any]]:
     text = bx.text.tolist() if bx.text is not None else None
     corners = bx.corners
     seg = bx.segmentation
+    extra = bx.attributes.tolist() if bx.attributes is not None else None
     out = []
     for r in range(n):
         a: dict[str, Any] = {"svmlp_id": ids[r], "category_id": cat_ids[cats[r]], "iscrowd": bool(crowd[r])}
@@ -152,6 +153,8 @@ def _box_attributes(ds: Dataset, audit: _Audit | None) -> list[dict[str, Any]]:
             )  # x0, y0, … x3, y3 (FiftyOne types nested lists badly)
         if seg is not None and seg[r] is not None:
             a["segmentation"] = json.dumps(seg[r], separators=(",", ":"))
+        if extra is not None and extra[r]:  # JSON: a tool's names may clash with FiftyOne's own
+            a["tool_attributes"] = json.dumps(extra[r], separators=(",", ":"), ensure_ascii=False)
         if audit is not None and r in audit.box_messages:
             a["audit"] = list(audit.box_messages[r])
         out.append(a)

@@ -20,6 +20,7 @@ from svmlp.errors import AnnotationError, UsageError
 from svmlp.fiftyone._db import connect
 from svmlp.fiftyone.export import INFO_KEY, _relative
 from svmlp.model import SPLIT_ORDER, BoxTable, Category, Dataset, ImageTable, role_for
+from svmlp.model.tables import checked_attributes
 
 __all__ = ["from_fiftyone"]
 
@@ -39,6 +40,7 @@ _ATTRS = (
     "text",
     "corners",
     "segmentation",
+    "tool_attributes",
 )
 _SAMPLE = ("svmlp_id", "svmlp_split", "svmlp_file_name", "svmlp_labelled", "svmlp_orientation")
 
@@ -248,6 +250,7 @@ def _boxes(
     text = flat["text"]
     corners = flat["corners"]
     seg = flat["segmentation"]
+    tool = flat["tool_attributes"]
     return {
         "categories": cats,
         "id": ids,
@@ -266,7 +269,20 @@ def _boxes(
         "segmentation": [None if v is None else json.loads(v) for v in seg]
         if any(v is not None for v in seg)
         else None,
+        "attributes": [None if not v else _attributes(v) for v in tool] if any(tool) else None,
     }
+
+
+def _attributes(text: Any) -> dict[str, Any] | None:
+    """A box's ``tool_attributes`` (JSON text); one edited into something else is dropped."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    try:
+        return checked_attributes(value, "tool_attributes")
+    except AnnotationError:
+        return None
 
 
 def _links(

@@ -10,6 +10,7 @@ import numpy as np
 
 from svmlp.errors import AnnotationError
 from svmlp.model import BoxTable
+from svmlp.model.tables import checked_attributes
 
 __all__ = ["BoxBuilder", "number_missing"]
 
@@ -127,6 +128,7 @@ class BoxBuilder:
         text = np.full(n, "", dtype=object)
         corners = np.full((n, 4, 2), np.nan)
         seg = np.full(n, None, dtype=object)
+        attrs = np.full(n, None, dtype=object)
         used = set()
         lookup: dict[tuple[int, int], int] = {}
         linked_images = {int(image[r]) for r, e in self._extras.items() if e.get("parent_id") is not None}
@@ -158,6 +160,9 @@ class BoxBuilder:
             if e.get("segmentation") is not None:
                 seg[r] = e["segmentation"]
                 used.add("segmentation")
+            if e.get("attributes"):
+                attrs[r] = checked_attributes(e["attributes"], self._where[r])
+                used.add("attributes")
         out: dict[str, Any] = {"parent": parent, "link_score": score, "area": area, **flags}
         if "text" in used:
             out["text"] = text.astype(str)
@@ -165,4 +170,6 @@ class BoxBuilder:
             out["corners"] = corners
         if "segmentation" in used:
             out["segmentation"] = seg
+        if "attributes" in used:
+            out["attributes"] = attrs
         return out

@@ -134,6 +134,7 @@ def annotation_dicts(
     ]
     plates = _plate_dicts(b, rows)
     seg = b.segmentation[rows].tolist() if b.segmentation is not None else None
+    attrs = b.attributes[rows].tolist() if b.attributes is not None else None
     out = []
     for k in range(len(rows)):
         d: dict[str, Any] = {
@@ -158,6 +159,8 @@ def annotation_dicts(
                 d[key] = values[k]
         if plates and k in plates:
             d["plate"] = plates[k]
+        if attrs is not None and attrs[k]:
+            d["attributes"] = attrs[k]
         out.append(d)
     return out
 

@@ -20,7 +20,7 @@ from svmlp.errors import AnnotationError, where
 from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
 from svmlp.model.strictness import STRICT, Findings
-from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
+from svmlp.model.tables import MAX_COORD, MAX_SIDE, checked_attributes, usable_boxes
 from svmlp.model.validate import first_duplicate
 
 __all__ = ["CocoPart", "Int64", "Side", "category_from", "decode", "json_head", "part_from_file"]
@@ -83,6 +83,8 @@ class _Annotation(msgspec.Struct, gc=False):
     truncated: Int64 | None = -1
     occluded: Int64 | None = -1
     xyxy: tuple[float, float, float, float] | None = None
+    #: a labelling tool's per-box attributes (CVAT's COCO export writes them here)
+    attributes: dict[str, str | bool | int | float] | None = None
 
 
 class _File(msgspec.Struct):
@@ -314,6 +316,11 @@ def _optional_columns(
                     )
             arr[[r for r, _ in corners]] = np.array([c for _, c in corners], dtype=np.float64)
             cols["corners"] = arr
+    if (attrs := _optional(anns, "attributes")) is not None and any(attrs):
+        for r, a in enumerate(attrs):
+            if a:
+                checked_attributes(a, where(path, at=f"$.annotations[{r}].attributes"))
+        cols["attributes"] = [a or None for a in attrs]
     has_seg = raw is None or b'"segmentation"' in raw
     if has_seg and list(map(len, map(attrgetter("segmentation"), anns))).count(0) != len(anns):
         cols["segmentation"] = [_segmentation(a.segmentation) for a in anns]

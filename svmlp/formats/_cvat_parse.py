@@ -30,6 +30,9 @@ TEXT_ATTRIBUTES = frozenset({"text", "plate", "number", "platenumber", "platetex
 _SKIPPED = ("polyline", "ellipse", "mask", "cuboid", "skeleton", "tag")
 #: the most an annotation file may hold
 XML_LIMIT = 1 << 31
+#: the most attributes kept of one shape, and the longest name or value
+_MAX_ATTRIBUTES = 256
+_MAX_TEXT = 4096
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Shape:
     text: str = ""
     #: four corners (a rotated box, a four-point shape) or a polygon, absolute pixels
     points: np.ndarray | None = None
+    #: the other attributes (name → value, typed as ``<meta>`` declares it; ``z_order`` when not 0)
+    attributes: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,6 +66,8 @@ class CvatFile:
     #: kinds of shapes left out (not boxes), with their counts
     skipped: Counter[str] = field(default_factory=Counter)
     unlabelled_shapes: int = 0
+    #: ``<track>`` elements (a CVAT for video export), not read
+    tracks: int = 0
 
 
 def _number(text: str | None, path: Path, what: str, limit: float = MAX_COORD) -> float:
@@ -96,15 +103,23 @@ def _rotated(x0: float, y0: float, x1: float, y1: float, degrees: float) -> np.n
     return np.stack([cx + pts[:, 0] * c - pts[:, 1] * s, cy + pts[:, 0] * s + pts[:, 1] * c], axis=1)
 
 
-def _shape(el: ET.Element, path: Path, what: str) -> Shape:
+def _shape(el: ET.Element, path: Path, what: str, kinds: dict[tuple[str, str], str] | None = None) -> Shape:
     occ = el.get("occluded")
     group = el.get("group_id") or "0"
     if not (group.isascii() and group.isdigit() and len(group) < 19):
         raise AnnotationError(f"{path}: {what} group_id {group[:40]!r} is not a whole number")
     text = ""
+    attributes: dict[str, str | int | float | bool] = {}
     for attr in el.iterfind("attribute"):
-        if normalise_name(attr.get("name") or "") in TEXT_ATTRIBUTES and (attr.text or "").strip():
-            text = (attr.text or "").strip()
+        name, value = (attr.get("name") or "").strip(), (attr.text or "").strip()
+        if normalise_name(name) in TEXT_ATTRIBUTES and value:
+            text = value
+        elif name and len(attributes) < _MAX_ATTRIBUTES:
+            kind = (kinds or {}).get((el.get("label") or "", name))
+            attributes[name[:_MAX_TEXT]] = _typed(value[:_MAX_TEXT], kind)
+    z = el.get("z_order") or "0"
+    if z.strip() not in ("0", ""):
+        attributes["z_order"] = int(_number(z, path, f"{what} z_order", 1e9))
     points = None
     if el.tag == "box":
         x0, y0, x1, y1 = (_number(el.get(k), path, f"{what} {k}") for k in ("xtl", "ytl", "xbr", "ybr"))
@@ -127,17 +142,42 @@ def _shape(el: ET.Element, path: Path, what: str) -> Shape:
         group=int(group),
         text=text,
         points=points,
+        attributes=attributes,
     )
 
 
-def _labels(root: ET.Element) -> list[str]:
+def _labels(root: ET.Element) -> tuple[list[str], dict[tuple[str, str], str]]:
+    """The labels of ``<meta>``, and the ``input_type`` of each (label, attribute) it declares."""
     names: list[str] = []
+    kinds: dict[tuple[str, str], str] = {}
     for holder in ("task", "project", "job"):
         for label in root.iterfind(f"meta/{holder}/labels/label"):
             name = (label.findtext("name") or "").strip()
             if name and name not in names:
                 names.append(name)
-    return names
+            for attr in label.iterfind("attributes/attribute"):
+                kind = (attr.findtext("input_type") or "").strip()
+                kinds[(name, (attr.findtext("name") or "").strip())] = kind
+    return names, kinds
+
+
+def _typed(value: str, kind: str | None) -> str | int | float | bool:
+    """An attribute's text as its declared ``input_type`` says: a checkbox is true/false, a
+    number a number; anything else (or a value that does not parse) stays text."""
+    if kind == "checkbox" and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if kind == "number":
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if math.isfinite(number):
+            return (
+                int(number)
+                if number.is_integer() and "." not in value and "e" not in value.lower()
+                else number
+            )
+    return value
 
 
 def parse(path: Path, data: bytes, *, default_split: str) -> CvatFile:
@@ -150,7 +190,8 @@ def parse(path: Path, data: bytes, *, default_split: str) -> CvatFile:
         raise AnnotationError(f"{path}: cannot decode the XML ({str(exc)[:120]})") from None
     if root.tag != "annotations":
         raise AnnotationError(f"{path}: root element is <{root.tag[:40]}>, expected <annotations> (CVAT)")
-    out = CvatFile(path, _labels(root), [])
+    labels, kinds = _labels(root)
+    out = CvatFile(path, labels, [], tracks=sum(1 for _ in root.iterfind("track")))
     for k, im in enumerate(root.iterfind("image")):
         at = f"{path}: <image> {k}"
         name = check_file_name((im.get("name") or "").replace("\\", "/"), where=at)
@@ -171,7 +212,7 @@ def parse(path: Path, data: bytes, *, default_split: str) -> CvatFile:
             if el.tag in _SKIPPED:
                 out.skipped[el.tag] += 1
             elif el.tag in ("box", "polygon", "points"):
-                shape = _shape(el, path, f"<image name={name!r}> <{el.tag}> {j}")
+                shape = _shape(el, path, f"<image name={name!r}> <{el.tag}> {j}", kinds)
                 if shape.label:
                     shape_image.shapes.append(shape)
                 else:
@@ -190,4 +231,6 @@ def extras_of(shape: Shape) -> dict[str, Any]:
             extra["segmentation"] = [shape.points.ravel().tolist()]
     if shape.text:
         extra.setdefault("plate", {})["text"] = shape.text
+    if shape.attributes:
+        extra["attributes"] = shape.attributes
     return extra

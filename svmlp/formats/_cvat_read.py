@@ -123,6 +123,11 @@ def read_files(
         guard.check(p, what="annotation file")
         data = read_bytes(p, limit=XML_LIMIT, what="CVAT annotation file")
         files.append(parse(p, data, default_split=infer_split(p.stem) or DEFAULT_SPLIT))
+    if all(not f.images for f in files) and any(f.tracks for f in files):
+        raise AnnotationError(
+            f"{files[0].path}: holds <track>s and no <image>: a 'CVAT for video' export; "
+            "export the task as 'CVAT for images 1.1'"
+        )
     categories = _categories(files, side, folder)
     lookup = {c.name: k for k, c in enumerate(categories)}
     role = [c.role for c in categories]
@@ -282,6 +287,12 @@ def _notes(files: list[CvatFile], odd_groups: int, stale: int) -> list[str]:
     if skipped:
         kinds = ", ".join(f"{n} {k}(s)" for k, n in sorted(skipped.items()))
         notes.append(f"left out shapes that are not boxes: {kinds}")
+    tracks = sum(f.tracks for f in files)
+    if tracks:
+        notes.append(
+            f"{tracks} <track>(s) left out: that is CVAT for video; export the task as "
+            "'CVAT for images 1.1' to read its shapes frame by frame"
+        )
     unlabelled = sum(f.unlabelled_shapes for f in files)
     if unlabelled:
         notes.append(f"{unlabelled} shape(s) with no label left out")

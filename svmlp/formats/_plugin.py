@@ -36,7 +36,9 @@ __all__ = ["BOX_ATTRIBUTES", "FormatPlugin", "Reader", "RoundTrip", "Sniff"]
 
 #: the optional box attributes a format may or may not carry; a round trip compares each one a
 #: format's :attr:`RoundTrip.keeps` names
-BOX_ATTRIBUTES = frozenset({"link_score", "text", "corners", "difficult", "truncated", "occluded"})
+BOX_ATTRIBUTES = frozenset(
+    {"link_score", "text", "corners", "difficult", "truncated", "occluded", "attributes"}
+)
 
 
 @dataclass(frozen=True)

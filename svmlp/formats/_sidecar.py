@@ -105,6 +105,7 @@ class _Kept(msgspec.Struct):
     difficult: Int64 | None = None
     truncated: Int64 | None = None
     occluded: Int64 | None = None
+    attributes: dict[str, str | bool | int | float] | None = None
 
 
 def _check_annotations(side: Sidecar, path: Path) -> None:
@@ -179,6 +180,8 @@ def extras_mask(ds: Dataset, carried: frozenset[str]) -> np.ndarray:
         need |= b.parent >= 0
     if "difficult" not in carried:
         need |= (b.difficult >= 0) | (b.truncated >= 0) | (b.occluded >= 0)
+    if "attributes" not in carried and b.attributes is not None:
+        need |= np.array([bool(v) for v in b.attributes.tolist()], dtype=bool)
     if "plate" not in carried:
         if b.text is not None:
             need |= b.text != ""
@@ -195,12 +198,15 @@ def save(
     rows_of: dict[int, list[int]] | None,
     carried: frozenset[str],
     digests: dict[int, str] | None = None,
+    reshaped: np.ndarray | None = None,
 ) -> None:
     """Write the sidecar.
 
     ``rows_of[image row]`` lists the box rows written to the image's label file (YOLO); boxes of
     a labelled image not listed (crowd boxes) are kept whole. ``None``: every box is in the
-    format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``.
+    format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``, and
+    its exact ``xyxy`` where ``reshaped`` (a mask over the boxes) says the file holds another
+    shape (a CVAT polygon through a plate's corners).
     """
     b, im = ds.boxes, ds.images
     whole = np.ones(len(b), dtype=bool)
@@ -208,7 +214,8 @@ def save(
         whole[[r for rows in rows_of.values() for r in rows]] = False
     else:
         whole[:] = False
-    wanted = np.flatnonzero(whole | extras_mask(ds, carried))
+    moved = np.zeros(len(b), dtype=bool) if reshaped is None else reshaped & ~whole
+    wanted = np.flatnonzero(whole | moved | extras_mask(ds, carried))
     dicts = dict(zip(wanted.tolist(), _cocoencode.annotation_dicts(ds, rows=wanted, default_area=False)))
     by_image: dict[int, list[dict[str, Any]]] = {}
     image_of = b.image.tolist()
@@ -222,6 +229,8 @@ def save(
         else:
             kept = {k: v for k, v in d.items() if k not in carried}
             kept["id"] = d["id"]
+            if moved[r]:
+                kept["xyxy"] = b.xyxy[r].tolist()
         by_image.setdefault(i, []).append(kept)
     images = [
         SidecarImage(

@@ -9,7 +9,11 @@ plate linked to the vehicle (link score 1.0) with its text and corners. RodoSol 
 the plate's box is then the corners' enclosing box. ``read(..., with_chars=True)`` adds the
 characters as boxes of a third class ``char``. The folders ``training/``, ``validation/`` and
 ``testing/`` (also ``train``/``val``/``test``, with track folders below them) are the splits,
-else everything is ``train``. The image of a file is the image of its stem beside it.
+else everything is ``train``. RodoSol-ALPR instead lists each image's split in ``split.txt`` at its
+top (``./images/cars-br/img_000001.jpg;training``, one per line; ``;``, ``,``, a tab or spaces
+between): where that file is beside the folder read, it decides, and an image it does not list
+keeps its folder's split (a note counts them). The image of a file is the image of its stem
+beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,15 @@ from pathlib import Path
 from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, where
 from svmlp.formats._bench import Frame, Region, build, refuse_write, split_of
-from svmlp.formats._layout import DEFAULT_SPLIT, is_image, list_files, paused_gc, read_text, walk_files
+from svmlp.formats._layout import (
+    CONFIG_LIMIT,
+    DEFAULT_SPLIT,
+    is_image,
+    list_files,
+    paused_gc,
+    read_text,
+    walk_files,
+)
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.model import Dataset
 from svmlp.model.categories import role_for
@@ -48,6 +60,7 @@ WRITES = False
 _KEY = re.compile(r"^\s*([A-Za-z_][A-Za-z_ ]*?\s*\d*)\s*:\s*(.*?)\s*$")
 _SIGNS = ("position_plate:", "position_vehicle:", "corners:")
 _LIMIT = 1 << 20
+_SPLIT_LIST = "split.txt"
 
 
 def _is_ufpr(path: Path) -> bool:
@@ -148,6 +161,32 @@ def _parse(file: Path, with_chars: bool) -> list[Region]:
     return regions
 
 
+def _split_list(folder: Path) -> dict[str, str] | None:
+    """RodoSol's ``split.txt``: image path (relative to ``folder``, posix) → split; None when
+    there is none."""
+    file = folder / _SPLIT_LIST
+    if not file.exists() and not file.is_symlink():
+        return None
+    text = read_text(file, limit=CONFIG_LIMIT, what="split list")
+    listed: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        sep = next((c for c in ";\t," if c in line), None)
+        parts = line.rsplit(sep, 1)
+        split = split_of((parts[-1].strip(),)) if len(parts) == 2 else None
+        if split is None:
+            raise AnnotationError(
+                f"{where(file, n)}: expected 'image path;training|validation|testing', found {line[:80]!r}"
+            )
+        name = parts[0].strip().replace("\\", "/")
+        while name.startswith("./"):
+            name = name[2:]
+        listed[name] = split
+    return listed
+
+
 @paused_gc()
 def read(
     path: str | Path, *, probe: bool = True, findings: Findings = STRICT, with_chars: bool = False
@@ -161,9 +200,13 @@ def read(
     else:
         raise AnnotationError(f"{given}: no such file or folder")
     guard = LinkGuard([folder])
+    listed = _split_list(folder) if given.is_dir() else None
+    unlisted = 0
     frames: list[Frame] = []
     images: dict[Path, list[Path]] = {}
     for txt in txts:
+        if listed is not None and txt.parent == folder and txt.name == _SPLIT_LIST:
+            continue
         parts = txt.relative_to(folder).parts[:-1]
         split = split_of(parts) or split_of((folder.name,)) or DEFAULT_SPLIT
         k = next((i for i, p in enumerate(parts) if split_of((p,)) == split), -1)
@@ -175,6 +218,12 @@ def read(
             continue  # a list or note file, not a frame's annotation
         guard.check(txt, what="UFPR-ALPR file")
         image = pics[0] if pics else txt.with_suffix(".png")
+        if listed is not None:
+            chosen = listed.get(image.relative_to(folder).as_posix())
+            if chosen is None:
+                unlisted += 1
+            else:
+                split, root = chosen, folder
         key = image.relative_to(root).as_posix()
         check_file_name(key, where=str(txt))
         check_split_name(split, where=str(txt))
@@ -188,5 +237,7 @@ def read(
         order=["car", "plate", "char"],
         probe=probe,
         findings=findings,
-        notes=[],
+        notes=[f"{unlisted} image(s) not in {folder / _SPLIT_LIST} keep their folder's split"]
+        if unlisted
+        else [],
     )

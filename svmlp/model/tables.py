@@ -8,12 +8,23 @@ row has a value.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["BoxTable", "ImageTable", "MAX_COORD", "MAX_SIDE", "ORIENTATION_SWAPS", "usable_boxes"]
+from svmlp.errors import AnnotationError
+
+__all__ = [
+    "MAX_COORD",
+    "MAX_SIDE",
+    "ORIENTATION_SWAPS",
+    "BoxTable",
+    "ImageTable",
+    "checked_attributes",
+    "usable_boxes",
+]
 
 #: EXIF orientations (5–8) under which the displayed image is the stored one turned by 90°.
 ORIENTATION_SWAPS = (5, 6, 7, 8)
@@ -22,6 +33,34 @@ ORIENTATION_SWAPS = (5, 6, 7, 8)
 MAX_SIDE = 2**31 - 1
 #: the largest magnitude of a box coordinate in pixels: past any image, and exact as an integer
 MAX_COORD = float(2**31)
+
+
+#: the most attributes one box may have, and the longest name or text value
+_MAX_ATTRIBUTES = 256
+_MAX_ATTRIBUTE_TEXT = 4096
+
+
+def checked_attributes(value: Any, at: str) -> dict[str, str | int | float | bool]:
+    """A box's ``attributes``: a JSON object of at most 256 names, each a string, number or
+    bool (a labelling tool's per-box attributes); anything else names ``at``."""
+    ok = isinstance(value, dict) and len(value) <= _MAX_ATTRIBUTES
+    ok = ok and all(
+        isinstance(k, str)
+        and 0 < len(k) <= _MAX_ATTRIBUTE_TEXT
+        and (
+            isinstance(v, (bool, int, float))
+            and not (isinstance(v, float) and not math.isfinite(v))
+            or isinstance(v, str)
+            and len(v) <= _MAX_ATTRIBUTE_TEXT
+        )
+        for k, v in value.items()
+    )
+    if not ok:
+        raise AnnotationError(
+            f"{at}: attributes must be an object of at most {_MAX_ATTRIBUTES} names, each a string "
+            f"(at most {_MAX_ATTRIBUTE_TEXT} characters), number or true/false"
+        )
+    return dict(value)
 
 
 def usable_boxes(xyxy: np.ndarray) -> np.ndarray:
@@ -163,7 +202,9 @@ class BoxTable(_Table):
     ``parent`` is the row of the box's parent (its vehicle) in this table, −1 if none;
     ``link_score`` is NaN where there is no link. ``area`` is the source's own ``area`` (NaN when
     it gave none). ``difficult``/``truncated``/``occluded`` are −1 when unspecified. ``text``,
-    ``corners`` (N×4×2) and ``segmentation`` (raw JSON per box) are ``None`` when no box has one.
+    ``corners`` (N×4×2), ``segmentation`` (raw JSON per box) and ``attributes`` (a labelling tool's
+    own attributes per box, a ``dict`` of name → string, number or bool; CVAT's ``z_order`` is one)
+    are ``None`` when no box has one.
     """
 
     id: np.ndarray
@@ -180,6 +221,7 @@ class BoxTable(_Table):
     text: np.ndarray | None = field(default=None)
     corners: np.ndarray | None = field(default=None)
     segmentation: np.ndarray | None = field(default=None)
+    attributes: np.ndarray | None = field(default=None)
 
     @classmethod
     def build(
@@ -199,6 +241,7 @@ class BoxTable(_Table):
         text: Any = None,
         corners: Any = None,
         segmentation: Any = None,
+        attributes: Any = None,
     ) -> BoxTable:
         """Columns from sequences; left-out columns take their defaults."""
         ids = np.ascontiguousarray(id, dtype=np.int64).reshape(-1)
@@ -218,6 +261,7 @@ class BoxTable(_Table):
             text=None if text is None else np.asarray(text, dtype=str).reshape(n),
             corners=None if corners is None else np.asarray(corners, np.float64).reshape(n, 4, 2),
             segmentation=None if segmentation is None else _objects(segmentation, n),
+            attributes=None if attributes is None else _objects(attributes, n),
         )
         table.check_lengths()
         return table

@@ -58,6 +58,11 @@ def _dirty(n: int = 60) -> Dataset:
             "iscrowd": crowd,
             "difficult": difficult,
             "area": np.where(rng.random(len(bx)) < 0.5, 123.5, np.nan),
+            # a labelling tool's own attributes (CVAT), names FiftyOne itself uses among them
+            "attributes": [
+                {"label": "rear", "z_order": 2, "parked": True, "confidence": 0.5} if k % 7 == 0 else None
+                for k in range(len(bx))
+            ],
         }
     )
     ds = Dataset(ds.categories, ds.images, boxes, roots={s: f"/data/imgs/{s}" for s in ds.splits})
@@ -79,6 +84,9 @@ def _assert_same(a: Dataset, b: Dataset) -> None:
     if a.boxes.text is not None:
         np.testing.assert_array_equal(a.boxes.text, b.boxes.text)
         np.testing.assert_array_equal(a.boxes.corners, b.boxes.corners)
+    assert (a.boxes.attributes is None) == (b.boxes.attributes is None)
+    if a.boxes.attributes is not None:
+        assert a.boxes.attributes.tolist() == b.boxes.attributes.tolist()
     assert {k: str(v) for k, v in a.roots.items()} == {k: str(v) for k, v in b.roots.items()}
 
 

@@ -3,6 +3,7 @@ format's documented description)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -78,6 +79,50 @@ def test_rodosol_plate_from_corners(tmp_path: Path) -> None:
     assert len(ds) == 1 and len(ds.boxes) == 1 and ds.images.split.tolist() == ["train"]
     assert ds.boxes.xyxy[0].tolist() == [5, 5, 16, 11] and ds.boxes.parent[0] == -1
     assert ds.boxes.text is not None and ds.boxes.text[0] == "ABC1D23"
+
+
+def _rodosol(root: Path, listing: str) -> Path:
+    for sub, n in (("cars-br", 3), ("motorcycles-me", 1)):
+        for k in range(1, n + 1):
+            _image(root / "images" / sub / f"img_{k:06d}.jpg", ext=".jpg")
+            (root / "images" / sub / f"img_{k:06d}.txt").write_text(_RODOSOL)
+    (root / "split.txt").write_text(listing)
+    return root
+
+
+def test_rodosol_split_list_decides(tmp_path: Path) -> None:
+    root = _rodosol(
+        tmp_path / "RodoSol-ALPR",
+        "./images/cars-br/img_000001.jpg;training\n"
+        "./images/cars-br/img_000002.jpg;validation\n\n"
+        "images/motorcycles-me/img_000001.jpg;testing\n",
+    )
+    ds = svmlp.read(root, format="ufpr")
+    by_name = dict(zip(ds.images.file_name.tolist(), ds.images.split.tolist(), strict=True))
+    assert by_name == {
+        "images/cars-br/img_000001.jpg": "train",
+        "images/cars-br/img_000002.jpg": "val",
+        "images/cars-br/img_000003.jpg": "train",
+        "images/motorcycles-me/img_000001.jpg": "test",
+    }
+    assert any("1 image(s) not in" in n and "split.txt" in n for n in ds.notes)
+
+
+def test_rodosol_bad_split_list_names_line(tmp_path: Path) -> None:
+    root = _rodosol(tmp_path / "r", "./images/cars-br/img_000001.jpg;training\nimg_2.jpg;holdout\n")
+    with pytest.raises(svmlp.AnnotationError, match=r"split\.txt:2: expected 'image path;training"):
+        svmlp.read(root, format="ufpr")
+
+
+def test_with_chars_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from svmlp.cli import main
+
+    root = _ufpr(tmp_path / "UFPR-ALPR")
+    assert main(["convert", str(root), "--to", "coco", "-o", str(tmp_path / "c"), "--with-chars", "-q"]) == 0
+    coco = json.loads(next((tmp_path / "c").rglob("*.json")).read_text())
+    assert [c["name"] for c in coco["categories"]] == ["car", "plate", "char"]
+    assert main(["stats", str(tmp_path / "c"), "--with-chars"]) == 2
+    assert "--with-chars applies to UFPR-ALPR/RodoSol sources, not coco" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

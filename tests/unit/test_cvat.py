@@ -69,6 +69,10 @@ def test_project_export() -> None:
     assert any("3 polyline(s)" in n for n in ds.notes)
     assert ds.boxes.segmentation is not None and sum(s is not None for s in ds.boxes.segmentation) == 6
     assert (ds.images.header_width == ds.images.width).all()
+    # attributes typed as <meta> declares them (checkbox, number; radio and text stay text)
+    assert ds.boxes.attributes is not None
+    assert ds.boxes.attributes[0] == {"a1": True, "a2": "v3", "a3": "0003", "a4": 2.4, "z_order": 1}
+    assert [a["z_order"] for a in ds.boxes.attributes.tolist()] == [1, 1, 2] * 3
 
 
 @needs_fixtures
@@ -125,6 +129,85 @@ def test_round_trip_keeps_links_text_splits_ids(tmp_path: Path) -> None:
     bare = svmlp.read(tmp_path / "out", probe=False)
     assert bare.boxes.parent[:2].tolist() == [-1, 0] and bare.boxes.text is not None
     assert bare.boxes.text[1] == "AB 123"
+
+
+def test_attributes_and_z_order_survive(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "src",
+        """
+  <image id="1" name="a.jpg" width="100" height="80">
+    <box label="licence plate" xtl="1" ytl="2" xbr="9" ybr="6" z_order="3">
+      <attribute name="colour">yellow</attribute>
+      <attribute name="plate_number">XY 9</attribute>
+      <attribute name="rear">true</attribute>
+    </box>
+    <box label="car" xtl="0" ytl="0" xbr="50" ybr="40"/>
+  </image>
+""",
+    )
+    ds = svmlp.read(tmp_path / "src", probe=False)
+    b = ds.boxes
+    assert b.attributes is not None
+    assert b.attributes.tolist() == [{"colour": "yellow", "rear": "true", "z_order": 3}, None]
+    assert b.text is not None and b.text[0] == "XY 9"
+    svmlp.write(ds, tmp_path / "out", format="cvat", images="none")
+    xml = (tmp_path / "out" / "annotations.xml").read_text()
+    assert 'z_order="3"' in xml and '<attribute name="colour">yellow</attribute>' in xml
+    # CVAT imports only attributes its labels declare: the writer declares each one it uses
+    assert "<name>colour</name>" in xml and "<name>plate_number</name>" in xml
+    back = svmlp.read(tmp_path / "out", probe=False)
+    assert back.boxes.attributes is not None and back.boxes.attributes.tolist() == b.attributes.tolist()
+    (tmp_path / "out" / "svmlp.sidecar.json").unlink()
+    bare = svmlp.read(tmp_path / "out", probe=False)
+    assert bare.boxes.attributes is not None and bare.boxes.attributes[0]["z_order"] == 3
+    # COCO and the native file carry them as each annotation's "attributes"
+    for fmt in ("coco", "svmlp"):
+        svmlp.write(ds, tmp_path / fmt, format=fmt, images="none")
+        again = svmlp.read(tmp_path / fmt, format=fmt)
+        assert again.boxes.attributes is not None
+        assert again.boxes.attributes.tolist() == b.attributes.tolist()
+
+
+def test_typed_attributes_and_polygons_written(tmp_path: Path) -> None:
+    _write(tmp_path / "src", _LINKED)
+    ds = svmlp.read(tmp_path / "src", probe=False)
+    attrs = np.full(len(ds.boxes), None, dtype=object)
+    attrs[0] = {"parked": True, "z_order": 2, "speed": 12.5}
+    ds = ds.replace(boxes=svmlp.model.BoxTable(**{**ds.boxes.__dict__, "attributes": attrs}))
+    svmlp.write(ds, tmp_path / "out", format="cvat", images="none")
+    xml = (tmp_path / "out" / "annotations.xml").read_text()
+    assert "<input_type>checkbox</input_type>" in xml and '<attribute name="parked">true</attribute>' in xml
+    # the plates with corners (a rotated box, a four-point polygon) and the dog's polygon are
+    # polygons in the XML, so an annotator sees the shape; the sidecar keeps the exact boxes
+    assert xml.count("<polygon ") == 3 and xml.count("<box ") == 5
+    back = svmlp.read(tmp_path / "out", probe=False)
+    assert back.boxes.xyxy.tolist() == ds.boxes.xyxy.tolist()
+    assert back.boxes.attributes is not None and back.boxes.attributes[0] == attrs[0]
+    (tmp_path / "out" / "svmlp.sidecar.json").unlink()
+    bare = svmlp.read(tmp_path / "out", probe=False)
+    assert bare.boxes.corners is not None
+    np.testing.assert_allclose(bare.boxes.corners[5], ds.boxes.corners[5], atol=1e-9)
+    assert bare.boxes.segmentation is not None and bare.boxes.segmentation[7] == ds.boxes.segmentation[7]
+    assert bare.boxes.attributes is not None and bare.boxes.attributes[0] == {
+        "parked": True,  # declared a checkbox; numbers are declared text (CVAT's wants a range)
+        "speed": "12.5",
+        "z_order": 2,
+    }
+
+
+_TRACK = """
+  <track id="0" label="car" source="manual">
+    <box frame="0" outside="0" occluded="0" keyframe="1" xtl="1" ytl="1" xbr="5" ybr="5" z_order="0"/>
+  </track>
+"""
+
+
+def test_video_export_is_named(tmp_path: Path) -> None:
+    _write(tmp_path / "video", _TRACK)
+    _fails(tmp_path / "video", "a 'CVAT for video' export; export the task as 'CVAT for images 1.1'")
+    _write(tmp_path / "mixed", _LINKED + _TRACK)
+    ds = svmlp.read(tmp_path / "mixed", probe=False)
+    assert any("1 <track>(s) left out" in n for n in ds.notes)
 
 
 # -- hostile files ---------------------------------------------------------------------------------
