@@ -89,7 +89,9 @@ def _add_roles(p: argparse.ArgumentParser) -> None:
 def _add_convert(sub: Any) -> None:
     from svmlp.formats import FORMATS, IMAGE_MODES
 
-    p = sub.add_parser("convert", help="convert annotations between svmlp, COCO, YOLO and Pascal VOC")
+    p = sub.add_parser(
+        "convert", help="convert annotations between formats (links, plate text and corners kept)"
+    )
     p.add_argument("src", type=Path, help="source folder or annotation file")
     p.add_argument("--to", required=True, choices=FORMATS.writable(), help="target format")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
@@ -107,6 +109,13 @@ def _add_convert(sub: Any) -> None:
         default=None,
         help="--to voc: Annotations/, JPEGImages/, ImageSets/ at the top (plain, the default) "
         "or under VOCdevkit/VOC2007/ (devkit: what torchvision's VOCDetection opens)",
+    )
+    p.add_argument(
+        "--audit",
+        type=Path,
+        metavar="REPORT.json",
+        help="--to label-studio: an audit report's findings in the tasks, for the annotator "
+        "(svmlp audit --json writes one)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -308,6 +317,12 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
             raise UsageError(f"--voc-layout applies to --to voc, not {args.to}")
         options["layout"] = args.voc_layout
+    if args.audit is not None:
+        if args.to != "label-studio":
+            from svmlp.errors import UsageError
+
+            raise UsageError(f"--audit applies to --to label-studio, not {args.to}")
+        options["audit"] = args.audit
     report = write(
         ds,
         args.out,

@@ -90,7 +90,7 @@ VERDICTS: dict[str, Verdict] = {
     "createml": Verdict("holding a list of {image, annotations}", "this looks like Create ML JSON"),
     "datumaro": Verdict("with `items`", "this looks like Datumaro JSON"),
     "via": Verdict("with `regions` per image", "this looks like VGG Image Annotator (VIA) JSON"),
-    "cvat": Verdict("with an <annotations> root", "this is CVAT for images XML"),
+    "cvat": Verdict("with an <annotations> root", "this is CVAT for images XML", ("cvat",)),
     "open_images": Verdict("with ImageID/LabelName columns", "this looks like Open Images CSV"),
     "open_images_hierarchy": Verdict("with `LabelName`/`Subcategory`", "Open Images' class hierarchy"),
     "tf_csv": Verdict("with filename, xmin, ymin, xmax, ymax columns", "a TensorFlow object detection CSV"),
@@ -189,10 +189,18 @@ def _verdict(kind: str) -> Verdict:
 
 #: formats that detection finds by their layout; others (read with a flag) are named with it
 _DETECTED = ("svmlp", "coco", "voc", "yolo")
+#: formats whose reader takes the files of the folder it is given, not of folders below it
+_ONE_FOLDER = ("cvat", "label-studio")
 
 
 def _hint(v: Verdict, seen: _Seen, *, cli: bool, formats: Collection[str]) -> str:
     fmt = next((f for f in v.reads if f in formats), None)
+    where = [f for f in seen.folders if f]
+    if fmt in _ONE_FOLDER and where and len(where) == len(seen.folders):
+        if len(where) == 1:
+            return f"give svmlp the folder {where[0]}/"
+        shown = ", ".join(f"{w}/" for w in where[:3]) + (", …" if len(where) > 3 else "")
+        return f"one export per folder: give svmlp one of {shown}"
     if fmt is not None and fmt not in _DETECTED:
         return f"read it with --from {fmt}" if cli else f"read it with format={fmt!r}"
     if v.hint is not None:

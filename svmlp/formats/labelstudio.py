@@ -31,6 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
+from xml.sax.saxutils import quoteattr
 
 import msgspec
 import numpy as np
@@ -48,6 +49,7 @@ from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidec
 from svmlp.formats._yolo_write import keep_boxes
 from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
+from svmlp.model.audit_marks import map_audit
 from svmlp.model.categories import role_for
 from svmlp.model.paths import check_destinations, check_file_name, check_split_name
 from svmlp.model.strictness import STRICT, Findings
@@ -65,6 +67,10 @@ LOOKS_FOR = "Label Studio JSON"
 ROUND_TRIP = RoundTrip(tolerance=0.0)
 
 _GEOMETRY = ("rectanglelabels", "polygonlabels")
+#: per-region answers kept as the region's ``attributes`` (keyed by the control's ``from_name``)
+_ANSWERS = ("choices", "number", "rating")
+#: the per-region TextArea the writer puts audit findings in (not plate text)
+AUDIT_CONTROL = "audit"
 _PREFIXES = ("/data/local-files/?d=", "data/local-files/?d=")
 
 
@@ -78,6 +84,9 @@ class _Value(msgspec.Struct):
     rectanglelabels: list[str] | None = None
     polygonlabels: list[str] | None = None
     text: list[str] | str | None = None
+    choices: list[str] | None = None
+    number: float | None = None
+    rating: float | None = None
     original_width: Side | None = None
     original_height: Side | None = None
 
@@ -85,6 +94,7 @@ class _Value(msgspec.Struct):
 class _Result(msgspec.Struct):
     type: str = ""
     id: str | int | None = None
+    from_name: str | None = None
     value: _Value | None = None
     original_width: Side | None = None
     original_height: Side | None = None
@@ -229,6 +239,8 @@ class _Split:
         self.regions: list[list[tuple[str | None, str, list[float], dict[str, Any]]]] = []
         self.digests: list[str] = []
         self.notes: list[str] = []
+        #: result types that are not regions svmlp reads (keypoints, brushes …), with counts
+        self.skipped: dict[str, int] = {}
 
 
 def _chosen(task: _Task) -> tuple[list[_Result] | None, int, str]:
@@ -270,6 +282,7 @@ def _read_task(task: _Task, k: int, part: _Split, folder: Path, findings: Findin
             break
     regions: list[tuple[str | None, str, list[float], dict[str, Any]]] = []
     texts: dict[str, str] = {}
+    answers: dict[str, dict[str, str | int | float]] = {}
     relations: list[tuple[str | None, str | None, str]] = []
     for j, r in enumerate(results or []):
         rat = f"{at}.{where_results}[{j}]"
@@ -281,6 +294,13 @@ def _read_task(task: _Task, k: int, part: _Split, folder: Path, findings: Findin
                 findings.complain("bad_region", f"{where(path, at=rat)}: a region with no label; left out")
                 continue
             regions.append((as_str(r.id), label, xyxy, extra or {}))
+        elif r.type in _ANSWERS and r.value is not None:
+            target = as_str(r.parentID) or as_str(r.id)
+            answer = _answer(r.type, r.value)
+            if target is not None and answer is not None:
+                answers.setdefault(target, {})[r.from_name or r.type] = answer
+        elif r.type == "textarea" and r.from_name == AUDIT_CONTROL:
+            continue  # svmlp's own findings, written for the annotator
         elif r.type == "textarea" and r.value is not None:
             target = as_str(r.parentID) or as_str(r.id)
             text = r.value.text
@@ -289,10 +309,17 @@ def _read_task(task: _Task, k: int, part: _Split, folder: Path, findings: Findin
                 texts[target] = text
         elif r.type == "relation":
             relations.append((as_str(r.from_id), as_str(r.to_id), rat))
+        elif r.type:
+            part.skipped[r.type] = part.skipped.get(r.type, 0) + 1
     row_of = {rid: n for n, (rid, _, _, _) in enumerate(regions) if rid is not None}
     for rid, text in texts.items():
         if rid in row_of:
             regions[row_of[rid]][3].setdefault("plate", {})["text"] = text
+    for rid, given in answers.items():
+        if rid in row_of:
+            regions[row_of[rid]][3]["attributes"] = given
+        else:  # a whole-image answer (a task's choices): not a box's
+            part.skipped["whole-image answer(s)"] = part.skipped.get("whole-image answer(s)", 0) + 1
     _links(relations, regions, row_of, part, findings)
     part.names.append(name)
     part.roots.append(root)
@@ -303,6 +330,16 @@ def _read_task(task: _Task, k: int, part: _Split, folder: Path, findings: Findin
     part.labelled.append(results is not None)
     part.regions.append(regions)
     part.digests.append(_sidecar.label_digest(msgspec.json.encode(results or [])))
+
+
+def _answer(kind: str, v: _Value) -> str | int | float | None:
+    """A per-region answer as one value: the choice (several joined by ", "), the number."""
+    if kind == "choices":
+        return ", ".join(str(c) for c in v.choices or [])[:4096] or None
+    value = v.number if kind == "number" else v.rating
+    if value is None or not math.isfinite(value):
+        return None
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _links(
@@ -434,6 +471,9 @@ def _build(
     next_id = 1 + max((b for e in known.values() for b, _ in e.rows), default=0)
     for p in parts:
         notes += p.notes
+        if p.skipped:
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(p.skipped.items()))
+            notes.append(f"{p.path}: results that are not boxes left out: {kinds}")
         common = {r for r in p.roots}
         roots[p.split] = next(iter(common)) if len(common) == 1 else folder
         for i, name in enumerate(p.names):
@@ -519,8 +559,115 @@ def _pct(v: float, side: int) -> float:
     return v / side * 100
 
 
-def write(ds: Dataset, out: Path) -> list[str]:
-    """Write ``<split>.json`` (Label Studio tasks) for every split, and the sidecar."""
+#: the labelling configuration written beside the tasks (the project's "Labeling Interface")
+CONFIG = "label_config.xml"
+_RESERVED = {"image", "label", "text", AUDIT_CONTROL, "audit_findings"}
+
+
+def _control(name: str) -> str:
+    """The control name of an attribute: itself, unless it is one of the config's own."""
+    return f"attr_{name}" if name in _RESERVED else name
+
+
+def _answers(ds: Dataset, rows: list[int]) -> dict[str, list[str] | None]:
+    """Per attribute written: its choices (texts and true/false, in first-seen order), or None
+    for a number."""
+    out: dict[str, list[str] | None] = {}
+    if ds.boxes.attributes is None:
+        return out
+    extra = ds.boxes.attributes.tolist()
+    for r in rows:
+        for k, v in (extra[r] or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.setdefault(k, None)
+                continue
+            known = out.setdefault(k, [])
+            if known is None:  # numbers and texts under one name: a choice of texts
+                known = out[k] = []
+            text = _answer_text(v)
+            if text not in known:
+                known.append(text)
+    return out
+
+
+def _answer_text(v: object) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
+def _proposals(
+    proposed: list[tuple[str, list[float], str]], w: int, h: int, names: list[str], ds: Dataset, i: int
+) -> list[dict[str, Any]]:
+    """An audit's proposed boxes of image ``i`` (``[x, y, w, h]`` pixels) as prediction regions,
+    labelled with the class of the image's box nearest to each."""
+    b = ds.boxes
+    lo, hi = int(ds.offsets[i]), int(ds.offsets[i + 1])
+    out = []
+    for k, (check, (x, y, bw, bh), _) in enumerate(proposed):
+        if hi > lo:
+            centre = np.array([x + bw / 2, y + bh / 2])
+            mids = (b.xyxy[lo:hi, :2] + b.xyxy[lo:hi, 2:]) / 2
+            label = names[int(b.category[lo + int(np.argmin(((mids - centre) ** 2).sum(axis=1)))])]
+        else:
+            label = names[0]
+        value = {
+            "x": _pct(x, w),
+            "y": _pct(y, h),
+            "width": _pct(bw, w),
+            "height": _pct(bh, h),
+            "rotation": 0,
+            "rectanglelabels": [label],
+        }
+        out.append(
+            {
+                "id": f"p{i}_{k}",
+                "from_name": "label",
+                "to_name": "image",
+                "original_width": w,
+                "original_height": h,
+                "type": "rectanglelabels",
+                "value": value,
+                "meta": {"text": [check]},
+            }
+        )
+    return out
+
+
+def label_config(names: list[str], answers: dict[str, list[str] | None], *, text: bool, audit: bool) -> str:
+    """A Label Studio labelling configuration for what :func:`write` puts in the tasks."""
+    q = quoteattr
+    parts = ['<View>\n  <Image name="image" value="$image" zoom="true"/>\n']
+    if audit:
+        parts.append('  <Header value="svmlp audit"/>\n  <Text name="audit_findings" value="$audit"/>\n')
+    parts.append('  <RectangleLabels name="label" toName="image">\n')
+    parts += [f"    <Label value={q(n)}/>\n" for n in names]
+    parts.append("  </RectangleLabels>\n")
+    if text:
+        parts.append(
+            '  <TextArea name="text" toName="image" perRegion="true" editable="true" '
+            'maxSubmissions="1" placeholder="plate text"/>\n'
+        )
+    for name, choices in answers.items():
+        c = q(_control(name))
+        if choices is None:
+            parts.append(f'  <Number name={c} toName="image" perRegion="true"/>\n')
+            continue
+        parts.append(f'  <Choices name={c} toName="image" perRegion="true" choice="single">\n')
+        parts += [f"    <Choice value={q(v)}/>\n" for v in choices]
+        parts.append("  </Choices>\n")
+    if audit:
+        parts.append(
+            f'  <TextArea name="{AUDIT_CONTROL}" toName="image" perRegion="true" editable="false"/>\n'
+        )
+    parts.append("</View>\n")
+    return "".join(parts)
+
+
+def write(ds: Dataset, out: Path, *, audit: Any = None) -> list[str]:
+    """Write ``<split>.json`` (Label Studio tasks) for every split, ``label_config.xml`` (the
+    labelling configuration to paste into the project) and the sidecar. ``audit``: an audit
+    report (its JSON file, its dict, or the report) whose findings go to the annotator: each
+    image's as the task's ``audit`` text, each box's as a read-only per-region text, each proposed
+    box as a prediction the annotator can accept."""
     im, b = ds.images, ds.boxes
     if not usable_boxes(b.xyxy).all():
         raise AnnotationError(
@@ -532,8 +679,10 @@ def write(ds: Dataset, out: Path) -> list[str]:
             f"a split named {_sidecar.SIDECAR_NAME[:-5]!r} would overwrite the sidecar; rename it"
         )
     images = [image_destination(s, n) for s, n in zip(im.split.tolist(), im.file_name.tolist())]
-    check_destinations(out, rels + [f"images/{s}" for s in ds.splits] + images)
+    check_destinations(out, [*rels, CONFIG, *(f"images/{s}" for s in ds.splits), *images])
+    marks, notes = map_audit(ds, audit) if audit is not None else (None, [])
     names = [c.name for c in ds.categories]
+    extra = b.attributes.tolist() if b.attributes is not None else None
     offsets = ds.offsets.tolist()
     xyxy, ids, cats = b.xyxy.tolist(), b.id.tolist(), b.category.tolist()
     parent, crowd = b.parent.tolist(), b.iscrowd.tolist()
@@ -541,6 +690,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
     rows_of: dict[int, list[int]] = {}
     digests: dict[int, str] = {}
     inexact: list[int] = []
+    answers = _answers(ds, [r for r in range(len(b)) if not crowd[r]])
     tasks: dict[str, list[dict[str, Any]]] = {s: [] for s in ds.splits}
     for i, (split, name, image_id, w, h, lab) in enumerate(
         zip(
@@ -586,6 +736,16 @@ def write(ds: Dataset, out: Path) -> list[str]:
                 results.append(
                     {**common, "from_name": "text", "type": "textarea", "value": {"text": [text[r]]}}
                 )
+            for k, v in ((extra[r] or {}) if extra is not None else {}).items():
+                kind, said = (
+                    ("number", {"number": v})
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and answers[k] is None
+                    else ("choices", {"choices": [_answer_text(v)]})
+                )
+                results.append({**common, "from_name": _control(k), "type": kind, "value": said})
+            if marks is not None and marks.box_messages.get(r):
+                found = {"text": list(marks.box_messages[r])}
+                results.append({**common, "from_name": AUDIT_CONTROL, "type": "textarea", "value": found})
         for r in rows:
             if parent[r] >= 0 and not crowd[parent[r]]:
                 results.append(
@@ -601,15 +761,23 @@ def write(ds: Dataset, out: Path) -> list[str]:
             "data": {"image": "/data/local-files/?d=" + quote(f"images/{split}/{name}", safe="/")},
             "annotations": [{"result": results}] if lab else [],
         }
+        if marks is not None:
+            task["data"]["audit"] = "\n".join(marks.image_messages.get(i, [])) or "no findings"
+            proposed = marks.proposed.get(i, []) if lab else []
+            if proposed:
+                task["predictions"] = [
+                    {"model_version": "svmlp audit", "result": _proposals(proposed, w, h, names, ds, i)}
+                ]
         tasks[split].append(task)
         rows_of[i] = rows
         digests[i] = _sidecar.label_digest(msgspec.json.encode(msgspec.convert(results, list[_Result])))
     for split, rel in zip(ds.splits, rels):
         (out / rel).write_bytes(msgspec.json.encode(tasks[split]))
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    config = label_config(names, answers, text=text is not None and bool(any(text)), audit=marks is not None)
+    (out / CONFIG).write_text(config, encoding="utf-8")
     _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
     keep_boxes(ds, out, np.array(inexact, dtype=np.int64), b.xyxy[inexact])
-    notes = []
     if b.iscrowd.any():
         notes.append(
             f"{int(b.iscrowd.sum())} crowd box(es) left out of the tasks (kept in {_sidecar.SIDECAR_NAME})"

@@ -17,9 +17,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from svmlp._files import LinkGuard
+from svmlp._files import LinkGuard, NotRegularFileError, open_regular
 from svmlp.errors import AnnotationError, where
 from svmlp.formats._bench import Frame, Region, build, refuse_write, split_of
 from svmlp.formats._layout import is_image, list_files, paused_gc, read_text
@@ -87,31 +90,66 @@ def _split(csv_path: Path) -> tuple[str, str]:
     return split_of((word,)) or word, word
 
 
-def _rows(file: Path) -> list[tuple[int, dict[str, str]]]:
-    text = read_text(file, limit=_LIMIT, what="Open Images CSV")
-    reader = csv.reader(io.StringIO(text))
+class _Bounded(io.RawIOBase):
+    """At most ``left`` bytes of an open file descriptor (its size when it was opened)."""
+
+    def __init__(self, fd: int, left: int) -> None:
+        self._fd, self._left = fd, left
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = os.read(self._fd, min(len(buffer), self._left)) if self._left > 0 else b""
+        buffer[: len(chunk)] = chunk
+        self._left -= len(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def _rows(file: Path) -> Iterator[tuple[int, list[str], dict[str, int]]]:
+    """``(line, fields, column index)`` of each row, streamed: the train file is 2 GB."""
     try:
-        header = next(reader)
-    except StopIteration:
-        raise AnnotationError(f"{file}: empty; expected a header {','.join(_COLUMNS)},…") from None
-    except csv.Error as exc:
-        raise AnnotationError(f"{where(file, 1)}: {exc}") from None
-    missing = [c for c in _COLUMNS if c not in header]
-    if missing:
-        raise AnnotationError(f"{where(file, 1)}: no column {', '.join(missing)} in the header")
-    out = []
-    try:
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise AnnotationError(
-                    f"{where(file, reader.line_num)}: {len(row)} fields where the header has {len(header)}"
-                )
-            out.append((reader.line_num, dict(zip(header, row))))
-    except csv.Error as exc:
-        raise AnnotationError(f"{where(file, reader.line_num)}: {exc}") from None
-    return out
+        fd = open_regular(file)
+    except NotRegularFileError as exc:
+        raise AnnotationError(f"{file}: is {exc.strerror}, not a regular Open Images CSV") from None
+    except OSError as exc:
+        raise AnnotationError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    size = os.fstat(fd).st_size
+    raw = _Bounded(fd, size)
+    if size > _LIMIT:
+        raw.close()
+        raise AnnotationError(f"{file}: is {size} bytes, more than the {_LIMIT} an Open Images CSV may have")
+    line = 1
+    with io.TextIOWrapper(io.BufferedReader(raw, 1 << 20), encoding="utf-8-sig", newline="") as text:
+        reader = csv.reader(text)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise AnnotationError(f"{file}: empty; expected a header {','.join(_COLUMNS)},…")
+            missing = [c for c in _COLUMNS if c not in header]
+            if missing:
+                raise AnnotationError(f"{where(file, 1)}: no column {', '.join(missing)} in the header")
+            index = {c: k for k, c in enumerate(header)}
+            for row in reader:
+                line = reader.line_num
+                if not row:
+                    continue
+                if len(row) != len(header):
+                    raise AnnotationError(
+                        f"{where(file, line)}: {len(row)} fields where the header has {len(header)}"
+                    )
+                yield line, row, index
+        except csv.Error as exc:
+            raise AnnotationError(f"{where(file, reader.line_num)}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise AnnotationError(f"{where(file, line)}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise AnnotationError(f"{file}: cannot read ({exc.strerror or exc})") from None
 
 
 def _classes(folder: Path) -> dict[str, str]:
@@ -143,6 +181,22 @@ def _meta(folder: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+class _Row:
+    """A CSV row's fields by column name."""
+
+    __slots__ = ("_fields", "_index")
+
+    def __init__(self, fields: list[str], index: dict[str, int]) -> None:
+        self._fields, self._index = fields, index
+
+    def __getitem__(self, column: str) -> str:
+        return self._fields[self._index[column]]
+
+    def get(self, column: str, default: str = "") -> str:
+        k = self._index.get(column)
+        return default if k is None else self._fields[k]
+
+
 def _flag(value: str) -> int | None:
     return int(value) if value in ("0", "1") else None
 
@@ -170,7 +224,8 @@ def read(path: str | Path, *, probe: bool = True, findings: Findings = STRICT) -
         split, word = _split(file)
         root = images_root / word if (images_root / word).is_dir() else images_root / split
         present = {p.stem: p.name for p in list_files(root) if is_image(p)} if root.is_dir() else {}
-        for line, row in _rows(file):
+        for line, fields, index in _rows(file):
+            row = _Row(fields, index)
             image_id = row["ImageID"]
             if path_problem(f"{image_id}.jpg") is not None:
                 raise AnnotationError(

@@ -237,3 +237,16 @@ def test_survey_opens_a_bounded_number_of_files(tmp_path: Path, monkeypatch: pyt
     assert len(opened) <= MAX_PEEKS
     assert seen.kinds["labelme"].files == 800
     assert "800 *.json files in 2 folders with `shapes`" in seen.entries(cli=True, formats=list(FORMATS))[0]
+
+
+def test_cvat_exports_in_sub_folders_are_named(tmp_path: Path) -> None:
+    xml = '<?xml version="1.0"?>\n<annotations><version>1.1</version></annotations>\n'
+    for sub in ("task_a", "task_b"):
+        (tmp_path / "two" / sub).mkdir(parents=True)
+        (tmp_path / "two" / sub / "annotations.xml").write_text(xml)
+    (tmp_path / "one" / "task").mkdir(parents=True)
+    (tmp_path / "one" / "task" / "annotations.xml").write_text(xml)
+    with pytest.raises(LayoutError, match=r"one export per folder: give svmlp one of task_a/, task_b/"):
+        svmlp.detect(tmp_path / "two")
+    with pytest.raises(LayoutError, match=r"CVAT for images XML \(give svmlp the folder task/\)"):
+        svmlp.detect(tmp_path / "one")

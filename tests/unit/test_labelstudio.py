@@ -224,6 +224,128 @@ def test_the_import_file_alone_keeps_links_text_and_splits(tmp_path: Path) -> No
     )
 
 
+def test_per_region_answers_are_attributes(tmp_path: Path) -> None:
+    results = [
+        _rect("r1", "car", 10, 10, 50, 50),
+        _rect("r2", "plate", 20, 40, 10, 5),
+        {
+            "id": "r2",
+            "type": "choices",
+            "from_name": "colour",
+            "to_name": "image",
+            "value": {"choices": ["yellow"]},
+        },
+        {"id": "r2", "type": "number", "from_name": "digits", "to_name": "image", "value": {"number": 7}},
+        {"id": "r1", "type": "rating", "from_name": "quality", "to_name": "image", "value": {"rating": 4}},
+        {
+            "id": "t1",
+            "type": "choices",
+            "from_name": "weather",
+            "to_name": "image",
+            "value": {"choices": ["rain"]},
+        },
+        {
+            "id": "k1",
+            "type": "keypointlabels",
+            "from_name": "kp",
+            "to_name": "image",
+            "value": {"x": 1, "y": 2},
+        },
+        {"id": "m1", "type": "brushlabels", "from_name": "m", "to_name": "image", "value": {"rle": [1, 2]}},
+    ]
+    ds = svmlp.read(_write(tmp_path / "export.json", [_task(results)]), probe=False)
+    assert ds.boxes.attributes is not None
+    assert ds.boxes.attributes.tolist() == [{"quality": 4}, {"colour": "yellow", "digits": 7}]
+    assert any(
+        "results that are not boxes left out: 1 brushlabels, 1 keypointlabels, 1 whole-image answer(s)" in n
+        for n in ds.notes
+    )
+
+
+def test_label_config_and_attributes_written(tmp_path: Path) -> None:
+    src = generate_annotations(12, seed=4)
+    attrs = np.full(len(src.boxes), None, dtype=object)
+    attrs[0] = {"colour": "yellow", "rear": True, "digits": 7}
+    attrs[1] = {"colour": "white", "label": "x"}  # a name the config itself uses
+    src = src.replace(boxes=svmlp.model.BoxTable(**{**src.boxes.__dict__, "attributes": attrs}))
+    svmlp.write(src, tmp_path / "ls", format="label-studio", images="none")
+    import xml.etree.ElementTree as ET
+
+    view = ET.parse(tmp_path / "ls" / labelstudio.CONFIG).getroot()
+    assert view.tag == "View"
+    labels = [x.get("value") for x in view.iterfind("RectangleLabels/Label")]
+    assert labels == [c.name for c in src.categories]
+    controls = {x.get("name"): x.tag for x in view}
+    assert controls["colour"] == "Choices" and controls["digits"] == "Number"
+    assert controls["attr_label"] == "Choices" and controls["text"] == "TextArea"
+    assert [c.get("value") for c in view.iterfind("Choices[@name='colour']/Choice")] == ["yellow", "white"]
+    want = {int(src.boxes.id[r]): attrs[r] for r in (0, 1)}
+
+    def by_id(ds: svmlp.Dataset) -> dict[int, object]:
+        assert ds.boxes.attributes is not None
+        return {int(i): a for i, a in zip(ds.boxes.id, ds.boxes.attributes) if a}
+
+    assert by_id(svmlp.read(tmp_path / "ls")) == want
+    os.remove(tmp_path / "ls" / SIDECAR_NAME)
+    bare = svmlp.read(tmp_path / "ls")  # what Label Studio gives back: ids from the region ids
+    assert sorted(by_id(bare).values(), key=str) == sorted(
+        [{"colour": "yellow", "rear": "true", "digits": 7}, {"colour": "white", "attr_label": "x"}], key=str
+    )
+
+
+def test_audit_findings_go_to_the_annotator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from svmlp.cli import main
+
+    src = generate_annotations(40, seed=2, noise=0.3)
+    svmlp.write(src, tmp_path / "coco", format="coco", images="none")
+    report = tmp_path / "report.json"
+    main(["audit", str(tmp_path / "coco"), "--no-probe", "--json", str(report), "-q"])
+    found = json.loads(report.read_text())
+    boxed = [i for i in found["issues"] if i.get("box_id") is not None]
+    assert boxed, "the noisy set gives box findings"
+    out = tmp_path / "ls"
+    code = main(
+        [
+            "convert",
+            str(tmp_path / "coco"),
+            "--no-probe",
+            "--to",
+            "label-studio",
+            "-o",
+            str(out),
+            "--images",
+            "none",
+            "--audit",
+            str(report),
+            "-q",
+        ]
+    )
+    assert code == 0
+    tasks = [t for f in out.glob("*.json") if f.name != SIDECAR_NAME for t in json.loads(f.read_text())]
+    assert all("audit" in t["data"] for t in tasks)
+    notes = [r for t in tasks for a in t["annotations"] for r in a["result"] if r.get("from_name") == "audit"]
+    assert len(notes) >= 1 and all(r["type"] == "textarea" and r["id"].startswith("b") for r in notes)
+    assert "audit_findings" in (out / labelstudio.CONFIG).read_text()
+    # the findings are for the annotator: reading the export back gives the same labels
+    assert_same_dataset(svmlp.read(tmp_path / "coco"), svmlp.read(out), sizes=False)
+    assert (
+        main(
+            [
+                "convert",
+                str(tmp_path / "coco"),
+                "--to",
+                "yolo",
+                "-o",
+                str(tmp_path / "y"),
+                "--audit",
+                str(report),
+            ]
+        )
+        == 2
+    )
+    assert "--audit applies to --to label-studio, not yolo" in capsys.readouterr().err
+
+
 # -- hostile files ----------------------------------------------------------------------------------
 
 
