@@ -7,12 +7,14 @@ split's folder, the image of the JSON's stem beside it is taken, as for VOC's st
 the box's ``corners``, more a COCO polygon ``segmentation``); other shape types are left out
 (noted). A ``group_id`` shared by one vehicle and one or more plates links them (roles from
 :mod:`svmlp.model.categories`); any other group is left unlinked (noted). A plate's
-``description`` is its text. Split folders (``train/``, ``val/``, also under ``images/``) are the
+``description`` is its text; a shape's ``flags`` (name → true/false) are the box's
+``attributes``. Split folders (``train/``, ``val/``, also under ``images/``) are the
 splits, else everything is ``train``; images with no JSON are unlabelled images.
 
 Written: ``images/<split>/<stem>.json`` beside each labelled image, boxes as ``rectangle``
 shapes, a box with corners as a four-point ``polygon``, links as ``group_id`` (one per vehicle
-with plates), plate text as the shape's ``description``; svmlp's sidecar keeps ids, categories,
+with plates), plate text as the shape's ``description``, true/false attributes as ``flags``;
+svmlp's sidecar keeps ids, categories,
 sizes, flags, crowd boxes and a box its corners do not give, so a round trip is exact.
 """
 
@@ -65,6 +67,7 @@ class _Shape(msgspec.Struct):
     group_id: int | None = None
     shape_type: str | None = "polygon"
     description: str | None = None
+    flags: dict[str, bool] | None = None
 
 
 class _File(msgspec.Struct):
@@ -210,6 +213,8 @@ def _shapes(doc: _File, js: Path, notes: list[str]) -> list[tuple[str, list[floa
         extra = shape_extra(pts) if kind == "polygon" else {}
         if s.description and role_for(s.label) == "child":
             extra.setdefault("plate", {})["text"] = s.description
+        if s.flags:
+            extra["attributes"] = {str(k)[:4096]: bool(v) for k, v in list(s.flags.items())[:256] if k}
         if s.group_id is not None:
             groups.setdefault(s.group_id, []).append(len(out))
         out.append((s.label, xyxy, extra))
@@ -428,6 +433,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
     offsets = ds.offsets.tolist()
     xyxy, cats, parent, crowd = b.xyxy.tolist(), b.category.tolist(), b.parent.tolist(), b.iscrowd.tolist()
     text = b.text.tolist() if b.text is not None else None
+    extra = b.attributes.tolist() if b.attributes is not None else None
     shaped = np.zeros(len(b), dtype=bool) if b.corners is None else np.isfinite(b.corners).all(axis=(1, 2))
     corners = b.corners.tolist() if b.corners is not None else None
     widths, heights = im.width.tolist(), im.height.tolist()
@@ -460,7 +466,9 @@ def write(ds: Dataset, out: Path) -> list[str]:
                     "group_id": gid,
                     "description": text[r] if text is not None else "",
                     "shape_type": kind,
-                    "flags": {},
+                    "flags": {k: v for k, v in (extra[r] or {}).items() if isinstance(v, bool)}
+                    if extra is not None
+                    else {},
                 }
             )
         doc = {

@@ -87,6 +87,23 @@ def test_shapes_groups_and_text(tmp_path: Path) -> None:
     assert any("1 circle shape(s) left out" in n for n in ds.notes)
 
 
+def test_flags_are_attributes(tmp_path: Path) -> None:
+    shapes = [
+        _shape("car", [[10, 10], [90, 70]], flags={"parked": True, "blurred": False}),
+        _shape("licence plate", [[20, 50], [40, 60]]),
+    ]
+    _write(tmp_path / "src" / "a.json", _doc(shapes))
+    ds = svmlp.read(tmp_path / "src")
+    assert ds.boxes.attributes is not None
+    assert ds.boxes.attributes.tolist() == [{"parked": True, "blurred": False}, None]
+    svmlp.write(ds, tmp_path / "out", format="labelme", images="none")
+    written = json.loads(next((tmp_path / "out").rglob("a.json")).read_text())
+    assert written["shapes"][0]["flags"] == {"parked": True, "blurred": False}
+    os.remove(tmp_path / "out" / SIDECAR_NAME)
+    back = svmlp.read(tmp_path / "out")
+    assert back.boxes.attributes is not None and back.boxes.attributes[0] == {"parked": True, "blurred": False}
+
+
 def test_a_group_that_is_not_one_vehicle_with_plates_is_noted(tmp_path: Path) -> None:
     shapes = [
         _shape("car", [[10, 10], [90, 70]], group=4),
