@@ -101,7 +101,10 @@ def test_flags_are_attributes(tmp_path: Path) -> None:
     assert written["shapes"][0]["flags"] == {"parked": True, "blurred": False}
     os.remove(tmp_path / "out" / SIDECAR_NAME)
     back = svmlp.read(tmp_path / "out")
-    assert back.boxes.attributes is not None and back.boxes.attributes[0] == {"parked": True, "blurred": False}
+    assert back.boxes.attributes is not None and back.boxes.attributes[0] == {
+        "parked": True,
+        "blurred": False,
+    }
 
 
 def test_a_group_that_is_not_one_vehicle_with_plates_is_noted(tmp_path: Path) -> None:
