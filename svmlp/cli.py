@@ -552,7 +552,12 @@ def _run(argv: Sequence[str] | None, stop: Signals) -> int:
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     if words and words[0] in _COMMANDS:
         stop.prog = f"svmlp {words[0]}"
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] == "train":  # KEY=VALUE words are ultralytics' own: the harness takes them
+        from svmlp.train.harness import split_overrides
+
+        given = split_overrides(given)[0]
+    args = build_parser().parse_args(given)
     stop.prog = f"svmlp {args.command}"
     try:
         return _COMMANDS[args.command](args)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import FIXTURES, PLATES  # noqa: E402
+
+# the ultralytics plug-in's tests run in .venv-ultralytics (make test builds it), not beside the
+# main venv's CPU torch, where ultralytics (and torchvision) cannot load
+if importlib.util.find_spec("ultralytics") is None:
+    collect_ignore_glob = ["ultralytics/*"]
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
 try:

@@ -22,6 +22,10 @@ def read_data(args: argparse.Namespace, say: Callable[[str], None]) -> Dataset:
     from svmlp.links import link_plates
 
     ds = read(args.data)
+    if getattr(args, "parents", None) is not None or getattr(args, "children", None) is not None:
+        from svmlp.links import with_roles
+
+        ds = with_roles(ds, parents=args.parents, children=args.children)
     conflict = ds.inputs.output_conflict(args.out)
     if conflict is not None:
         raise UsageError(f"--out {args.out}: {conflict}; keep runs outside the data set")

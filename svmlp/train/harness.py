@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,9 +40,25 @@ ICR_CHOICES = ("off", "inverse", "linear", "log")
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Train the reference detector, with or without ICR.", add_help=add_help
+        description="Train the reference detector, with or without ICR; or, with --engine ultralytics, "
+        "an ultralytics model with ICR in ultralytics' own loss. KEY=VALUE words anywhere on the line are "
+        "ultralytics' own training arguments (--engine ultralytics only), passed through.",
+        add_help=add_help,
     )
     p.add_argument("data", type=Path, help="data set folder or annotation file (any format svmlp reads)")
+    p.add_argument(
+        "--engine",
+        choices=("svmlp", "ultralytics"),
+        default="svmlp",
+        help="svmlp: the reference detector (default); ultralytics: an ultralytics model "
+        "(--model yolo12n.yaml, rtdetr-l.yaml, …) with ICR in its own loss (svmlp[ultralytics])",
+    )
+    for flag, what in (("--parents", "vehicle"), ("--children", "plate")):
+        p.add_argument(
+            flag,
+            type=lambda t: [s.strip() for s in t.split(",") if s.strip()],
+            help=f"{what} classes for ICR, comma-separated (default: from svmlp's alias table)",
+        )
     p.add_argument("-c", "--config", type=Path, help="a YAML file of these options (the command line wins)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--imgsz", type=int, default=640)
@@ -84,8 +102,22 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the arguments, the ``KEY=VALUE`` words among them: ultralytics' own arguments).
+
+    >>> split_overrides(["data", "--epochs", "3", "mosaic=0", "--out=x"])
+    (['data', '--epochs', '3', '--out=x'], ['mosaic=0'])
+    """
+    words = [a for a in argv if _OVERRIDE.match(a)]
+    return [a for a in argv if not _OVERRIDE.match(a)], words
+
+
+_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = get_args_parser()
+    argv, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     first = parser.parse_args(argv)
     if first.config is not None:
         import yaml
@@ -100,13 +132,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(f"{first.config}: unknown option(s) {', '.join(map(str, unknown))}")
         parser.set_defaults(**{k: Path(v) if k in ("out", "data") else v for k, v in cfg.items()})
         first = parser.parse_args(argv)
+    first.overrides = overrides
     if first.imgsz < 32 or first.imgsz % 32:
         raise UsageError(
             f"--imgsz {first.imgsz}: must be a positive multiple of 32 (the model's largest stride)"
         )
     if first.icr not in ICR_CHOICES:
         raise UsageError(f"--icr {first.icr!r}: unknown mode; choose one of {', '.join(ICR_CHOICES)}")
-    get_family(first.model)  # an unknown family names the known ones
+    if first.engine == "svmlp":
+        if first.overrides:
+            raise UsageError(
+                f"{first.overrides[0]!r}: KEY=VALUE arguments are ultralytics'; pass --engine ultralytics"
+            )
+        get_family(first.model)  # an unknown family names the known ones
     return first
 
 
@@ -139,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes
 
     args = _parse(argv)
+    if args.engine == "ultralytics":
+        from svmlp.ultralytics.run import train_main
+
+        return train_main(args, args.overrides)
     procs = start_processes(args.device)
     amp_dtype = amp_dtype_for(procs.device, amp=args.amp)
     if args.amp and amp_dtype is None:
