@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := constraints-cpu.txt
 DEMO_OUT ?= demo-out
+ULTRA ?= .venv-ultralytics
+ULTRA_CONSTRAINTS := constraints-ultralytics.txt
 SRC_DEPS := pyproject.toml $(CONSTRAINTS)
 
-.PHONY: demo test install install-test bench lint clean dbsetup chromium
+.PHONY: demo test install install-test install-ultralytics bench lint clean dbsetup chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +64,24 @@ demo: $(VENV)/.installed
 # lint first: CI runs this target, and a tree that fails ruff or mypy does not land
 # the FiftyOne database tests run in one process after the rest: two pytest-xdist workers
 # starting or cleaning one mongod broke them now and then
-test: lint
-	$(BIN)/python -m pytest -n 2 -q -m "not fiftyone"
+# the ultralytics plug-in's tests run last, in their own venv (see install-ultralytics)
+test: lint $(ULTRA)/.installed
+	$(BIN)/python -m pytest -n 2 -q -m "not fiftyone and not ultralytics"
 	$(BIN)/python -m pytest -q -m fiftyone
+	$(ULTRA)/bin/python -m pytest -n 2 -q -m ultralytics tests/ultralytics_plugin
+
+# .venv-ultralytics: torchvision loads only beside torch 2.14.1 (a CUDA build from local disk,
+# ~5.5 GB, run on the CPU here), not beside the main venv's CPU torch; ultralytics from the
+# registry; both pinned in constraints-ultralytics.txt. Reused when it is already there.
+$(ULTRA)/.installed: pyproject.toml $(ULTRA_CONSTRAINTS)
+	$(PYTHON) -m venv $(ULTRA)
+	$(ULTRA)/bin/python -m pip install -q --upgrade pip
+	$(ULTRA)/bin/python -m pip install -q -c $(ULTRA_CONSTRAINTS) torch torchvision
+	$(ULTRA)/bin/python -m pip install -q -c $(ULTRA_CONSTRAINTS) -e '.[ultralytics]' \
+		'pytest>=7.4' 'pytest-timeout>=2.2' 'pytest-xdist>=3.5'
+	touch $@
+
+install-ultralytics: $(ULTRA)/.installed
 
 bench: $(VENV)/.installed-test
 	$(PIP) install -q -c $(CONSTRAINTS) -e '.[all,dev,bench]'
@@ -76,4 +93,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/python -m mypy svmlp
 
 clean:
-	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache build dist *.egg-info
+	rm -rf $(VENV) $(ULTRA) $(DEMO_OUT) .pytest_cache build dist *.egg-info

@@ -251,7 +251,11 @@ def _add_train(sub: Any) -> None:
         description="Train the reference detector (YOLO-family, pure torch), with or without ICR.",
     )
     p = sub.add_parser("predict", help="a checkpoint's predictions on a split, in the COCO results format")
-    p.add_argument("checkpoint", type=Path, help="best.pt or last.pt of a run")
+    p.add_argument(
+        "checkpoint",
+        type=Path,
+        help="best.pt or last.pt of a run (svmlp's, or ultralytics' with svmlp[ultralytics])",
+    )
     p.add_argument("src", type=Path, help="data set folder or annotation file")
     p.add_argument("--split", default="test")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="PREDS.json")
@@ -434,6 +438,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from svmlp.ultralytics.run import is_ultralytics_checkpoint
+
+    if is_ultralytics_checkpoint(args.checkpoint):  # a YOLO or RT-DETR run of --engine ultralytics
+        from svmlp.ultralytics.run import predict_file as predict_ultralytics
+
+        n = predict_ultralytics(
+            args.checkpoint,
+            args.src,
+            split=args.split,
+            out=args.out,
+            imgsz=args.imgsz,
+            batch=args.batch,
+            conf=args.conf,
+            iou=args.iou,
+            device=args.device,
+        )
+        print(f"{n} predictions for split {args.split} written to {args.out}")
+        return 0
     from svmlp.train.inference import predict_file
 
     n = predict_file(

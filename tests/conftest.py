@@ -14,7 +14,7 @@ from helpers import FIXTURES, PLATES  # noqa: E402
 # the ultralytics plug-in's tests run in .venv-ultralytics (make test builds it), not beside the
 # main venv's CPU torch, where ultralytics (and torchvision) cannot load
 if importlib.util.find_spec("ultralytics") is None:
-    collect_ignore_glob = ["ultralytics/*"]
+    collect_ignore_glob = ["ultralytics_plugin/*"]
 
 os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
 try:

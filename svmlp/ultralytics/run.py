@@ -107,26 +107,39 @@ def is_rtdetr_checkpoint(path: Path) -> bool:
         return False
 
 
-def _yolo_data(args: argparse.Namespace, say: Callable[[str], None]) -> Path:
-    """The ``data.yaml`` to train on: the source's own, or a YOLO copy of it in the run folder."""
-    src = Path(args.data)
-    if src.is_file() and src.suffix in (".yaml", ".yml"):
-        return src
-    for name in ("data.yaml", "dataset.yaml"):
-        if (src / name).is_file():
-            return src / name
-    from svmlp.formats import read, write
+def _works_as_is(config: Path) -> str | None:
+    """None when ultralytics reads ``config`` as it is (every split's images where it says), else
+    what is wrong, in ultralytics' words."""
+    from ultralytics.data.utils import check_det_dataset
 
-    ds = read(src)
+    try:
+        check_det_dataset(str(config), autodownload=False)
+    except Exception as exc:  # ultralytics says "missing path ..." with a RuntimeError or another
+        return " ".join(str(exc).split())[:200]
+    return None
+
+
+def _yolo_data(args: argparse.Namespace, say: Callable[[str], None]) -> Path:
+    """The ``data.yaml`` to train on: the source's own when it is a YOLO set ultralytics reads as
+    it is; else (another format, or a config with another machine's paths, as Roboflow exports
+    have) a YOLO copy svmlp writes into the run folder, images linked."""
+    from svmlp.formats import detect, read, write
+
+    src = Path(args.data)
+    ds = read(src)  # bad data is svmlp's one line, before ultralytics sees it
     conflict = ds.inputs.output_conflict(args.out)
     if conflict is not None:
         raise UsageError(f"--out {args.out}: {conflict}; keep runs outside the data set")
+    config = src if src.is_file() and src.suffix in (".yaml", ".yml") else None
+    if config is None and src.is_dir() and detect(src) == "yolo":
+        config = next((src / n for n in ("data.yaml", "dataset.yaml") if (src / n).is_file()), None)
+    why = _works_as_is(config) if config is not None else f"{src} is not a YOLO set"
+    if why is None and config is not None:
+        return config
     target = Path(args.out) / "data"
     if not (target / "data.yaml").is_file():
         write(ds, target, format="yolo", images="symlink", overwrite=True)
-        say(
-            f"note: {src} is not a YOLO set; wrote it as one to {target} (images linked, links in the sidecar)"
-        )
+    say(f"note: {why}; training on a YOLO copy in {target} (images linked, links in the sidecar)")
     return target / "data.yaml"
 
 
@@ -190,6 +203,11 @@ def train_main(args: argparse.Namespace, extras: Sequence[str], say: Callable[[s
         model.train(trainer=trainer, **kwargs)
     except SyntaxError as exc:  # ultralytics' word for an unknown or mistyped argument
         raise UsageError(f"ultralytics refused an argument: {' '.join(str(exc).split())[:300]}") from None
+    except (RuntimeError, FileNotFoundError) as exc:
+        text = " ".join(str(exc).split())
+        if not text.startswith("Dataset"):  # ultralytics' word for data it cannot use
+            raise
+        raise UsageError(f"ultralytics: {text[:300]}") from None
     best = out / "weights" / "best.pt"
     if best.is_file():
         _score(best, data, out, args, say)
