@@ -456,8 +456,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         )
         print(f"{n} predictions for split {args.split} written to {args.out}")
         return 0
+    from svmlp._optional import require
     from svmlp.train.inference import predict_file
 
+    require("torch", extra="train")
     n = predict_file(
         args.checkpoint,
         args.src,

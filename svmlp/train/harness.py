@@ -144,6 +144,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
             raise UsageError(
                 f"{first.overrides[0]!r}: KEY=VALUE arguments are ultralytics'; pass --engine ultralytics"
             )
+        check_extras(plots=first.plots)  # before the family, whose module imports torch
         get_family(first.model)  # an unknown family names the known ones
     return first
 
@@ -170,17 +171,28 @@ class _Run:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def check_extras(*, plots: bool = True) -> None:
+    """What training needs (the ``train`` extra), checked before any data is read: a missing one
+    is one line naming the extra, not a failure after the first epoch."""
+    from svmlp._optional import require
+
+    require("torch", extra="train")
+    require("pycocotools", extra="train")  # every evaluation
+    if plots:
+        require("matplotlib", extra="train")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train; returns 0. Bad input raises :class:`~svmlp.errors.UsageError`."""
-    from svmlp.train import checkpoint as ckpt
-    from svmlp.train.data import TrainData, read_data
-    from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes
-
     args = _parse(argv)
     if args.engine == "ultralytics":
         from svmlp.ultralytics.run import train_main
 
         return train_main(args, args.overrides)
+    from svmlp.train import checkpoint as ckpt
+    from svmlp.train.data import TrainData, read_data
+    from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes
+
     procs = start_processes(args.device)
     amp_dtype = amp_dtype_for(procs.device, amp=args.amp)
     if args.amp and amp_dtype is None:
