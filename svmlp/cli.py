@@ -433,8 +433,15 @@ def _cmd_view(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from svmlp.train.harness import main as train_main
+    from svmlp.train.harness import parse
 
-    return train_main(sys.argv[2:] if _argv is None else list(_argv[1:]))
+    argv = sys.argv[2:] if _argv is None else list(_argv[1:])
+    if args.engine == "ultralytics":
+        from svmlp.ultralytics.run import train_main as train_ultralytics
+
+        options = parse(argv)
+        return train_ultralytics(options, options.overrides)
+    return train_main(argv)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:

@@ -91,7 +91,9 @@ VERDICTS: dict[str, Verdict] = {
     "datumaro": Verdict("with `items`", "this looks like Datumaro JSON"),
     "via": Verdict("with `regions` per image", "this looks like VGG Image Annotator (VIA) JSON"),
     "cvat": Verdict("with an <annotations> root", "this is CVAT for images XML", ("cvat",)),
-    "open_images": Verdict("with ImageID/LabelName columns", "this looks like Open Images CSV"),
+    "open_images": Verdict(
+        "with ImageID/LabelName columns", "this looks like Open Images CSV", ("openimages",)
+    ),
     "open_images_hierarchy": Verdict("with `LabelName`/`Subcategory`", "Open Images' class hierarchy"),
     "tf_csv": Verdict("with filename, xmin, ymin, xmax, ymax columns", "a TensorFlow object detection CSV"),
     "tfrecord": Verdict("", "TFRecord files (TensorFlow Object Detection API)"),
@@ -196,6 +198,10 @@ _ONE_FOLDER = ("cvat", "label-studio")
 def _hint(v: Verdict, seen: _Seen, *, cli: bool, formats: Collection[str]) -> str:
     fmt = next((f for f in v.reads if f in formats), None)
     where = [f for f in seen.folders if f]
+    if fmt == "openimages":  # the reader takes the folder that holds annotations/ and images/
+        where = sorted({w.rsplit("/", 1)[0] if w.endswith("annotations") and "/" in w else w for w in where})
+        if len(where) == 1 and where[0] != "annotations":
+            return f"give svmlp the folder {where[0]}/"
     if fmt in _ONE_FOLDER and where and len(where) == len(seen.folders):
         if len(where) == 1:
             return f"give svmlp the folder {where[0]}/"

@@ -115,7 +115,9 @@ def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 _OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The options of a run (the command line, then ``--config``), checked; ``KEY=VALUE`` words
+    are kept as ``overrides``."""
     parser = get_args_parser()
     argv, overrides = split_overrides(sys.argv[1:] if argv is None else argv)
     first = parser.parse_args(argv)
@@ -184,11 +186,9 @@ def check_extras(*, plots: bool = True) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Train; returns 0. Bad input raises :class:`~svmlp.errors.UsageError`."""
-    args = _parse(argv)
-    if args.engine == "ultralytics":
-        from svmlp.ultralytics.run import train_main
-
-        return train_main(args, args.overrides)
+    args = parse(argv)
+    if args.engine == "ultralytics":  # the layer above this one runs it (svmlp.ultralytics)
+        raise UsageError("--engine ultralytics: run it as `svmlp train DATA --engine ultralytics ...`")
     from svmlp.train import checkpoint as ckpt
     from svmlp.train.data import TrainData, read_data
     from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes

@@ -250,3 +250,8 @@ def test_cvat_exports_in_sub_folders_are_named(tmp_path: Path) -> None:
         svmlp.detect(tmp_path / "two")
     with pytest.raises(LayoutError, match=r"CVAT for images XML \(give svmlp the folder task/\)"):
         svmlp.detect(tmp_path / "one")
+
+
+def test_open_images_one_level_down_names_its_folder(fixtures_dir: Path) -> None:
+    with pytest.raises(LayoutError, match=r"Open Images CSV \(give svmlp the folder v6/\)"):
+        svmlp.detect(fixtures_dir / "datumaro" / "open_images_dataset")
