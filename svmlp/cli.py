@@ -291,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_train,
         _add_download,
         _add_verify,
+        _add_manifest,
     ):
         add(sub)
     return parser
@@ -499,6 +500,46 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_manifest(sub: Any) -> None:
+    p = sub.add_parser(
+        "manifest",
+        help="write the manifest of a folder of release files (for whoever hosts a mirror)",
+        description="The manifest `svmlp download --manifest` reads: every file of FOLDER with its "
+        "size and sha256, archives with their members.",
+        epilog="example: svmlp manifest release/ --name svmlp --version 1.0 "
+        "--base-url https://mirror.example.org/svmlp/1.0/ -o release/manifest.json",
+    )
+    p.add_argument("folder", type=Path, help="the folder holding the release files")
+    p.add_argument("--name", required=True, help="release name (letters, digits, . _ -)")
+    p.add_argument("--version", required=True, dest="release_version", help="release version")
+    p.add_argument("--base-url", action="append", default=[], help="a mirror's base URL; repeatable")
+    p.add_argument("--unpack-to", default=".", help="where files go under the destination (default: .)")
+    p.add_argument("-o", "--out", type=Path, help="where to write the manifest (default: print it)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing but the manifest")
+
+
+def _cmd_manifest(args: argparse.Namespace) -> int:
+    from svmlp._cli_reports import write_text
+    from svmlp.release.authoring import build_manifest
+
+    doc = build_manifest(
+        args.folder,
+        name=args.name,
+        version=args.release_version,
+        base_urls=args.base_url,
+        unpack_to=args.unpack_to,
+        skip=args.out.resolve() if args.out else None,
+    )
+    text = json.dumps(doc, indent=1) + "\n"
+    if args.out:
+        write_text(args.out, text)
+        if not args.quiet:
+            print(f"wrote {args.out}: {len(doc['files'])} file(s)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from svmlp.release.download import download
     from svmlp.release.manifest import default_manifest_url, load_manifest, sample_manifest_url
@@ -551,6 +592,7 @@ _COMMANDS = {
     "evaluate": _cmd_evaluate,
     "download": _cmd_download,
     "verify": _cmd_verify,
+    "manifest": _cmd_manifest,
 }
 
 

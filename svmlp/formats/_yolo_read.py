@@ -200,6 +200,7 @@ def read_labels(
     sizes, ids, labelled = np.zeros((n, 2), np.int64), np.zeros(n, np.int64), np.ones(n, bool)
     batch, with_labels = _Batch(), []
     owner: dict[Path, int] = {}
+    shared: dict[tuple[str, str], int] = {}
     label_files = [""] * n
     for i, (split, key, img) in enumerate(records):
         entry = known.get((split, key))
@@ -214,20 +215,28 @@ def read_labels(
                     f"{img}: svmlp.sidecar.json lists {len(entry.rows)} boxes for this image but its label file is missing"
                 )
             continue
-        if label in owner:
+        if label in owner and records[owner[label]][2] == img and records[owner[label]][0] != split:
+            shared.setdefault((records[owner[label]][0], split), 0)
+            shared[records[owner[label]][0], split] += 1  # one image in two splits: read in both
+        elif label in owner:
             findings.complain(
                 "stem_collision",
                 f"{label}: is the label file of two images, {records[owner[label]][2].name} and {img.name}; rename one",
             )
             labelled[i] = False  # read leniently, the label file stays with the first image
             continue
-        owner[label] = i
+        owner.setdefault(label, i)
         label_files[i] = str(label)
         batch.add(i, label, text or "", len(categories))
         with_labels.append(i)
     builder = BoxBuilder()
     why: list[str | None] = [h.error for h in headers] if headers else [None] * n
     notes = _boxes(batch, with_labels, records, sizes, known, categories, builder, sidecar, why)
+    notes += [
+        f"{k} image(s) of {a} are also listed as {b} (the config names the same images for both); "
+        f"read in both splits: `svmlp audit` reports the leakage"
+        for (a, b), k in shared.items()
+    ]
     hw, hh, ho = header_columns(headers) if headers else (None, None, None)
     images = ImageTable.build(
         id=number_missing(ids),  # images new since svmlp wrote the sidecar come after its ids

@@ -177,7 +177,10 @@ def read_files(
     findings: Findings = STRICT,
 ) -> Dataset:
     """Several COCO-style files, one split each, as one data set (``native``: each is checked
-    against the native schema)."""
+    against the native schema). Of several files found in a folder, JSON that is surely not a
+    COCO data set (a ``stats.json``, a results list, a Label Studio export) is skipped with a note;
+    a file given by name, or the only one, is read and refused by name."""
+    files, notes = (files, []) if native or len(files) < 2 else _coco_only(files)
     parts, roots = [], {}
     seen: dict[str, Path] = {}
     for f, split in files:
@@ -217,11 +220,29 @@ def read_files(
         boxes,
         roots=roots,
         info=parts[0].info if parts else {},
+        notes=notes,
         source=source,
         inputs=inputs,
         findings=findings,
     )
     return probe_headers(ds) if probe else ds
+
+
+def _coco_only(files: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], list[str]]:
+    """The files that may be COCO data sets, and a note for each JSON file skipped; all of them
+    when none may be (the reader then says what the first one is)."""
+    from svmlp.formats._survey import VERDICTS
+
+    kinds = [kind_of_json(_cocojson.json_head(f)) for f, _ in files]
+    keep = [fs for fs, k in zip(files, kinds) if k in ("coco", "coco?")]
+    if not keep or len(keep) == len(files):
+        return files, []
+    notes = [
+        f"{f}: not a COCO data set ({VERDICTS[k].verdict if k in VERDICTS else k}); skipped"
+        for (f, _), k in zip(files, kinds)
+        if k not in ("coco", "coco?")
+    ]
+    return keep, notes
 
 
 def _base(f: Path) -> Path:

@@ -328,6 +328,6 @@ def default_manifest_url() -> str:
         return urljoin(_REGISTRY.resolve().as_uri(), entry["manifest"])
     raise ManifestError(
         f"{entry['title']}: {entry['status']}; if you have a mirror or a local copy, run "
-        "svmlp download --manifest URL_OR_PATH -o DIR (hosts make one with scripts/make_manifest.py), "
+        "svmlp download --manifest URL_OR_PATH -o DIR (hosts make one with svmlp manifest FOLDER), "
         "or try everything on the embedded sample: svmlp download --sample -o DIR"
     )

@@ -58,6 +58,9 @@ class SVMLPDataset(torch.utils.data.Dataset):
     - ``cache``: True or a folder: keep decoded, resized images in a memory-mapped file filled in
       the first epoch (see :mod:`svmlp.torch.cache`). Needs a transform with a ``load_size``.
     - ``seed``: the base of every random choice (default: drawn once, at random).
+    - ``label_offset``: added to every ``labels`` value. torchvision's detection models keep label
+      0 for the background: ``label_offset=1`` gives them 1…N (``label_map`` still maps index
+      ``k`` to its class; the target's label is ``k + label_offset``).
 
     >>> from svmlp.torch import SVMLPDataset, transforms as T  # doctest: +SKIP
     >>> ds = SVMLPDataset("data/", split="train", transforms=T.train_preset(640))  # doctest: +SKIP
@@ -77,10 +80,14 @@ class SVMLPDataset(torch.utils.data.Dataset):
         cache: bool | str | os.PathLike[str] = False,
         seed: int | None = None,
         format: str | None = None,
+        label_offset: int = 0,
         **read_options: Any,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise UsageError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        if not (isinstance(label_offset, int) and not isinstance(label_offset, bool) and label_offset >= 0):
+            raise UsageError(f"label_offset must be a whole number >= 0, not {label_offset!r}")
+        self.label_offset = label_offset
         ds = source if isinstance(source, Dataset) else _read(source, format, read_options)
         if isinstance(label_map, (str, os.PathLike)):
             label_map = LabelMap.load(label_map)
@@ -241,7 +248,7 @@ class SVMLPDataset(torch.utils.data.Dataset):
         w, h = s.meta["frame"]
         target = {
             "boxes": torch.from_numpy(np.asarray(s.boxes, dtype=np.float32).reshape(-1, 4)),
-            "labels": torch.from_numpy(np.asarray(s.labels, dtype=np.int64)),
+            "labels": torch.from_numpy(np.asarray(s.labels, dtype=np.int64) + self.label_offset),
             "parent": torch.from_numpy(np.asarray(s.parent, dtype=np.int64)),
             "iscrowd": torch.from_numpy(np.asarray(s.iscrowd, dtype=np.int64)),
             "image_id": int(self._image_ids[i]),

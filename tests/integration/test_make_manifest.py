@@ -1,4 +1,5 @@
-"""scripts/make_manifest.py: a host's folder of release files becomes a manifest svmlp downloads from."""
+"""`svmlp manifest` (and the old scripts/make_manifest.py, which calls it): a host's folder of
+release files becomes a manifest svmlp downloads from."""
 
 from __future__ import annotations
 
@@ -49,3 +50,26 @@ def test_a_mirror_folder_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "extras" / "readme.txt").read_text() == "hello"
     assert len(svmlp.read(tmp_path / "d")) == 120
     assert verify_release(tmp_path / "d", full=True).exit_code() == 0
+
+
+def test_svmlp_manifest_command(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from svmlp.cli import main
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    archive = sample_manifest()["files"][0]["name"]
+    shutil.copy(SAMPLE_DIR / archive, mirror / archive)
+    assert (
+        main(["manifest", str(mirror), "--name", "m", "--version", "1", "-o", str(mirror / "manifest.json")])
+        == 0
+    )
+    doc = json.loads((mirror / "manifest.json").read_text())
+    assert [f["name"] for f in doc["files"]] == [archive] and doc["files"][0]["members"]
+    assert main(["manifest", str(mirror), "--name", "m", "--version", "1"]) == 0  # printed, not written
+    assert json.loads(capsys.readouterr().out)["files"][0]["name"] in (archive, "manifest.json")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["manifest", str(empty), "--name", "m", "--version", "1"]) == 2
+    assert "no release files in it" in capsys.readouterr().err
+    assert main(["manifest", str(mirror), "--name", "bad name!", "--version", "1"]) == 2
+    assert "would not be valid" in capsys.readouterr().err

@@ -341,3 +341,15 @@ def test_collates_pack_a_batch_into_a_few_storages(scenes: Dataset) -> None:
     for (image, target), got, want in zip(batch, images, targets):
         assert torch.equal(got, image) and torch.equal(want["boxes"], target["boxes"])
         assert want["file_name"] == target["file_name"]
+
+
+def test_label_offset_for_torchvision_detectors(scenes: Dataset) -> None:
+    """torchvision's detection models keep label 0 for the background."""
+    plain = SVMLPDataset(scenes, split="train", seed=0)
+    shifted = SVMLPDataset(scenes, split="train", seed=0, label_offset=1)
+    for k in range(3):
+        a, b = plain[k][1]["labels"], shifted[k][1]["labels"]
+        assert torch.equal(b, a + 1)
+    assert all(bool((shifted[k][1]["labels"] >= 1).all()) for k in range(len(shifted)))
+    with pytest.raises(svmlp.UsageError, match="label_offset"):
+        SVMLPDataset(scenes, label_offset=-1)

@@ -364,3 +364,20 @@ def test_one_split_folder_given_names_the_config_above(tmp_path: Path) -> None:
     (tmp_path / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     with pytest.raises(svmlp.AnnotationError, match=r"data\.yaml names them: give svmlp that file or "):
         svmlp.read(tmp_path / "train", format="yolo")
+
+
+def test_val_naming_the_train_images_is_read_and_audited(tmp_path: Path) -> None:
+    """Tutorials write `val: images/train`: every peer reads it; svmlp reads it, says so, and the
+    audit reports the leakage (it used to be refused as 'the label file of two images')."""
+    from svmlp.audit import audit
+
+    for k in range(3):
+        _image(tmp_path / "images" / "train" / f"a{k}.jpg")
+        _text(tmp_path / "labels" / "train" / f"a{k}.txt", "0 0.5 0.5 0.2 0.2\n")
+    _text(tmp_path / "data.yaml", "path: ''\ntrain: images/train\nval: images/train\nnames: [car]\n")
+    ds = svmlp.read(tmp_path)
+    assert ds.splits == ["train", "val"] and len(ds) == 6 and len(ds.boxes) == 6
+    assert any("3 image(s) of train are also listed as val" in n and "svmlp audit" in n for n in ds.notes)
+    report = audit(tmp_path, probe=False)
+    leaks = [i for i in report.issues if i.check == "identical_images_across_splits"]
+    assert len(leaks) == 3 and all(i.severity == "error" for i in leaks)
