@@ -251,7 +251,19 @@ def _check_dataset(root: Path, report: VerifyReport, *, full: bool, jobs: int, p
         why = "an image no annotation file refers to"
         report.problems.append(_problem("unreferenced_image", _rel(root, path), why))
     if full:
+        _check_schema(root, ds, report)
         _check_decodes(root, present, report, jobs=jobs, progress=progress)
+
+
+def _check_schema(root: Path, ds: Dataset, report: VerifyReport) -> None:
+    """``--full``: every native annotation file against the published JSON Schema itself (reading
+    checks the same rules through its typed decode; this is the contract, run in full)."""
+    from svmlp.formats._schema_check import schema_error
+
+    for f in sorted(p for p in ds.inputs.files if str(p).endswith(".svmlp.json")):
+        message = schema_error(Path(f))
+        if message is not None:
+            report.problems.append(_problem("schema", _rel(root, Path(f)), message))
 
 
 def _check_present(root: Path, ds: Dataset, report: VerifyReport) -> list[Path]:
