@@ -1,4 +1,4 @@
-"""Reports the command line writes (``audit --json/--html``, ``evaluate --json``): never over or
+"""Reports the command line writes (``--json-out``, ``audit --html``): never over or
 inside what the command read, and whole or not at all."""
 
 from __future__ import annotations

@@ -18,6 +18,68 @@ __all__ = ["build_parser", "main"]
 _argv: list[str] | None = None  # the arguments main() was given (svmlp train passes them on whole)
 
 
+#: the examples each verb's --help ends with (real invocations; the tests run --help for each)
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "convert": (
+        "svmlp convert my-coco/ --to yolo -o my-yolo/",
+        "svmlp convert cvat-export/ --to yolo -o my-yolo/ --images symlink",
+        "svmlp convert data/ --to label-studio -o ls/ --audit report.json",
+    ),
+    "stats": (
+        "svmlp stats my-yolo/",
+        "svmlp stats data/ --json-out stats.json --parents car --children plate",
+    ),
+    "link": (
+        "svmlp link my-yolo/ -o linked/",
+        "svmlp link data/ -o linked/ --to coco --min-inside 0.6 --relink",
+    ),
+    "audit": (
+        "svmlp audit data/ --html report.html",
+        "svmlp audit data/ --split val --predictions preds.json --json-out report.json --fail-on warning",
+    ),
+    "view": ("svmlp view data/", "svmlp view data/ --audit report.json --predictions preds.json --split val"),
+    "train": (
+        "svmlp train data/ --epochs 100 --imgsz 640 --icr inverse --out runs/icr",
+        "svmlp train my-yolo/ --engine ultralytics --model yolo12n.yaml --icr inverse --epochs 300",
+        "svmlp train data/ --out runs/icr --resume",
+    ),
+    "predict": (
+        "svmlp predict runs/icr/best.pt data/ --split test -o preds.json",
+        "svmlp predict runs/exp/weights/best.pt my-yolo/ --split val -o preds.json --imgsz 640",
+    ),
+    "evaluate": (
+        "svmlp evaluate data/ --predictions preds.json --split test",
+        "svmlp evaluate data/ --predictions preds.json --split test --json-out metrics.json",
+    ),
+    "download": (
+        "svmlp download --sample -o data/sample",
+        "svmlp download --manifest URL -o data/ --mirror URL",
+    ),
+    "verify": ("svmlp verify data/sample", "svmlp verify data/ --full --json-out verify.json"),
+    "manifest": (
+        "svmlp manifest release/ --name svmlp --version 1.0 -o release/manifest.json",
+        "svmlp manifest release/ --name svmlp --version 1.0 --base-url https://mirror.example.org/svmlp/1.0/",
+    ),
+}
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Help that names every option's default (where its text does not already) and keeps the
+    examples' lines as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS, [], ())
+            and "default" not in text.lower()
+            and "%(default)" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -79,6 +141,24 @@ def _read_options(args: argparse.Namespace, fmt: str) -> dict[str, Any]:
     return opts
 
 
+def _add_json(p: argparse.ArgumentParser, what: str) -> None:
+    """The JSON options every verb shares: ``--json`` prints the machine-readable form on stdout
+    instead of the text, ``--json-out PATH`` also writes it to a file."""
+    p.add_argument("--json", action="store_true", help=f"print the {what} as JSON on stdout instead of text")
+    p.add_argument("--json-out", type=Path, metavar="PATH", help=f"also write the {what} as JSON to PATH")
+
+
+def _json_out(args: argparse.Namespace, text: str, read: Any = None) -> None:
+    """Write ``--json-out`` (never over, or into, what the command read)."""
+    if args.json_out is None:
+        return
+    from svmlp._cli_reports import guard_report, write_text
+
+    if read is not None:
+        guard_report("--json-out", args.json_out, read)
+    write_text(args.json_out, text if text.endswith("\n") else text + "\n")
+
+
 def _add_roles(p: argparse.ArgumentParser) -> None:
     for flag, what in (("--parents", "vehicle"), ("--children", "plate")):
         p.add_argument(
@@ -115,10 +195,10 @@ def _add_convert(sub: Any) -> None:
         type=Path,
         metavar="REPORT.json",
         help="--to label-studio: an audit report's findings in the tasks, for the annotator "
-        "(svmlp audit --json writes one)",
+        "(svmlp audit --json-out writes one)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_json(p, "summary")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
@@ -127,7 +207,8 @@ def _add_stats(sub: Any) -> None:
     p.add_argument("src", type=Path, help="source folder or annotation file")
     _add_read_options(p)
     _add_roles(p)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_json(p, "statistics")
+    p.add_argument("-q", "--quiet", action="store_true", help="no notes; the table (or JSON) only")
 
 
 def _add_download(sub: Any) -> None:
@@ -148,7 +229,7 @@ def _add_download(sub: Any) -> None:
     p.add_argument("--jobs", type=int, default=4, help="files fetched at once (default 4)")
     p.add_argument("--force", action="store_true", help="fetch again even what is already in place")
     p.add_argument("--keep-archives", action="store_true", help="keep archives after unpacking them")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_json(p, "summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars, nothing printed on success")
 
 
@@ -163,7 +244,7 @@ def _add_verify(sub: Any) -> None:
         "--fail-on", choices=("error", "warning"), default="error", help="exit 1 from this severity up"
     )
     p.add_argument("--jobs", type=int, default=4, help="files hashed at once with --full (default 4)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_json(p, "report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -193,7 +274,7 @@ def _add_link(sub: Any) -> None:
     p.add_argument("--relink", action="store_true", help="replace the links the source already has")
     p.add_argument("--images", choices=IMAGE_MODES, default="copy", help="how image files reach the output")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_json(p, "summary")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
@@ -207,9 +288,7 @@ def _add_audit(sub: Any) -> None:
     p.add_argument("--split", help="audit only this split")
     _add_roles(p)
     p.add_argument("--config", type=Path, help="a TOML file of thresholds, severities and checks")
-    p.add_argument(
-        "--json", dest="json_out", type=Path, metavar="REPORT.json", help="write the report as JSON"
-    )
+    _add_json(p, "report")
     p.add_argument("--html", type=Path, metavar="REPORT.html", help="write a self-contained HTML report")
     p.add_argument(
         "--fail-on",
@@ -228,7 +307,9 @@ def _add_view(sub: Any) -> None:
     p.add_argument("src", type=Path, help="source folder or annotation file")
     _add_read_options(p)
     p.add_argument("--split", help="only this split")
-    p.add_argument("--audit", type=Path, metavar="REPORT.json", help="an audit report (svmlp audit --json)")
+    p.add_argument(
+        "--audit", type=Path, metavar="REPORT.json", help="an audit report (svmlp audit --json-out)"
+    )
     p.add_argument(
         "--predictions", type=Path, help="a detector's predictions (COCO results format), evaluated"
     )
@@ -239,6 +320,7 @@ def _add_view(sub: Any) -> None:
         "--remote", action="store_true", help="serve the App for a browser elsewhere; open none here"
     )
     p.add_argument("--keep", action="store_true", help="keep the FiftyOne data set after the App stops")
+    p.add_argument("-q", "--quiet", action="store_true", help="no notes")
 
 
 def _add_train(sub: Any) -> None:
@@ -265,13 +347,16 @@ def _add_train(sub: Any) -> None:
     p.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold")
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p = sub.add_parser("evaluate", help="COCO metrics (pycocotools) of predictions against a split")
     p.add_argument("src", type=Path, help="data set folder or annotation file")
     p.add_argument("--predictions", type=Path, required=True, help="COCO results file")
     p.add_argument("--split", help="the split the predictions are for")
     p.add_argument(
-        "--json", dest="json_out", type=Path, metavar="METRICS.json", help="write the metrics as JSON"
+        "--json", action="store_true", help="print the metrics as JSON on stdout instead of the table"
     )
+    p.add_argument("--json-out", type=Path, metavar="PATH", help="also write the metrics as JSON to PATH")
+    p.add_argument("-q", "--quiet", action="store_true", help="no notes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,6 +379,11 @@ def build_parser() -> argparse.ArgumentParser:
         _add_manifest,
     ):
         add(sub)
+    for name, command in sub.choices.items():
+        command.formatter_class = _Help
+        lines = EXAMPLES.get(name, ())
+        if lines:
+            command.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
     return parser
 
 
@@ -341,6 +431,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(report.to_json())
     elif not args.quiet:
         print("\n".join(report.lines()))
+    _json_out(args, report.to_json(), ds.inputs)
     return 0
 
 
@@ -348,9 +439,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from svmlp.stats import compute_stats, format_stats
 
     ds = _load(args)
-    _print_notes(ds, args.json)
+    _print_notes(ds, args.json or args.quiet)
     stats = compute_stats(ds, parents=args.parents, children=args.children)
-    print(json.dumps(stats, indent=2) if args.json else format_stats(stats))
+    text = json.dumps(stats, indent=2)
+    print(text if args.json else format_stats(stats))
+    _json_out(args, text, ds.inputs)
     return 0
 
 
@@ -374,8 +467,10 @@ def _cmd_link(args: argparse.Namespace) -> int:
         result.dataset, args.out, format=args.to or fmt, overwrite=args.overwrite, images=args.images
     )
     summary = result.summary()
+    text = json.dumps({"links": summary, "write": json.loads(report.to_json())}, indent=2)
+    _json_out(args, text, ds.inputs)
     if args.json:
-        print(json.dumps({"links": summary, "write": json.loads(report.to_json())}, indent=2))
+        print(text)
     elif not args.quiet:
         print(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in summary.items()))
         print("\n".join(report.lines()))
@@ -401,10 +496,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         **_read_options(args, fmt),
     )
     read = report.dataset.inputs | inputs_of(args.predictions, args.config)
-    for flag, path in (("--json", args.json_out), ("--html", args.html)):
+    for flag, path in (("--json-out", args.json_out), ("--html", args.html)):
         guard_report(flag, path, read)
-    lines = summary_lines(report)
-    print("\n".join(lines[:1] if args.quiet else lines))
+    if args.json:
+        print(to_json(report))
+    else:
+        lines = summary_lines(report)
+        print("\n".join(lines[:1] if args.quiet else lines))
     if args.json_out:
         write_text(args.json_out, to_json(report))
     if args.html:
@@ -418,7 +516,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     ds = _load(args)
     if args.split:
         ds = ds.split(args.split)
-    _print_notes(ds)
+    _print_notes(ds, args.quiet)
     return view(
         ds,
         audit=args.audit,
@@ -462,7 +560,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             iou=args.iou,
             device=args.device,
         )
-        print(f"{n} predictions for split {args.split} written to {args.out}")
+        if not args.quiet:
+            print(f"{n} predictions for split {args.split} written to {args.out}")
         return 0
     from svmlp._optional import require
     from svmlp.train.inference import predict_file
@@ -480,7 +579,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
     )
-    print(f"{n} predictions for split {args.split} written to {args.out}")
+    if not args.quiet:
+        print(f"{n} predictions for split {args.split} written to {args.out}")
     return 0
 
 
@@ -490,13 +590,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from svmlp.train.coco_eval import evaluate_predictions
 
     ds = svmlp.read(args.src)
-    guard_report("--json", args.json_out, ds.inputs | inputs_of(args.predictions))
+    guard_report("--json-out", args.json_out, ds.inputs | inputs_of(args.predictions))
     result = evaluate_predictions(ds, args.predictions, split=args.split)
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(result.table())
+    if not (args.quiet or args.json):
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+    text = json.dumps(result.to_dict(), indent=1)
+    print(text if args.json else result.table())
     if args.json_out:
-        write_text(args.json_out, json.dumps(result.to_dict(), indent=1))
+        write_text(args.json_out, text)
     return 0
 
 
@@ -563,6 +665,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
         print(report.to_json())
     elif not args.quiet:
         print("\n".join(report.lines()))
+    _json_out(args, report.to_json())
     return 0
 
 
@@ -578,6 +681,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     progress = not args.quiet and not args.json and sys.stderr.isatty()
     report = verify_release(args.folder, manifest=manifest, full=args.full, jobs=args.jobs, progress=progress)
     print(report.to_json() if args.json else "\n".join(report.lines()))
+    _json_out(args, report.to_json())
     return report.exit_code(args.fail_on)
 
 

@@ -286,7 +286,7 @@ def to_fiftyone(
       ``parent_id`` and ``link_score`` (links travel this way, and come back with
       :func:`~svmlp.fiftyone.from_fiftyone`), ``iscrowd``, the exact ``xyxy`` in pixels, and the
       plate ``text``, VOC flags, ``corners`` where the data has them.
-    - ``audit`` (an :class:`~svmlp.audit.AuditReport`, or the JSON report ``svmlp audit --json``
+    - ``audit`` (an :class:`~svmlp.audit.AuditReport`, or the JSON report ``svmlp audit --json-out``
       writes, or its path): each issue's check name becomes a tag of its box and of its sample
       (``fo_ds.match_tags("orphan_plate")``), its message an ``audit`` attribute; boxes an audit
       proposes (missed boxes) go to the ``audit_proposed`` field.

@@ -51,7 +51,9 @@ def _audit_issues(audit: Any) -> tuple[str, list[dict[str, Any]]]:
         except RecursionError:
             raise UsageError(f"{source}: JSON nested too deeply") from None
     if not isinstance(doc, Mapping) or "svmlp_audit" not in doc or not isinstance(doc.get("issues"), list):
-        raise UsageError(f"{source}: not an svmlp audit report (svmlp audit --json REPORT.json writes one)")
+        raise UsageError(
+            f"{source}: not an svmlp audit report (svmlp audit --json-out REPORT.json writes one)"
+        )
     return source, list(doc["issues"])
 
 

@@ -99,6 +99,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-plots", dest="plots", action="store_false")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bars")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no per-epoch lines")
     return p
 
 
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     from svmlp.train.runtime import amp_dtype_for, seed_all, start_processes
 
     procs = start_processes(args.device)
+    if args.quiet:
+        procs.quiet, args.progress = True, False
     amp_dtype = amp_dtype_for(procs.device, amp=args.amp)
     if args.amp and amp_dtype is None:
         procs.say("note: --amp is for CUDA; training in float32 on the CPU")

@@ -65,6 +65,8 @@ class Processes:
     world: int
     rank: int
     device: torch.device
+    #: ``-q``: nothing said but errors
+    quiet: bool = False
 
     @property
     def main(self) -> bool:
@@ -72,7 +74,7 @@ class Processes:
         return self.rank == 0
 
     def say(self, line: str) -> None:
-        if self.main:
+        if self.main and not self.quiet:
             print(line, flush=True)
 
     def barrier(self) -> None:

@@ -191,7 +191,7 @@ def train_main(args: argparse.Namespace, extras: Sequence[str], say: Callable[[s
         "name": out.name,
         "exist_ok": True,
         "plots": args.plots,
-        "verbose": bool(args.progress) if args.progress is not None else True,
+        "verbose": not args.quiet and (bool(args.progress) if args.progress is not None else True),
     }
     if (device := _device(args.device)) is not None:
         kwargs["device"] = device
@@ -210,7 +210,7 @@ def train_main(args: argparse.Namespace, extras: Sequence[str], say: Callable[[s
         raise UsageError(f"ultralytics: {text[:300]}") from None
     best = out / "weights" / "best.pt"
     if best.is_file():
-        _score(best, data, out, args, say)
+        _score(best, data, out, args, (lambda _line: None) if args.quiet else say)
     return 0
 
 

@@ -40,7 +40,7 @@ def test_audit_reports_and_exit_codes(
 ) -> None:
     before = _digest(sample_dir)
     code = main(
-        ["audit", str(sample_dir), "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]
+        ["audit", str(sample_dir), "--json-out", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]
     )
     out = capsys.readouterr().out
     assert code == 0 and "duplicate_box" in out  # the sample has a little injected noise: warnings, no errors

@@ -65,7 +65,7 @@ def test_audit_takes_parents_and_children(
 ) -> None:
     src = _coco_set(tmp_path / "d", plate)
     out = tmp_path / "r.json"
-    assert main(["audit", str(src), "--json", str(out), *flags]) == 0
+    assert main(["audit", str(src), "--json-out", str(out), *flags]) == 0
     doc = json.loads(out.read_text())
     orphans = [i for i in doc["issues"] if i["check"] == "orphan_plate"]
     assert sorted((i["split"], i["box_id"], i["category"]) for i in orphans) == [
@@ -101,7 +101,7 @@ def test_findings_name_their_label_file(tmp_path: Path, capsys: pytest.CaptureFi
     src = _coco_set(tmp_path / "d")
     reports = tmp_path / "reports"
     reports.mkdir()
-    args = ["--json", str(reports / "r.json"), "--html", str(reports / "r.html"), "--children", "number"]
+    args = ["--json-out", str(reports / "r.json"), "--html", str(reports / "r.html"), "--children", "number"]
     assert main(["audit", str(src), *args]) == 0
     text = capsys.readouterr().out
     assert "train/a.jpg box id 3 (number) in annotations/instances_train.json: lies in no vehicle" in text

@@ -48,7 +48,7 @@ def test_the_app_shows_samples_and_classes(fiftyone_db, sample_dir, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     report = tmp_path / "report.json"
     audit = subprocess.run(
-        [sys.executable, "-m", "svmlp", "audit", str(sample_dir), "--json", str(report), "-q"],
+        [sys.executable, "-m", "svmlp", "audit", str(sample_dir), "--json-out", str(report), "-q"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -156,7 +156,7 @@ def _args(verb: str, src: Path, out: Path, reports: Path) -> list[str]:
     if verb == "stats":
         return ["stats", str(src)]
     if verb == "audit":
-        return ["audit", str(src), "--json", str(reports / "r.json"), "--html", str(reports / "r.html")]
+        return ["audit", str(src), "--json-out", str(reports / "r.json"), "--html", str(reports / "r.html")]
     if verb == "view":
         return ["view", str(src), "--port", "1"]
     if verb == "train":
@@ -701,11 +701,11 @@ def test_an_output_inside_a_label_folder_is_refused(
 @pytest.mark.parametrize(
     ("flag", "target"),
     [
-        ("--json", lambda s: s / "annotations" / "instances_train.json"),
+        ("--json-out", lambda s: s / "annotations" / "instances_train.json"),
         ("--html", lambda s: s / "annotations" / "instances_train.json"),
-        ("--json", lambda s: s / "annotations" / "report.json"),
+        ("--json-out", lambda s: s / "annotations" / "report.json"),
         ("--html", lambda s: s / "report.html"),
-        ("--json", lambda s: s / "images" / "train" / "a.jpg"),
+        ("--json-out", lambda s: s / "images" / "train" / "a.jpg"),
     ],
 )
 def test_audit_reports_never_land_on_or_in_the_data(
@@ -726,7 +726,7 @@ def test_a_report_that_cannot_be_written_leaves_nothing(
     src = coco(tmp_path / "src", coco_doc(["a.jpg"]), images=["a.jpg"])
     reports = tmp_path / "reports"
     (reports / "r.json").mkdir(parents=True)
-    assert main(["audit", str(src), "--json", str(reports / "r.json")]) == 2
+    assert main(["audit", str(src), "--json-out", str(reports / "r.json")]) == 2
     assert "is a folder" in capsys.readouterr().err
     assert [p.name for p in reports.iterdir()] == ["r.json"]
     # a full disk: the file size limit stands in for it (EFBIG where ENOSPC would be)

@@ -168,7 +168,7 @@ def test_predict_then_evaluate_and_audit(data: Path, tmp_path: Path) -> None:
         str(preds),
         "--split",
         "test",
-        "--json",
+        "--json-out",
         str(tmp_path / "m.json"),
     )
     assert e.returncode == 0, e.stderr
@@ -202,7 +202,7 @@ def test_ground_truth_as_predictions_scores_one(data: Path, tmp_path: Path) -> N
         str(tmp_path / "gt.json"),
         "--split",
         "test",
-        "--json",
+        "--json-out",
         str(tmp_path / "m.json"),
     )
     assert e.returncode == 0, e.stderr

@@ -136,7 +136,7 @@ def test_the_cli_reports_broken_images_without_a_warning(
     args = [
         "audit",
         str(data / "instances_train.json"),
-        "--json",
+        "--json-out",
         str(out / "r.json"),
         "--html",
         str(out / "r.html"),

@@ -299,7 +299,7 @@ def test_audit_findings_go_to_the_annotator(tmp_path: Path, capsys: pytest.Captu
     src = generate_annotations(40, seed=2, noise=0.3)
     svmlp.write(src, tmp_path / "coco", format="coco", images="none")
     report = tmp_path / "report.json"
-    main(["audit", str(tmp_path / "coco"), "--no-probe", "--json", str(report), "-q"])
+    main(["audit", str(tmp_path / "coco"), "--no-probe", "--json-out", str(report), "-q"])
     found = json.loads(report.read_text())
     boxed = [i for i in found["issues"] if i.get("box_id") is not None]
     assert boxed, "the noisy set gives box findings"

@@ -123,7 +123,9 @@ def test_what_svmlp_writes_passes_both() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "value"), MUTATIONS, ids=[f"{'.'.join(map(str, p))}={v!r}"[:60] for p, v in MUTATIONS]
+    ("path", "value"),
+    MUTATIONS,
+    ids=[f"{'.'.join(map(str, p))}={'(deleted)' if v is _DELETE else repr(v)}"[:60] for p, v in MUTATIONS],
 )
 def test_every_constrained_key_is_refused_as_the_schema_refuses_it(path: tuple, value: Any) -> None:
     doc = _set(_LINKED, path, value)
