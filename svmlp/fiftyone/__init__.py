@@ -4,7 +4,8 @@
 >>> fo_ds = to_fiftyone(svmlp.read("data/"), name="svmlp-train")     # doctest: +SKIP
 >>> dataset2 = from_fiftyone(fo_ds.match_tags("reviewed"))           # doctest: +SKIP
 
-The database set-up for machines without internet access is :mod:`svmlp.fiftyone.dbsetup`.
+The database set-up for machines without internet access is ``scripts/fiftyone_dbsetup.py`` in
+svmlp's source tree (not in the wheel: it changes other packages' installed files).
 """
 
 from __future__ import annotations

