@@ -64,11 +64,13 @@ demo: $(VENV)/.installed
 # lint first: CI runs this target, and a tree that fails ruff or mypy does not land
 # the FiftyOne database tests run in one process after the rest: two pytest-xdist workers
 # starting or cleaning one mongod broke them now and then
-# the ultralytics plug-in's tests run last, in their own venv (see install-ultralytics)
+# the ultralytics plug-in's tests run in their own venv (see install-ultralytics); last, the wheel
+# and sdist are built, and the wheel is installed in a fresh venv and used from outside the checkout
 test: lint $(ULTRA)/.installed
 	$(BIN)/python -m pytest -n 2 -q -m "not fiftyone and not ultralytics"
 	$(BIN)/python -m pytest -q -m fiftyone
 	$(ULTRA)/bin/python -m pytest -n 2 -q -m ultralytics tests/ultralytics_plugin
+	$(BIN)/python scripts/wheel_smoke.py
 
 # .venv-ultralytics: torchvision loads only beside torch 2.14.1 (a CUDA build from local disk,
 # ~5.5 GB, run on the CPU here), not beside the main venv's CPU torch; ultralytics from the
