@@ -135,9 +135,12 @@ def evaluate(
     postprocess: Callable[..., list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]],
     device: torch.device,
     amp_dtype: torch.dtype | None,
+    criterion: Callable[..., Any] | None = None,
+    losses: dict[str, float] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """COCO evaluation of ``model`` on ``split``: (an :class:`~svmlp.train.coco_eval.EvalResult`,
-    the predictions); ``postprocess`` is the model family's."""
+    the predictions); ``postprocess`` is the model family's. With ``criterion``, ``losses``
+    receives the validation loss, part by part."""
     from svmlp.train.coco_eval import evaluate_predictions
     from svmlp.train.predict import predict_loader
 
@@ -148,5 +151,7 @@ def evaluate(
         category_ids=tuple(label_map.ids),
         device=device,
         amp_dtype=amp_dtype,
+        criterion=criterion,
+        losses=losses,
     )
     return evaluate_predictions(dataset, preds, split=split), preds

@@ -363,6 +363,7 @@ def _validate(run: _Run, row: dict[str, Any]) -> float:
     """The EMA model's COCO metrics on the validation split, into ``row``; returns the fitness."""
     from svmlp.train.engine import evaluate
 
+    losses: dict[str, float] = {}
     result, _ = evaluate(
         run.ema.ema,
         run.data.val,
@@ -372,7 +373,10 @@ def _validate(run: _Run, row: dict[str, Any]) -> float:
         postprocess=get_family(run.args.model).postprocess,
         device=run.procs.device,
         amp_dtype=run.amp_dtype,
+        criterion=run.criterion,
+        losses=losses,
     )
+    row.update({f"val_loss_{k}": v for k, v in losses.items()})
     row.update({f"val_{k}": v for k, v in result.metrics.items()})
     for name, m in result.per_class.items():
         row.update({f"val_{name}_{k}": v for k, v in m.items() if k != "gt"})

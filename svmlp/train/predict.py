@@ -45,16 +45,26 @@ def predict_loader(
     amp_dtype: torch.dtype | None = None,
     conf: float = 0.001,
     iou: float = 0.6,
+    criterion: Callable[..., Any] | None = None,
+    losses: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """COCO results (``image_id``, ``category_id``, ``bbox`` [x, y, w, h], ``score``) in each
     image's annotation frame: each box ``postprocess(outputs, model, conf=, iou=)`` gives (its
-    family's) is mapped back through the inverse of its image's ``matrix``."""
+    family's) is mapped back through the inverse of its image's ``matrix``. With ``criterion``,
+    ``losses`` receives the mean of each loss part on these batches (the validation loss)."""
     model.eval()
     results: list[dict[str, Any]] = []
-    for images, _, infos in loader:
+    sums: dict[str, float] = {}
+    batches = 0
+    for images, targets, infos in loader:
         x = images.to(device, non_blocking=True).float().div_(255)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             outputs = model(x)
+        if criterion is not None:
+            _, parts = criterion(outputs, targets.to(device, non_blocking=True))
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            batches += 1
         for (bx, s, lab), info in zip(postprocess(outputs, model, conf=conf, iou=iou), infos):
             inv = torch.linalg.inv(info["matrix"].to(torch.float64)).to(device)
             w, h = (int(v) for v in info["orig_size"].flip(0))
@@ -75,4 +85,6 @@ def predict_loader(
                         "score": round(score, 5),
                     }
                 )
+    if losses is not None and batches:
+        losses.update({k: v / batches for k, v in sums.items()})
     return results

@@ -42,28 +42,42 @@ def _loss_parts(history: list[dict[str, Any]]) -> list[str]:
 
 
 def write_plots(out: Path, history: list[dict[str, Any]], final: dict[str, Any]) -> list[Path]:
-    """``loss.png`` (each loss part per epoch, and validation AP50/AP) and ``pr.png`` (precision
+    """``loss.png`` (one panel a loss part, training and validation loss per epoch, so the ICR term
+    is seen on its own scale beside CIoU; then validation AP50/AP) and ``pr.png`` (precision
     against recall per class at IoU 0.5, from the final evaluation). Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     written = []
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    epochs = [r["epoch"] for r in history]
-    for part in _loss_parts(history):
-        ys = [r.get(f"train_{part}") for r in history]
-        if any(y for y in ys):
-            ax1.plot(epochs, ys, marker=".", label=part)
-    ax1.set(title="training losses", xlabel="epoch")
-    ax1.legend()
+    parts = [p for p in _loss_parts(history) if any(r.get(f"train_{p}") for r in history)]
+    panels = len(parts) + 1  # one panel a loss part (ICR beside CIoU, each on its own scale), then AP
+    cols = min(panels, 3)
+    rows = -(-panels // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax, part in zip(flat, parts):
+        for prefix, label in (("train_", "train"), ("val_loss_", "validation")):
+            pts = [
+                (r["epoch"], r[f"{prefix}{part}"]) for r in history if r.get(f"{prefix}{part}") is not None
+            ]
+            if pts:
+                ax.plot(*zip(*pts), marker=".", label=label)
+        ax.set(title=f"{part} loss", xlabel="epoch")
+        ax.legend()
+    ax = flat[len(parts)]
     for key in ("val_AP50", "val_AP"):
         pts = [(r["epoch"], r[key]) for r in history if r.get(key) is not None]
         if pts:
-            ax2.plot(*zip(*pts), marker=".", label=key[4:])
-    ax2.set(title="validation", xlabel="epoch", ylim=(0, 1))
-    ax2.legend()
+            ax.plot(*zip(*pts), marker=".", label=key[4:])
+    ax.set(title="validation", xlabel="epoch", ylim=(0, 1))
+    ax.legend()
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    for ax in flat[:panels]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     fig.tight_layout()
     with replaced_atomically(out / "loss.png") as fh:
         fig.savefig(fh, dpi=110, format="png")

@@ -62,6 +62,13 @@ def test_a_short_run_writes_everything(data: Path, tmp_path: Path) -> None:
     assert [r["epoch"] for r in hist] == [0, 1]
     assert all(np.isfinite(r["train_box"]) and r["train_iterations"] == 2 for r in hist)
     assert "val_AP50" in hist[-1] and "val_plate_AP50" in hist[-1]
+    # the validation loss, part by part, beside the training loss (loss.png draws each part)
+    assert (
+        {k[len("train_") :] for k in hist[-1] if k.startswith("train_")}
+        >= {k[len("val_loss_") :] for k in hist[-1] if k.startswith("val_loss_")}
+        >= {"box", "icr"}
+    )
+    assert all(np.isfinite(hist[-1][f"val_loss_{k}"]) for k in ("box", "icr"))
     final = json.loads((run / "final.json").read_text())
     assert set(final) >= {"checkpoint", "val", "test"} and "AP50" in final["val"]["metrics"]
     assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,lr,train_")
