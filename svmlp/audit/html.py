@@ -41,6 +41,9 @@ class _Tile:
     height: int
     uri: str = ""
     problem: str = ""
+    #: the larger view a click opens (boxes drawn at that resolution), and its size
+    zoom_uri: str = ""
+    zoom_size: tuple[int, int] = (0, 0)
 
 
 def _fit(w: float, h: float, thumb: int) -> tuple[int, int]:
@@ -69,7 +72,15 @@ def _decode(path: Path, thumb: int) -> tuple[Any, tuple[float, float]]:
     return upright, (upright.width / scale, upright.height / scale)
 
 
-def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int, guard: LinkGuard) -> _Tile:
+def _jpeg(picture: Any) -> str:
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=82)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _tile(
+    report: AuditReport, row: int, issues: list[Issue], thumb: int, guard: LinkGuard, zoom: int = 0
+) -> _Tile:
     im, path = report.dataset.images, report.dataset.image_path(row)
     aw, ah = int(im.width[row]), int(im.height[row])
     try:
@@ -77,7 +88,7 @@ def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int, guard:
             raise LookupError(f"no image folder is known for split {im.split[row]}")
         if guard.outside(path) is not None:  # a thumbnail is a copy: none of a file out of the data set
             return _Tile(*_fit(aw, ah, thumb), problem="the image is a link out of the data set; not shown")
-        picture, full = _decode(path, thumb)
+        picture, full = _decode(path, max(thumb, zoom))
     except FileNotFoundError:
         return _Tile(*_fit(aw, ah, thumb), problem="image file missing")
     except NotRegularFileError as exc:
@@ -85,14 +96,32 @@ def _tile(report: AuditReport, row: int, issues: list[Issue], thumb: int, guard:
     except Exception as exc:  # one unreadable image becomes a grey tile; it must not lose the page
         return _Tile(*_fit(aw, ah, thumb), problem=f"cannot show the image: {exc}")
     size = _fit(*full, thumb)
+    tile = _Tile(*size, uri=_jpeg(_drawn(report, row, issues, picture, size, full, aw, ah)))
+    if zoom > thumb:  # the view a click opens: as large as the image, up to ``zoom``, boxes drawn there
+        big = _fit(*full, min(zoom, int(max(full))))
+        if max(big) > thumb:
+            tile.zoom_uri = _jpeg(_drawn(report, row, issues, picture, big, full, aw, ah))
+            tile.zoom_size = big
+    return tile
+
+
+def _drawn(
+    report: AuditReport,
+    row: int,
+    issues: list[Issue],
+    picture: Any,
+    size: tuple[int, int],
+    full: tuple[float, float],
+    aw: int,
+    ah: int,
+) -> Any:
+    """``picture`` at ``size`` with the image's boxes drawn (flagged ones strongly)."""
     picture = picture.resize(size, reducing_gap=2.0)
     # boxes are in the annotations' frame (width×height as labelled): scale each axis from it
     sx, sy = (size[0] / aw, size[1] / ah) if aw > 0 and ah > 0 else (size[0] / full[0], size[1] / full[1])
     with np.errstate(all="ignore"):  # a hostile box (1e308) overflows when scaled; _rect clips it
         _draw_boxes(report, row, issues, picture, sx, sy)
-    buf = io.BytesIO()
-    picture.save(buf, "JPEG", quality=82)
-    return _Tile(*size, uri="data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"))
+    return picture
 
 
 _local = threading.local()
@@ -213,7 +242,11 @@ td:first-child,th:first-child{text-align:left;font-family:monospace}td.zero{colo
 text-align:center;padding:8px;box-sizing:border-box;font-weight:bold}
 .card h3{font-size:13px;margin:6px 0 2px;font-family:monospace}.files{margin:0;font-size:12px}ul{margin:4px 0;padding-left:18px}
 li.off{opacity:.3}#dataset li.off{display:none}.score,.where{color:#57606a}[hidden]{display:none!important}
-#filters{margin:10px 0;padding:6px;background:#fff;border:1px solid #d0d7de}"""
+#filters{margin:10px 0;padding:6px;background:#fff;border:1px solid #d0d7de}
+.zoom{display:none;position:fixed;inset:0;background:rgba(0,0,0,.85);z-index:9;overflow:auto;text-align:center}
+.zoom:target{display:block}.zoom img{max-width:none;margin:24px auto;display:block}
+.zoom .close{color:#fff;position:fixed;top:6px;right:14px;font-size:28px;text-decoration:none}
+.pair{display:flex;gap:6px}.pair figure{margin:0;flex:1}.pair figcaption{font-size:11px;color:#57606a}"""
 
 _SCRIPT = """(function () {
   var box = document.getElementById("filters"), pick = document.getElementById("f-check");
@@ -303,13 +336,35 @@ def _issue_item(report: AuditReport, issue: Issue) -> str:
     )
 
 
-def _card(report: AuditReport, row: int, issues: list[Issue], tile: _Tile) -> str:
-    name = _esc(_name(report, row))
-    if tile.uri:
-        picture = f'<img src="{tile.uri}" width="{tile.width}" height="{tile.height}" alt="{name}">'
-    else:
+def _picture(tile: _Tile, name: str, key: str) -> str:
+    """A tile's ``<img>`` (opening its larger view on click, where it has one) or its placeholder."""
+    if not tile.uri:
         style = f"width:{tile.width}px;aspect-ratio:{tile.width}/{tile.height}"
-        picture = f'<div class="placeholder" style="{style}">{_esc(tile.problem)}</div>'
+        return f'<div class="placeholder" style="{style}">{_esc(tile.problem)}</div>'
+    img = f'<img src="{tile.uri}" width="{tile.width}" height="{tile.height}" alt="{name}">'
+    if not tile.zoom_uri:
+        return img
+    w, h = tile.zoom_size
+    return (
+        f'<a href="#{key}" title="open at {w}×{h}">{img}</a><div class="zoom" id="{key}">'
+        f'<a class="close" href="#_" title="close">×</a><img src="{tile.zoom_uri}" width="{w}" '
+        f'height="{h}" alt="{name}"></div>'
+    )
+
+
+def _card(
+    report: AuditReport, row: int, issues: list[Issue], tile: _Tile, others: dict[int, _Tile] | None = None
+) -> str:
+    name = _esc(_name(report, row))
+    picture = _picture(tile, name, f"z{row}")
+    if others:  # a near or exact duplicate: both pictures side by side
+        figures = [f"<figure>{picture}<figcaption>{name}</figcaption></figure>"]
+        for other, t in others.items():
+            other_name = _esc(_name(report, other))
+            figures.append(
+                f"<figure>{_picture(t, other_name, f'z{row}-{other}')}<figcaption>{other_name}</figcaption></figure>"
+            )
+        picture = '<div class="pair">' + "".join(figures) + "</div>"
     issues = worst_first(report, issues)
     items = "".join(_issue_item(report, i) for i in issues)
     return (
@@ -348,12 +403,23 @@ def _card_key(report: AuditReport, issues: list[Issue]) -> tuple[Any, ...]:
     return (worst, -top, -len(issues), location(report, issues[0])[:2])
 
 
-def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images: int = 2000) -> int:
+def render_html(
+    report: AuditReport,
+    path: Path,
+    *,
+    thumb: int = 360,
+    max_images: int = 2000,
+    zoom: int = 1024,
+    max_zoom: int = 150,
+) -> int:
     """Write one self-contained HTML page to ``path``: the counts, the data-set-level issues, then
     a card per flagged image, worst first, with a thumbnail (longest side ``thumb`` px; every box
     drawn faintly, flagged ones strongly in their severity's colour and named) and its issues.
-    Missing or undecodable images get a grey placeholder. Returns the number of cards drawn; past
-    ``max_images`` a note says how many flagged images were left out.
+    A click on the thumbnail of the first ``max_zoom`` cards opens the image large (longest side
+    ``zoom`` px, or the image's own size, the boxes drawn at that resolution, so a plate a few
+    pixels tall in the thumbnail can be read); no script needed. A near or exact duplicate shows
+    the other image beside it. Missing or undecodable images get a grey placeholder. Returns the
+    number of cards drawn; past ``max_images`` a note says how many flagged images were left out.
     """
     by_image: dict[int, list[Issue]] = {}
     for issue in report.issues:
@@ -364,10 +430,30 @@ def render_html(report: AuditReport, path: Path, *, thumb: int = 360, max_images
     # Pillow lets go of the GIL while it decodes, resizes and encodes: threads scale. The flagged
     # images are broken ones too; what Pillow would warn about them, their cards already say
     guard = LinkGuard(report.dataset.inputs.roots)
+    zoomed = set(shown[: max(max_zoom, 0)])
+    pairs = {
+        i: sorted({x.other_image for x in by_image[i] if x.other_image >= 0 and x.other_image != i})[:2]
+        for i in shown
+    }
+    others_needed = sorted({o for os_ in pairs.values() for o in os_})
     with quiet_images():
         tiles = map_threads(
-            lambda i: _tile(report, i, by_image[i], thumb, guard), shown, threads=min(8, os.cpu_count() or 2)
+            lambda i: _tile(report, i, by_image[i], thumb, guard, zoom if i in zoomed else 0),
+            shown,
+            threads=min(8, os.cpu_count() or 2),
         )
-    cards = [_card(report, i, by_image[i], t) for i, t in zip(shown, tiles)]
+        other_tiles = dict(
+            zip(
+                others_needed,
+                map_threads(
+                    lambda i: _tile(report, i, [], thumb // 2, guard),
+                    others_needed,
+                    threads=min(8, os.cpu_count() or 2),
+                ),
+            )
+        )
+    cards = [
+        _card(report, i, by_image[i], t, {o: other_tiles[o] for o in pairs[i]}) for i, t in zip(shown, tiles)
+    ]
     write_atomic(path, _page(report, cards, len(order) - len(shown), thumb).encode("utf-8"))
     return len(shown)

@@ -249,15 +249,22 @@ class _Page(HTMLParser):
         self.stack: list[str] = []
         self.cards: list[dict] = []
         self.images: list[dict[str, str | None]] = []
+        self.zooms: list[dict[str, str | None]] = []  # the large views a click opens
         self.attrs: list[tuple[str, str | None]] = []
+        self.in_zoom = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.attrs += attrs
         if tag == "article":
             self.cards.append({"class": dict(attrs)["class"], "text": "", "img": None, "placeholder": False})
-        if tag == "img":
+        if tag == "div" and dict(attrs).get("class") == "zoom":
+            self.in_zoom = len(self.stack) + 1
+        if tag == "img" and self.in_zoom:
+            self.zooms.append(dict(attrs))
+        elif tag == "img":
             self.images.append(dict(attrs))
-            self.cards[-1]["img"] = dict(attrs)
+            if self.cards[-1]["img"] is None:
+                self.cards[-1]["img"] = dict(attrs)
         if tag == "div" and dict(attrs).get("class") == "placeholder":
             self.cards[-1]["placeholder"] = True
         if tag not in VOID:
@@ -265,6 +272,8 @@ class _Page(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         assert self.stack and self.stack.pop() == tag, f"</{tag}> closes nothing open"
+        if self.in_zoom and len(self.stack) < self.in_zoom:
+            self.in_zoom = 0
 
     def handle_data(self, data: str) -> None:
         if "article" in self.stack:
@@ -297,7 +306,8 @@ def test_no_external_references(page: tuple[str, _Page, int]) -> None:
     for bad in ("http://", "https://", 'src="/', 'href="/', "<link", "url("):
         assert bad not in text
     assert all(v.startswith("data:image/jpeg;base64,") for k, v in parsed.attrs if k == "src")
-    assert not [k for k, _ in parsed.attrs if k == "href"]
+    # links only within the page: a thumbnail opens its large view (#z…), which closes (#_)
+    assert all(v is not None and v.startswith("#") for k, v in parsed.attrs if k == "href")
     assert re.findall(r"<script[^>]*>", text) == ["<script>"]
 
 
@@ -319,8 +329,9 @@ def test_missing_and_broken_images_get_placeholders(page: tuple[str, _Page, int]
 
 def test_thumbnails_decode_at_their_size(report: AuditReport, page: tuple[str, _Page, int]) -> None:
     _, parsed, _ = page
-    assert len(parsed.images) == 9
-    for attrs in parsed.images:
+    thumbs = [c["img"] for c in parsed.cards if c["img"] is not None]  # each card's own picture
+    assert len(thumbs) == 9
+    for attrs in thumbs:
         picture = Image.open(io.BytesIO(base64.b64decode(attrs["src"].split(",", 1)[1])))
         assert picture.format == "JPEG"
         assert picture.size == (int(attrs["width"]), int(attrs["height"])) == (200, 150)  # upright
@@ -385,3 +396,34 @@ def test_a_clean_audit(tmp_path: Path) -> None:
     assert validation_error(SCHEMA, to_dict(report)) is None and report.exit_code("info") == 0
     assert render_html(report, tmp_path / "r.html") == 0
     assert "<article" not in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_a_click_opens_the_image_large_with_its_boxes(page: tuple[str, _Page, int]) -> None:
+    text, parsed, _ = page
+    assert parsed.zooms, "no large views"
+    for attrs in parsed.zooms:
+        picture = Image.open(io.BytesIO(base64.b64decode(attrs["src"].split(",", 1)[1])))
+        assert picture.size == (int(attrs["width"]), int(attrs["height"]))
+        assert max(picture.size) > 200  # larger than the thumbnail, at most the image's own size
+    anchors = re.findall(r'<a href="#(z[^"]+)"', text)
+    assert anchors and all(f'id="{a}"' in text for a in anchors)
+
+
+def test_duplicates_are_shown_side_by_side(tmp_path: Path) -> None:
+    from svmlp.audit import audit
+
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "images" / "train" / "a.jpg")
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(tmp_path / "images" / "val" / "b.jpg")
+    for split, stem in (("train", "a"), ("val", "b")):
+        (tmp_path / "labels" / split / f"{stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "data.yaml").write_text("path: ''\ntrain: images/train\nval: images/val\nnames: [car]\n")
+    report = audit(tmp_path, probe=False)
+    assert any(i.other_image >= 0 for i in report.issues)
+    out = tmp_path.parent / "dup.html"
+    render_html(report, out)
+    text = out.read_text(encoding="utf-8")
+    pair = text.split('<div class="pair">', 1)[1].split("</div>", 1)[0]
+    assert text.count('<div class="pair">') >= 1 and "train/a.jpg" in pair and "val/b.jpg" in pair
