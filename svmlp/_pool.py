@@ -17,15 +17,32 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def map_threads(fn: Callable[[T], R], items: Iterable[T], *, threads: int) -> list[R]:
+def map_threads(
+    fn: Callable[[T], R], items: Iterable[T], *, threads: int, progress: str | None = None
+) -> list[R]:
     """``[fn(x) for x in items]`` on ``threads`` threads, in order; the first exception (or an
-    interrupt in the calling thread) cancels the rest and is raised once the running items end."""
+    interrupt in the calling thread) cancels the rest and is raised once the running items end.
+    ``progress`` names the step for a bar (:mod:`svmlp._progress`: on a terminal only)."""
+    from svmlp._progress import stage
+
     items = list(items)
-    if threads <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
+    with stage(progress or "", len(items) if progress else 0) as tick:
+        if threads <= 1 or len(items) <= 1:
+            out = []
+            for x in items:
+                out.append(fn(x))
+                tick(1)
+            return out
+        return _pooled(fn, items, threads, tick)
+
+
+def _pooled(fn: Callable[[T], R], items: list[T], threads: int, tick: Callable[[int], None]) -> list[R]:
     pool = ThreadPoolExecutor(threads)
     try:
-        out = list(pool.map(fn, items))
+        out = []
+        for r in pool.map(fn, items):
+            out.append(r)
+            tick(1)
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise

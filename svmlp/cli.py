@@ -736,8 +736,12 @@ def _run(argv: Sequence[str] | None, stop: Signals) -> int:
         given = split_overrides(given)[0]
     args = build_parser().parse_args(given)
     stop.prog = f"svmlp {args.command}"
+    from svmlp._progress import shown
+
+    bars = sys.stderr.isatty() and not getattr(args, "quiet", False) and not getattr(args, "json", False)
     try:
-        return _COMMANDS[args.command](args)
+        with shown(bars):  # progress bars on a terminal only, never with -q or --json
+            return _COMMANDS[args.command](args)
     except (KeyboardInterrupt, Terminated):
         return stop.report()
     except Exception as exc:

@@ -90,7 +90,9 @@ def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         warnings.filterwarnings("ignore", message=".*(EXIF|exif|Image size).*")
-        return map_threads(one, paths, threads=threads if len(paths) >= 64 else 1)
+        return map_threads(
+            one, paths, threads=threads if len(paths) >= 64 else 1, progress="reading image headers"
+        )
 
 
 def header_columns(infos: Sequence[HeaderInfo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -151,7 +151,12 @@ def scan_images(ds: Dataset, *, decode: bool = True, threads: int | None = None)
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set: truncated images would pass")
     paths = [ds.image_path(i) for i in range(len(ds.images))]
     with quiet_images():
-        rows = map_threads(lambda p: _one(p, decode), paths, threads=threads or min(8, os.cpu_count() or 2))
+        rows = map_threads(
+            lambda p: _one(p, decode),
+            paths,
+            threads=threads or min(8, os.cpu_count() or 2),
+            progress="scanning images",
+        )
     n = len(rows)
     return ImageScan(
         state=np.array([r[0] for r in rows], dtype="U11") if n else np.zeros(0, "U11"),

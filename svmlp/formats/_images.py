@@ -87,5 +87,5 @@ def place_images(ds: Dataset, out: Path, destination: Callable[[str, str], str],
         if not within(os.path.realpath(parent), root):  # defence in depth
             raise ImageError(f"{parent}: resolves outside the output folder {out}; nothing written")
     action = _ACTIONS[mode]
-    map_threads(lambda job: action(*job), jobs, threads=4)
+    map_threads(lambda job: action(*job), jobs, threads=4, progress=f"images ({mode})")
     return len(jobs)

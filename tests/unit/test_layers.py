@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "svmlp.errors",
             "svmlp._files",
             "svmlp._pool",
+            "svmlp._progress",
             "svmlp._signals",
             "svmlp._optional",
             "svmlp._schemas",
