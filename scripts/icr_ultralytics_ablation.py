@@ -21,22 +21,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def fmt(values: list[float | None]) -> str:
-    xs = [v for v in values if v is not None]
-    if not xs:
-        return "—"
-    if len(xs) == 1:
-        return f"{xs[0]:.3f}"
-    return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}"
+from icr_ablation import fmt  # noqa: E402  (mean ± std, as the reference ablation prints it)
 
 
 def main(argv: list[str] | None = None) -> int:

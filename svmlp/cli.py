@@ -546,39 +546,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from svmlp.ultralytics.run import is_ultralytics_checkpoint
 
+    common: dict[str, Any] = {
+        "split": args.split,
+        "out": args.out,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "conf": args.conf,
+        "iou": args.iou,
+        "device": args.device,
+    }
     if is_ultralytics_checkpoint(args.checkpoint):  # a YOLO or RT-DETR run of --engine ultralytics
         from svmlp.ultralytics.run import predict_file as predict_ultralytics
 
-        n = predict_ultralytics(
-            args.checkpoint,
-            args.src,
-            split=args.split,
-            out=args.out,
-            imgsz=args.imgsz,
-            batch=args.batch,
-            conf=args.conf,
-            iou=args.iou,
-            device=args.device,
-        )
-        if not args.quiet:
-            print(f"{n} predictions for split {args.split} written to {args.out}")
-        return 0
-    from svmlp._optional import require
-    from svmlp.train.inference import predict_file
+        n = predict_ultralytics(args.checkpoint, args.src, **common)
+    else:
+        from svmlp._optional import require
+        from svmlp.train.inference import predict_file
 
-    require("torch", extra="train")
-    n = predict_file(
-        args.checkpoint,
-        args.src,
-        split=args.split,
-        out=args.out,
-        imgsz=args.imgsz,
-        batch=args.batch,
-        conf=args.conf,
-        iou=args.iou,
-        device=args.device,
-        workers=args.workers,
-    )
+        require("torch", extra="train")
+        n = predict_file(args.checkpoint, args.src, workers=args.workers, **common)
     if not args.quiet:
         print(f"{n} predictions for split {args.split} written to {args.out}")
     return 0
