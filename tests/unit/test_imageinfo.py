@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from svmlp.imageinfo import read_header, read_headers
@@ -40,3 +41,23 @@ def test_huge_image_header_is_read(tmp_path: Path) -> None:
     (tmp_path / "aerial.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
     info = read_header(tmp_path / "aerial.png")
     assert (info.width, info.height, info.error) == (40000, 20000, None)
+
+
+@pytest.mark.parametrize("slow", [False, True])
+def test_many_headers_in_order_on_a_fast_or_slow_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slow: bool
+) -> None:
+    """Threads are used only when the first reads show a slow disk; either way, in order."""
+    from PIL import Image
+
+    import svmlp.imageinfo as info
+
+    paths: list[Path | None] = []
+    for k in range(700):
+        p = tmp_path / f"{k}.png"
+        if k % 7:
+            Image.new("RGB", (10 + k % 13, 5 + k % 11)).save(p)
+        paths.append(p if k % 50 else None)
+    monkeypatch.setattr(info, "_SLOW", 0.0 if slow else 1.0)
+    got = info.read_headers(paths, threads=4)
+    assert got == [info.HeaderInfo(0, 0, 0, "missing") if p is None else info.read_header(p) for p in paths]
