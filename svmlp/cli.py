@@ -690,6 +690,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 problems found, 2 bad input,
     3 a bug in svmlp, 130 interrupted by SIGINT, 143 by SIGTERM)."""
     stop = Signals(owner=argv is None)
+    # named before the handler is installed: a Ctrl-C at any moment after says which command stopped
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    if words and words[0] in _COMMANDS:
+        stop.prog = f"svmlp {words[0]}"
     try:
         stop.install()  # first, before anything slow is imported: a Ctrl-C is one line from here
         code = _run(argv, stop)
@@ -711,10 +715,7 @@ def _run(argv: Sequence[str] | None, stop: Signals) -> int:
 
     global _argv
     _argv = None if argv is None else list(argv)
-    # named before parsing, which imports the formats: a Ctrl-C in there says which command stopped
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
-    if words and words[0] in _COMMANDS:
-        stop.prog = f"svmlp {words[0]}"
     given = list(sys.argv[1:] if argv is None else argv)
     if words and words[0] == "train":  # KEY=VALUE words are ultralytics' own: the harness takes them
         from svmlp.train.harness import split_overrides
