@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from svmlp._progress import stage
+
 __all__ = ["map_threads"]
 
 T = TypeVar("T")
@@ -23,8 +25,6 @@ def map_threads(
     """``[fn(x) for x in items]`` on ``threads`` threads, in order; the first exception (or an
     interrupt in the calling thread) cancels the rest and is raised once the running items end.
     ``progress`` names the step for a bar (:mod:`svmlp._progress`: on a terminal only)."""
-    from svmlp._progress import stage
-
     items = list(items)
     with stage(progress or "", len(items) if progress else 0) as tick:
         if threads <= 1 or len(items) <= 1:

@@ -148,14 +148,19 @@ def _add_json(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--json-out", type=Path, metavar="PATH", help=f"also write the {what} as JSON to PATH")
 
 
-def _json_out(args: argparse.Namespace, text: str, read: Any = None) -> None:
-    """Write ``--json-out`` (never over, or into, what the command read)."""
+def _check_json_out(args: argparse.Namespace, read: Any) -> None:
+    """Refuse a ``--json-out`` over, or inside, what the command read: before any work is done."""
+    from svmlp._cli_reports import guard_report
+
+    guard_report("--json-out", args.json_out, read)
+
+
+def _json_out(args: argparse.Namespace, text: str) -> None:
+    """Write ``--json-out``, when given (checked by :func:`_check_json_out` first)."""
     if args.json_out is None:
         return
-    from svmlp._cli_reports import guard_report, write_text
+    from svmlp._cli_reports import write_text
 
-    if read is not None:
-        guard_report("--json-out", args.json_out, read)
     write_text(args.json_out, text if text.endswith("\n") else text + "\n")
 
 
@@ -404,6 +409,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from svmlp.formats import write
 
     ds = _load(args)
+    _check_json_out(args, ds.inputs)
     _print_notes(ds, args.quiet)
     options: dict[str, Any] = {}
     if args.voc_layout is not None:
@@ -431,7 +437,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(report.to_json())
     elif not args.quiet:
         print("\n".join(report.lines()))
-    _json_out(args, report.to_json(), ds.inputs)
+    _json_out(args, report.to_json())
     return 0
 
 
@@ -439,11 +445,12 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from svmlp.stats import compute_stats, format_stats
 
     ds = _load(args)
+    _check_json_out(args, ds.inputs)
     _print_notes(ds, args.json or args.quiet)
     stats = compute_stats(ds, parents=args.parents, children=args.children)
     text = json.dumps(stats, indent=2)
     print(text if args.json else format_stats(stats))
-    _json_out(args, text, ds.inputs)
+    _json_out(args, text)
     return 0
 
 
@@ -453,6 +460,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
     fmt = args.from_ or detect(args.src)
     ds = _load(args)
+    _check_json_out(args, ds.inputs)
     _print_notes(ds, args.quiet)
     result = link_plates(
         ds,
@@ -468,7 +476,7 @@ def _cmd_link(args: argparse.Namespace) -> int:
     )
     summary = result.summary()
     text = json.dumps({"links": summary, "write": json.loads(report.to_json())}, indent=2)
-    _json_out(args, text, ds.inputs)
+    _json_out(args, text)
     if args.json:
         print(text)
     elif not args.quiet:
@@ -665,6 +673,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.folder}: no such folder")
     manifest = load_manifest(args.manifest, need_urls=False) if args.manifest else None
     progress = not args.quiet and not args.json and sys.stderr.isatty()
+    from svmlp.model import Inputs
+
+    _check_json_out(args, Inputs.of(trees=[args.folder]))  # a report inside the release would change it
     report = verify_release(args.folder, manifest=manifest, full=args.full, jobs=args.jobs, progress=progress)
     print(report.to_json() if args.json else "\n".join(report.lines()))
     _json_out(args, report.to_json())
@@ -715,9 +726,9 @@ def _run(argv: Sequence[str] | None, stop: Signals) -> int:
 
     global _argv
     _argv = None if argv is None else list(argv)
-    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     given = list(sys.argv[1:] if argv is None else argv)
-    if words and words[0] == "train":  # KEY=VALUE words are ultralytics' own: the harness takes them
+    # KEY=VALUE words are ultralytics' own: the harness takes them (the command was named in main())
+    if stop.prog == "svmlp train":
         from svmlp.train.harness import split_overrides
 
         given = split_overrides(given)[0]

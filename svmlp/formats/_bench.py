@@ -13,9 +13,8 @@ import numpy as np
 
 from svmlp._files import LinkGuard
 from svmlp.errors import UsageError
-from svmlp.formats._builder import BoxBuilder
+from svmlp.formats._builder import BoxBuilder, probed_sizes, region_rows
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split
-from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.strictness import Findings
 
@@ -77,38 +76,22 @@ def build(
     builder = BoxBuilder()
     next_id = 1
     for row, f in enumerate(frames):
-        n = len(f.regions)
-        ids = np.arange(next_id, next_id + n, dtype=np.int64)
-        next_id += n
-        extras: dict[int, dict[str, Any]] = {}
-        crowd = np.zeros(n, dtype=bool)
-        for k, r in enumerate(f.regions):
-            extra = dict(r.extra)
-            if "parent" in extra:
-                extra["parent_id"] = int(ids[extra.pop("parent")])
-            crowd[k] = bool(extra.pop("iscrowd", False))
-            if extra:
-                extras[k] = extra
+        regions = [(r.label, r.xyxy, r.extra) for r in f.regions]
+        cls, xyxy, ids, extras, crowd = region_rows(regions, lookup, next_id)
+        next_id += len(regions)
         builder.add(
             row,
-            np.array([lookup[r.label] for r in f.regions], dtype=np.int64),
-            np.array([r.xyxy for r in f.regions], dtype=np.float64).reshape(n, 4),
+            cls,
+            xyxy,
             ids,
             extras=extras,
             iscrowd=crowd,
-            position=np.arange(n, dtype=np.float64),
+            position=np.arange(len(regions), dtype=np.float64),
             source=f.label,
         )
     guard = LinkGuard([folder])
-    files = [f.root / f.key for f in frames]
-    paths = [p if guard.outside(p) is None else None for p in files]
-    sizes = np.array([f.size for f in frames], dtype=np.int64).reshape(-1, 2)
-    headers = read_headers(paths) if probe or (sizes <= 0).any() else None
-    if headers is not None:
-        for i, h in enumerate(headers):
-            if sizes[i, 0] <= 0 and h.error is None:
-                sizes[i] = h.displayed
-    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
+    paths = [p if guard.outside(p) is None else None for p in (f.root / f.key for f in frames)]
+    sizes, (hw, hh, ho) = probed_sizes(paths, [f.size for f in frames], probe)
     roots: dict[str, Path] = {}
     for f in frames:
         roots.setdefault(f.split, f.root)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from svmlp.errors import AnnotationError
 from svmlp.model import BoxTable
 from svmlp.model.tables import checked_attributes
 
-__all__ = ["BoxBuilder", "number_missing"]
+__all__ = ["BoxBuilder", "number_missing", "probed_sizes", "region_rows"]
 
 _FLAG_NAMES = ("difficult", "truncated", "occluded")
 
@@ -173,3 +173,43 @@ class BoxBuilder:
         if "attributes" in used:
             out["attributes"] = attrs
         return out
+
+
+def region_rows(
+    regions: Sequence[tuple[str, Sequence[float], Mapping[str, Any]]], lookup: Mapping[str, int], next_id: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, dict[str, Any]], np.ndarray]:
+    """One image's regions as read from a tool's file ((class name, xyxy, extra) each) as box rows:
+    ``(class rows, xyxy, box ids from next_id, extras, crowd)``; an extra's ``parent`` (the index
+    of the region's vehicle among them) becomes its ``parent_id``, its ``iscrowd`` the crowd flag."""
+    n = len(regions)
+    ids = np.arange(next_id, next_id + n, dtype=np.int64)
+    extras: dict[int, dict[str, Any]] = {}
+    crowd = np.zeros(n, dtype=bool)
+    for k, (_, _, given) in enumerate(regions):
+        extra = dict(given)
+        if "parent" in extra:
+            extra["parent_id"] = int(ids[extra.pop("parent")])
+        crowd[k] = bool(extra.pop("iscrowd", False))
+        if extra:
+            extras[k] = extra
+    cls = np.array([lookup[r[0]] for r in regions], dtype=np.int64)
+    xyxy = np.array([r[1] for r in regions], dtype=np.float64).reshape(n, 4)
+    return cls, xyxy, ids, extras, crowd
+
+
+def probed_sizes(
+    paths: Sequence[Any], sizes: Sequence[tuple[int, int]], probe: bool
+) -> tuple[np.ndarray, tuple[Any, Any, Any]]:
+    """Image sizes as stored, an unknown one (0) filled from the image's header; the headers are
+    read when ``probe`` or when a size is unknown. Returns the sizes and the header columns
+    (``(None, None, None)`` when no header was read)."""
+    from svmlp.imageinfo import header_columns, read_headers
+
+    out = np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    headers = read_headers(list(paths)) if probe or (out <= 0).any() else None
+    if headers is None:
+        return out, (None, None, None)
+    for i, h in enumerate(headers):
+        if out[i, 0] <= 0 and h.error is None:
+            out[i] = h.displayed
+    return out, header_columns(headers)

@@ -117,7 +117,7 @@ def decode(data: bytes) -> _cocojson._File | None:
     if _null_key(data):
         return None
     anns = f.annotations
-    if anns:
+    if anns and b'"link_score"' in data:
         score = np.fromiter((a.link_score for a in anns), np.float64, len(anns))
         parent = np.fromiter((a.parent_id for a in anns), np.int64, len(anns))
         if ((score == score) & (parent < 0)).any():  # dependentRequired: link_score → parent_id

@@ -32,7 +32,7 @@ import numpy as np
 from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, where
 from svmlp.formats import _sidecar
-from svmlp.formats._builder import BoxBuilder, number_missing
+from svmlp.formats._builder import BoxBuilder, number_missing, probed_sizes, region_rows
 from svmlp.formats._cocojson import Side
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, is_image, list_files, paused_gc, walk_files
 from svmlp.formats._peek import head_of, kind_of_json
@@ -40,7 +40,6 @@ from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._tooljson import decode_json, finite
 from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidecar_format
 from svmlp.formats._yolo_write import keep_boxes
-from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.categories import role_for
 from svmlp.model.paths import check_destinations, check_file_name, check_split_name, path_problem
@@ -342,17 +341,8 @@ def _build(
     ids, sizes, stale = [], [], 0
     for row, im in enumerate(images):
         n = len(im.regions)
-        xyxy = np.array([r[1] for r in im.regions], dtype=np.float64).reshape(n, 4)
-        cls = np.array([lookup[r[0]] for r in im.regions], dtype=np.int64)
-        box_ids = np.arange(next_id, next_id + n, dtype=np.int64)
+        cls, xyxy, box_ids, extras, _ = region_rows(im.regions, lookup, next_id)
         next_id += n
-        extras: dict[int, dict[str, Any]] = {}
-        for k, r in enumerate(im.regions):
-            extra = dict(r[2])
-            if "parent" in extra:
-                extra["parent_id"] = int(box_ids[extra.pop("parent")])
-            if extra:
-                extras[k] = extra
         position = np.arange(n, dtype=np.float64)
         entry = known.get((im.split, im.key))
         size, image_id = im.size, -1
@@ -382,15 +372,8 @@ def _build(
         builder.add(row, cls, xyxy, box_ids, extras=extras, position=position, source=im.label)
         ids.append(image_id)
         sizes.append(size)
-    files = [im.root / im.key for im in images]
-    paths = [f if guard.outside(f) is None else None for f in files]
-    headers = read_headers(paths) if probe or any(w <= 0 for w, _ in sizes) else None
-    size_arr = np.array(sizes, dtype=np.int64).reshape(-1, 2)
-    if headers is not None:
-        for i, h in enumerate(headers):
-            if size_arr[i, 0] <= 0 and h.error is None:
-                size_arr[i] = h.displayed
-    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
+    paths = [f if guard.outside(f) is None else None for f in (im.root / im.key for im in images)]
+    size_arr, (hw, hh, ho) = probed_sizes(paths, sizes, probe)
     table = ImageTable.build(
         id=number_missing(np.array(ids, dtype=np.int64)),
         file_name=[im.key for im in images],

@@ -39,7 +39,7 @@ import numpy as np
 from svmlp._files import LinkGuard
 from svmlp.errors import AnnotationError, ImageError, where
 from svmlp.formats import _sidecar
-from svmlp.formats._builder import BoxBuilder, number_missing
+from svmlp.formats._builder import BoxBuilder, number_missing, probed_sizes, region_rows
 from svmlp.formats._cocojson import Side
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused_gc
 from svmlp.formats._peek import head_of, json_shape, kind_of_json
@@ -47,7 +47,6 @@ from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._tooljson import as_str, decode_json, finite
 from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidecar_format
 from svmlp.formats._yolo_write import keep_boxes
-from svmlp.imageinfo import header_columns, read_headers
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.audit_marks import map_audit
 from svmlp.model.categories import role_for
@@ -482,19 +481,10 @@ def _build(
                 check_file_name(name, where=str(p.path))
             row = len(names)
             entry = known.get((p.split, name))
-            regions = p.regions[i]
-            n = len(regions)
-            xyxy = np.array([r[2] for r in regions], dtype=np.float64).reshape(n, 4)
-            cls = np.array([lookup[r[1]] for r in regions], dtype=np.int64)
-            box_ids = np.arange(next_id, next_id + n, dtype=np.int64)
+            n = len(p.regions[i])
+            regions = [(label, xyxy, extra) for _, label, xyxy, extra in p.regions[i]]
+            cls, xyxy, box_ids, extras, _ = region_rows(regions, lookup, next_id)
             next_id += n
-            extras: dict[int, dict[str, Any]] = {}
-            for k, r in enumerate(regions):
-                extra = dict(r[3])
-                if "parent" in extra:
-                    extra["parent_id"] = int(box_ids[extra.pop("parent")])
-                if extra:
-                    extras[k] = extra
             position = np.arange(n, dtype=np.float64)
             width, height = p.sizes[i]
             image_id = p.ids[i]
@@ -530,13 +520,7 @@ def _build(
             files.append(roots[p.split] / name)
             label_files.append(str(p.path))
     paths = [f if guard.outside(f) is None else None for f in files]
-    headers = read_headers(paths) if probe or any(w <= 0 for w, _ in sizes) else None
-    size = np.array(sizes, dtype=np.int64).reshape(-1, 2)
-    if headers is not None:
-        for i, h in enumerate(headers):
-            if size[i, 0] <= 0 and h.error is None:
-                size[i] = h.displayed
-    hw, hh, ho = header_columns(headers) if headers else (None, None, None)
+    size, (hw, hh, ho) = probed_sizes(paths, sizes, probe)
     images = ImageTable.build(
         id=number_missing(np.array(ids, dtype=np.int64)),
         file_name=names,

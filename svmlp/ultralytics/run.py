@@ -29,18 +29,28 @@ DEFAULT_MODEL = "yolo12n.yaml"
 _CHECKPOINT_PEEK = 1 << 20
 
 
-def is_ultralytics_checkpoint(path: Path) -> bool:
-    """Whether ``path`` is a checkpoint ultralytics wrote (its pickle names ultralytics' model
-    classes), found without unpickling it (which would need ultralytics)."""
+def _pickle_head(path: Path) -> bytes:
+    """The first bytes of a torch checkpoint's pickle (a zip's ``*/data.pkl``), read without
+    unpickling it (which would need ultralytics); empty for anything else."""
     try:
         with zipfile.ZipFile(path) as z:
             name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
             if name is None:
-                return False
+                return b""
             with z.open(name) as f:
-                return b"ultralytics.nn.tasks" in f.read(_CHECKPOINT_PEEK)
+                return f.read(_CHECKPOINT_PEEK)
     except (OSError, zipfile.BadZipFile, ValueError):
-        return False
+        return b""
+
+
+def is_ultralytics_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint ultralytics wrote (its pickle names its model classes)."""
+    return b"ultralytics.nn.tasks" in _pickle_head(path)
+
+
+def is_rtdetr_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds an RT-DETR model (``RTDETRDetectionModel``)."""
+    return b"RTDETRDetectionModel" in _pickle_head(path)
 
 
 def _value(text: str) -> Any:
@@ -95,16 +105,6 @@ def _model_path(name: str) -> tuple[str, bool]:
             )
         return str(path), is_rtdetr_checkpoint(path)
     raise UsageError(f"--model {name}: expected an ultralytics model yaml or a .pt checkpoint")
-
-
-def is_rtdetr_checkpoint(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as z:
-            name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
-            with z.open(name or "") as f:
-                return b"RTDETRDetectionModel" in f.read(_CHECKPOINT_PEEK)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
-        return False
 
 
 def _works_as_is(config: Path) -> str | None:

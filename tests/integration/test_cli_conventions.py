@@ -70,5 +70,23 @@ def test_json_and_json_out_mean_the_same_everywhere(
                 import shutil
 
                 shutil.rmtree(p)
-    # a report never lands on what the verb read
+    # a report never lands on what the verb read, and is refused before any work is done
     assert main(["stats", str(sample_dir), "--json-out", str(sample_dir / "annotations" / "x.json")]) == 2
+    assert main(["verify", str(sample_dir), "--json-out", str(sample_dir / "v.json")]) == 2
+    out = tmp_path / "refused"
+    assert (
+        main(
+            [
+                "convert",
+                str(sample_dir),
+                "--to",
+                "coco",
+                "-o",
+                str(out),
+                "--json-out",
+                str(sample_dir / "c.json"),
+            ]
+        )
+        == 2
+    )
+    assert not out.exists() and not (sample_dir / "v.json").exists() and not (sample_dir / "c.json").exists()
