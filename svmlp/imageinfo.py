@@ -8,10 +8,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 
-from svmlp._files import NotRegularFileError, open_regular_file
+from svmlp import _imagehead
+from svmlp._files import NotRegularFileError, open_regular
 from svmlp._pool import map_threads
 from svmlp._progress import stage
 from svmlp.model.tables import ORIENTATION_SWAPS
@@ -44,33 +46,57 @@ def read_header(path: str | os.PathLike[str]) -> HeaderInfo:
     >>> read_header("/no/such.jpg").error
     'missing'
     """
+    try:
+        fd = open_regular(path)
+    except FileNotFoundError:
+        return HeaderInfo(0, 0, 0, "missing")
+    except NotRegularFileError as exc:
+        return HeaderInfo(0, 0, 0, f"{exc.strerror}, not a regular file")
+    except OSError as exc:
+        return HeaderInfo(0, 0, 0, f"unreadable ({exc.strerror or exc})")
+    try:
+        try:
+            fast = _imagehead.parse(fd)  # plain JPEGs and PNGs, without Pillow
+        except OSError as exc:
+            return HeaderInfo(0, 0, 0, f"unreadable ({exc.strerror or exc})")
+        if fast is not None:
+            return HeaderInfo(*fast)
+        os.lseek(fd, 0, os.SEEK_SET)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return _pillow(fh)
+    finally:
+        os.close(fd)
+
+
+def _pillow(fh: BinaryIO) -> HeaderInfo:
     from PIL import Image, UnidentifiedImageError
 
     try:
         try:
-            return _open(path)
+            return _open(fh)
         except Image.DecompressionBombError:
             # a huge aerial photo, not an attack: only its header is read, so lift the limit
             with _LIMIT_LIFTED:
                 limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
                 try:
-                    return _open(path)
+                    fh.seek(0)
+                    return _open(fh)
                 finally:
                     Image.MAX_IMAGE_PIXELS = limit
-    except FileNotFoundError:
-        return HeaderInfo(0, 0, 0, "missing")
-    except NotRegularFileError as exc:
-        return HeaderInfo(0, 0, 0, f"{exc.strerror}, not a regular file")
     except UnidentifiedImageError:
         return HeaderInfo(0, 0, 0, "not an image")
-    except (OSError, SyntaxError, ValueError) as exc:  # PIL raises SyntaxError for some broken headers
+    except (MemoryError, RecursionError):
+        raise
+    except (
+        Exception
+    ) as exc:  # Pillow's plugins raise many types on broken headers (struct.error, EOFError...)
         return HeaderInfo(0, 0, 0, f"unreadable ({exc})")
 
 
-def _open(path: str | os.PathLike[str]) -> HeaderInfo:
+def _open(fh: BinaryIO) -> HeaderInfo:
     from PIL import Image
 
-    with open_regular_file(path) as fh, Image.open(fh) as im:
+    with Image.open(fh) as im:
         width, height = im.size
         orientation = 1
         # EXIF sits in the header of these; a PNG's may follow the pixels, and asking Pillow

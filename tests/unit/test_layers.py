@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "base",
         (
             "svmlp.errors",
+            "svmlp._imagehead",
             "svmlp._files",
             "svmlp._pool",
             "svmlp._progress",
