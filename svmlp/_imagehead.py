@@ -49,6 +49,10 @@ _PNG_MODES = frozenset(
 _PNG_TO_PILLOW = frozenset((b"eXIf", b"iCCP", b"zTXt", b"iTXt"))
 
 
+class _Defer(Exception):
+    """The header runs past the file's end or the reach: Pillow decides."""
+
+
 class _Head:
     """The first bytes of an open file, read further on demand up to :data:`_REACH`."""
 
@@ -57,39 +61,44 @@ class _Head:
         self.buf = os.pread(fd, _FIRST, 0)
         self.end = len(self.buf) < _FIRST  # the whole file is in buf
 
-    def upto(self, stop: int) -> bytes | None:
-        """The bytes read so far once they reach ``stop``, or None when the file or the reach
-        ends before it."""
+    def upto(self, stop: int) -> bytes:
+        """The bytes read so far once they reach ``stop``; :class:`_Defer` when the file or the
+        reach ends before it."""
         if stop > len(self.buf) and not self.end:
             if stop > _REACH:
-                return None
+                raise _Defer
             want = max(stop, 2 * len(self.buf)) - len(self.buf)
             more = os.pread(self.fd, want, len(self.buf))
             self.end = len(more) < want
             self.buf += more
-        return self.buf if stop <= len(self.buf) else None
+        if stop > len(self.buf):
+            raise _Defer
+        return self.buf
 
 
 def parse(fd: int) -> tuple[int, int, int] | None:
     """(width, height, EXIF orientation) of the JPEG or PNG open as ``fd``, as Pillow would
     report them, or None when Pillow must be asked (see the module's docstring)."""
     head = _Head(fd)
-    if head.buf[:3] == b"\xff\xd8\xff":
-        return _jpeg(head)
-    if head.buf[:8] == _PNG:
-        return _png(head)
+    try:
+        if head.buf[:3] == b"\xff\xd8\xff":
+            return _jpeg(head)
+        if head.buf[:8] == _PNG:
+            return _png(head)
+    except _Defer:
+        pass
     return None
 
 
 def _jpeg(head: _Head) -> tuple[int, int, int] | None:
-    buf: bytes | None = head.buf
+    buf = head.buf
     pos = 2
     size: tuple[int, int] | None = None
     exif: bytes | None = None
     xmp: bytes | None = None
     while True:
-        if pos + 4 > len(buf) and (buf := head.upto(pos + 4)) is None:
-            return None
+        if pos + 4 > len(buf):
+            buf = head.upto(pos + 4)
         if buf[pos] != 0xFF:
             return None
         kind = buf[pos + 1]
@@ -98,8 +107,10 @@ def _jpeg(head: _Head) -> tuple[int, int, int] | None:
             continue
         length = (buf[pos + 2] << 8) | buf[pos + 3]
         stop = pos + 2 + length  # Pillow reads every segment whole
-        if length < 2 or (stop > len(buf) and (buf := head.upto(stop)) is None):
+        if length < 2:
             return None
+        if stop > len(buf):
+            buf = head.upto(stop)
         if kind == 0xDA:  # start of scan: the header is over
             break
         if kind in _SOF:
@@ -179,12 +190,12 @@ def _exif_orientation(tiff: bytes) -> int | None | bool:
 
 
 def _png(head: _Head) -> tuple[int, int, int] | None:
-    buf: bytes | None = head.buf
+    buf = head.buf
     pos = 8
     size: tuple[int, int] | None = None
     while True:
-        if pos + 8 > len(buf) and (buf := head.upto(pos + 8)) is None:
-            return None
+        if pos + 8 > len(buf):
+            buf = head.upto(pos + 8)
         length = int.from_bytes(buf[pos : pos + 4], "big")
         kind = buf[pos + 4 : pos + 8]
         if kind == b"IDAT":
@@ -192,8 +203,8 @@ def _png(head: _Head) -> tuple[int, int, int] | None:
         if not kind.isalpha() or not kind.isascii() or kind in _PNG_TO_PILLOW or length > _REACH:
             return None
         stop = pos + 12 + length
-        if stop > len(buf) and (buf := head.upto(stop)) is None:
-            return None
+        if stop > len(buf):
+            buf = head.upto(stop)
         if zlib.crc32(buf[pos + 4 : stop - 4]) != int.from_bytes(buf[stop - 4 : stop], "big"):
             return None
         if kind == b"IHDR":
