@@ -6,6 +6,13 @@ sizes, images that were never labelled, box ids, the car→plate links, crowd bo
 YOLO label files) and plate text, corners and flags. Other tools ignore the file. Each image's
 entry also records a digest of its label file, so a label file edited after svmlp wrote it is
 noticed and its stale ids and links are dropped rather than misapplied.
+
+Version 2.0 (written since svmlp 0.x, 2026-12) stores all of it as columns: one list per image
+property, the box ids of every label row in file order (their classes too, for formats written
+without digests), the links and the plate text and corners as columns keyed by image and box id,
+and whole annotation objects only for what is rare (crowd boxes, segmentation, flags, attributes,
+a box a row cannot hold). Version 1.0 files (one object per image) are still read. Either way
+:func:`load` gives the per-image view the readers use.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from svmlp.model.paths import check_file_name, check_split_name, names_ok
 __all__ = ["SIDECAR_NAME", "Sidecar", "SidecarImage", "load", "save"]
 
 SIDECAR_NAME = "svmlp.sidecar.json"
-VERSION = "1.0"
+VERSION = "2.0"
 
 
 class SidecarImage(msgspec.Struct, omit_defaults=True):
@@ -39,7 +46,7 @@ class SidecarImage(msgspec.Struct, omit_defaults=True):
     width: Side = 0
     height: Side = 0
     labelled: bool = True
-    #: [box id, class index] per label row, in file order
+    #: [box id, class index] per label row, in file order (class -1: not recorded, see ``digest``)
     rows: list[tuple[Int64, Int64]] = []
     #: blake2b of the label file as written: any later edit makes the entry stale
     digest: str = ""
@@ -47,8 +54,9 @@ class SidecarImage(msgspec.Struct, omit_defaults=True):
     annotations: list[dict[str, Any]] = []
 
 
-class Sidecar(msgspec.Struct):
-    svmlp_sidecar: str
+class Sidecar(msgspec.Struct, tag_field="svmlp_sidecar", tag="1.0"):
+    """The sidecar as the readers use it (and version 1.0's layout on disk)."""
+
     format: str
     categories: list[_cocojson._Category]
     images: list[SidecarImage]
@@ -59,6 +67,51 @@ class Sidecar(msgspec.Struct):
 
     def by_key(self) -> dict[tuple[str, str], SidecarImage]:
         return {(im.split, im.file_name): im for im in self.images}
+
+
+class _Images(msgspec.Struct):
+    split: list[str]
+    file_name: list[str]
+    id: list[Int64]
+    width: list[Side]
+    height: list[Side]
+    labelled: list[bool]
+    #: label rows per image (their ids are the next ones in ``rows.id``)
+    rows: list[Annotated[int, msgspec.Meta(ge=0)]]
+    digest: list[str]
+
+
+class _Rows(msgspec.Struct):
+    id: list[Int64] = []
+    #: class index per row, only where the images have no digests
+    category: list[Int64] = []
+
+
+class _Links(msgspec.Struct):
+    image: list[Annotated[int, msgspec.Meta(ge=0)]] = []
+    id: list[Int64] = []
+    parent_id: list[Int64] = []
+    link_score: list[float | None] = []
+
+
+class _Plates(msgspec.Struct):
+    image: list[Annotated[int, msgspec.Meta(ge=0)]] = []
+    id: list[Int64] = []
+    text: list[str] = []
+    #: x1 y1 ... x4 y4, or null
+    corners: list[list[float] | None] = []
+
+
+class _SidecarV2(msgspec.Struct, tag_field="svmlp_sidecar", tag="2.0"):
+    format: str
+    categories: list[_cocojson._Category]
+    images: _Images
+    rows: _Rows = msgspec.field(default_factory=_Rows)
+    links: _Links = msgspec.field(default_factory=_Links)
+    plates: _Plates = msgspec.field(default_factory=_Plates)
+    #: whole annotation objects, each with its image's index as ``image``
+    kept: list[dict[str, Any]] = []
+    info: dict[str, Any] = {}
 
 
 def label_digest(data: bytes) -> str:
@@ -74,7 +127,7 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
     LinkGuard([folder]).check(path, what="sidecar")
     data = read_bytes(path, what="sidecar")
     try:
-        side = msgspec.json.decode(data, type=Sidecar, strict=False)
+        decoded = msgspec.json.decode(data, type=Sidecar | _SidecarV2, strict=False)
     except msgspec.ValidationError as exc:
         raise AnnotationError(
             f"{path}: not a valid svmlp sidecar ({exc}); delete it to read the labels alone"
@@ -83,10 +136,90 @@ def load(folder: Path, fmt: str) -> Sidecar | None:
         raise AnnotationError(f"{where(path, _cocojson._line_of(data, str(exc)))}: {exc}") from None
     except RecursionError:
         raise AnnotationError(f"{path}: JSON nested too deeply; delete it to read the labels alone") from None
+    side = decoded if isinstance(decoded, Sidecar) else _per_image(decoded, path)
     if side.format != fmt:
         raise AnnotationError(f"{path}: written for {side.format}, read as {fmt}")
     _check_annotations(side, path)
     return side
+
+
+def _per_image(v2: _SidecarV2, path: Path) -> Sidecar:
+    """Version 2.0's columns as the per-image view; columns that do not line up are an error
+    naming the column."""
+    im = v2.images
+    n = len(im.id)
+
+    def bad(at: str, problem: str) -> AnnotationError:
+        return AnnotationError(f"{where(path, at=at)}: {problem}; delete the file to read the labels alone")
+
+    for name in ("split", "file_name", "width", "height", "labelled", "rows", "digest"):
+        if len(getattr(im, name)) != n:
+            raise bad(f"$.images.{name}", f"{len(getattr(im, name))} entries for {n} images")
+    if sum(im.rows) != len(v2.rows.id):
+        raise bad("$.rows.id", f"{len(v2.rows.id)} row ids for the {sum(im.rows)} rows the images count")
+    if v2.rows.category and len(v2.rows.category) != len(v2.rows.id):
+        raise bad("$.rows.category", f"{len(v2.rows.category)} classes for {len(v2.rows.id)} rows")
+    for name, columns in (("links", v2.links), ("plates", v2.plates)):
+        lengths = {k: len(getattr(columns, k)) for k in columns.__struct_fields__}
+        if len(set(lengths.values())) > 1:
+            raise bad(f"$.{name}", f"columns of different lengths ({lengths})")
+        if any(i >= n for i in columns.image):
+            raise bad(f"$.{name}.image", f"an image index past the {n} images")
+    annotations: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    merged: dict[tuple[int, int], dict[str, Any]] = {}  # a written box's extras, by image and id
+    for k, a in enumerate(v2.kept):
+        i = a.pop("image", None)
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise bad(f"$.kept[{k}].image", "missing or not the index of an image")
+        annotations[i].append(a)
+        if "bbox" not in a and isinstance(a.get("id"), int):
+            merged[(i, a["id"])] = a
+
+    def entry(i: int, box_id: int) -> dict[str, Any]:
+        d = merged.get((i, box_id))
+        if d is None:
+            d = merged[(i, box_id)] = {"id": box_id}
+            annotations[i].append(d)
+        return d
+
+    for i, box_id, parent, score in zip(v2.links.image, v2.links.id, v2.links.parent_id, v2.links.link_score):
+        d = entry(i, box_id)
+        d["parent_id"] = parent
+        if score is not None:
+            d["link_score"] = score
+    for k, (i, box_id, text, corners) in enumerate(
+        zip(v2.plates.image, v2.plates.id, v2.plates.text, v2.plates.corners)
+    ):
+        plate: dict[str, Any] = {}
+        if text:
+            plate["text"] = text
+        if corners is not None:
+            if len(corners) != 8:
+                raise bad(
+                    f"$.plates.corners[{k}]", f"expected 8 numbers (4 x, y points), found {len(corners)}"
+                )
+            plate["corners"] = [corners[j : j + 2] for j in range(0, 8, 2)]
+        entry(i, box_id)["plate"] = plate
+    ids, cats = v2.rows.id, v2.rows.category or [-1] * len(v2.rows.id)
+    images, at = [], 0
+    for i, (split, name, id_, w, h, lab, count, digest) in enumerate(
+        zip(im.split, im.file_name, im.id, im.width, im.height, im.labelled, im.rows, im.digest)
+    ):
+        images.append(
+            SidecarImage(
+                split=split,
+                file_name=name,
+                id=id_,
+                width=w,
+                height=h,
+                labelled=lab,
+                rows=list(zip(ids[at : at + count], cats[at : at + count])),
+                digest=digest,
+                annotations=annotations[i],
+            )
+        )
+        at += count
+    return Sidecar(format=v2.format, categories=v2.categories, images=images, info=v2.info)
 
 
 class _Kept(msgspec.Struct):
@@ -190,6 +323,10 @@ def extras_mask(ds: Dataset, carried: frozenset[str]) -> np.ndarray:
     return need
 
 
+#: what the link and plate columns carry (the rest of a box's extras are kept as objects)
+_COLUMNS = frozenset({"parent_id", "link_score", "plate"})
+
+
 def save(
     ds: Dataset,
     folder: Path,
@@ -198,63 +335,98 @@ def save(
     rows_of: dict[int, list[int]] | None,
     carried: frozenset[str],
     digests: dict[int, str] | None = None,
-    reshaped: np.ndarray | None = None,
+    exact: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
-    """Write the sidecar.
+    """Write the sidecar (version 2.0, columns).
 
     ``rows_of[image row]`` lists the box rows written to the image's label file (YOLO); boxes of
     a labelled image not listed (crowd boxes) are kept whole. ``None``: every box is in the
-    format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``, and
-    its exact ``xyxy`` where ``reshaped`` (a mask over the boxes) says the file holds another
-    shape (a CVAT polygon through a plate's corners).
+    format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``.
+    ``exact``: box rows and the ``xyxy`` to keep for each, where the file holds another shape
+    (a CVAT polygon through a plate's corners, a YOLO-OBB row's corners) or rounds the box.
     """
     b, im = ds.boxes, ds.images
-    whole = np.ones(len(b), dtype=bool)
+    n = len(im)
+    whole = np.zeros(len(b), dtype=bool)
+    row_ids: list[int] = []
+    row_cats: list[int] = []
+    counts = [0] * n
     if rows_of is not None:
-        whole[[r for rows in rows_of.values() for r in rows]] = False
-    else:
-        whole[:] = False
-    moved = np.zeros(len(b), dtype=bool) if reshaped is None else reshaped & ~whole
-    wanted = np.flatnonzero(whole | moved | extras_mask(ds, carried))
-    dicts = dict(zip(wanted.tolist(), _cocoencode.annotation_dicts(ds, rows=wanted, default_area=False)))
-    by_image: dict[int, list[dict[str, Any]]] = {}
-    image_of = b.image.tolist()
-    ids, cats = b.id.tolist(), b.category.tolist()
-    offsets = ds.offsets.tolist()
-    for r, d in dicts.items():
-        i = image_of[r]
-        if whole[r]:
-            kept = {k: v for k, v in d.items() if k != "image_id"}
-            kept["position"] = r - offsets[i]
-        else:
-            kept = {k: v for k, v in d.items() if k not in carried}
-            kept["id"] = d["id"]
-            if moved[r]:
-                kept["xyxy"] = b.xyxy[r].tolist()
-        by_image.setdefault(i, []).append(kept)
-    images = [
-        SidecarImage(
-            split=split,
-            file_name=name,
-            id=id_,
-            width=w,
-            height=h,
-            labelled=lab,
-            rows=[] if rows_of is None else [(ids[r], cats[r]) for r in rows_of.get(i, [])],
-            digest=(digests or {}).get(i, ""),
-            annotations=by_image.get(i, []),
-        )
-        for i, (split, name, id_, w, h, lab) in enumerate(
-            zip(
-                im.split.tolist(),
-                im.file_name.tolist(),
-                im.id.tolist(),
-                im.width.tolist(),
-                im.height.tolist(),
-                im.labelled.tolist(),
-            )
-        )
-    ]
-    cats_json = [_cocojson._Category(**_cocoencode.category_dict(c)) for c in ds.categories]
-    doc = Sidecar(svmlp_sidecar=VERSION, format=fmt, categories=cats_json, images=images, info=ds.info)
+        order = [r for i in range(n) for r in rows_of.get(i, ())]
+        counts = [len(rows_of.get(i, ())) for i in range(n)]
+        written = np.asarray(order, dtype=np.int64)
+        whole[:] = True
+        whole[written] = False
+        row_ids, row_cats = b.id[written].tolist(), b.category[written].tolist()
+    kept_xyxy: dict[int, list[float]] = {}
+    if exact is not None:
+        for r, box in zip(np.asarray(exact[0], dtype=np.int64).tolist(), np.asarray(exact[1]).tolist()):
+            if not whole[r]:
+                kept_xyxy[r] = box
+    moved = np.zeros(len(b), dtype=bool)
+    moved[list(kept_xyxy)] = True
+    columns = _COLUMNS - carried
+    wanted = np.flatnonzero(whole | moved | extras_mask(ds, carried | columns))
+    crowd, extra = wanted[whole[wanted]], wanted[~whole[wanted]]
+    offsets, image_of = ds.offsets.tolist(), b.image.tolist()
+    kept_of: dict[int, dict[str, Any]] = {}
+    for r, kept in zip(crowd.tolist(), _cocoencode.annotation_dicts(ds, rows=crowd, default_area=False)):
+        del kept["image_id"]
+        kept["position"] = r - offsets[image_of[r]]
+        kept_of[r] = kept
+    skip = (carried | columns) - {"id"}
+    for r, kept in zip(
+        extra.tolist(), _cocoencode.annotation_dicts(ds, rows=extra, default_area=False, skip=skip)
+    ):
+        if r in kept_xyxy:
+            kept["xyxy"] = kept_xyxy[r]
+        kept_of[r] = kept
+    kept_list = [{"image": image_of[r], **kept_of[r]} for r in wanted.tolist()]
+    doc = _SidecarV2(
+        format=fmt,
+        categories=[_cocojson._Category(**_cocoencode.category_dict(c)) for c in ds.categories],
+        images=_Images(
+            split=im.split.tolist(),
+            file_name=im.file_name.tolist(),
+            id=im.id.tolist(),
+            width=im.width.tolist(),
+            height=im.height.tolist(),
+            labelled=im.labelled.tolist(),
+            rows=counts,
+            digest=[(digests or {}).get(i, "") for i in range(n)],
+        ),
+        rows=_Rows(id=row_ids, category=row_cats),
+        links=_link_columns(ds, whole) if "parent_id" in columns else _Links(),
+        plates=_plate_columns(ds, whole) if "plate" in columns else _Plates(),
+        kept=kept_list,
+        info=ds.info,
+    )
     (folder / SIDECAR_NAME).write_bytes(msgspec.json.encode(doc))
+
+
+def _link_columns(ds: Dataset, whole: np.ndarray) -> _Links:
+    """The links of the boxes written as rows (a crowd box kept whole keeps its own)."""
+    b = ds.boxes
+    rows = np.flatnonzero((b.parent >= 0) & ~whole)
+    return _Links(
+        image=b.image[rows].tolist(),
+        id=b.id[rows].tolist(),
+        parent_id=b.id[b.parent[rows]].tolist(),
+        link_score=b.link_score[rows].tolist(),  # NaN (no score) is written as null
+    )
+
+
+def _plate_columns(ds: Dataset, whole: np.ndarray) -> _Plates:
+    """Plate text and corners of the boxes written as rows that have either."""
+    b = ds.boxes
+    has_text = b.text != "" if b.text is not None else np.zeros(len(b), dtype=bool)
+    has_corners = (
+        ~np.isnan(b.corners).any(axis=(1, 2)) if b.corners is not None else np.zeros(len(b), dtype=bool)
+    )
+    rows = np.flatnonzero((has_text | has_corners) & ~whole)
+    text = b.text[rows].tolist() if b.text is not None else [""] * len(rows)
+    corners: list[list[float] | None] = [None] * len(rows)
+    if b.corners is not None:
+        flat = b.corners[rows].reshape(-1, 8).tolist()
+        corners = [c if ok else None for c, ok in zip(flat, has_corners[rows].tolist())]
+    return _Plates(image=b.image[rows].tolist(), id=b.id[rows].tolist(), text=text, corners=corners)

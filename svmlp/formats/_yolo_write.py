@@ -13,7 +13,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from svmlp._files import make_folders, within
@@ -23,7 +22,7 @@ from svmlp.model import Dataset, sort_splits
 from svmlp.model.paths import check_destinations
 from svmlp.model.tables import usable_boxes
 
-__all__ = ["keep_boxes", "label_rel", "write_file", "write_labels"]
+__all__ = ["label_rel", "write_file", "write_labels"]
 
 _BOX_ROW = "%d %.10g %.10g %.10g %.10g\n"
 _OBB_ROW = "%d" + " %.10g" * 8 + "\n"
@@ -124,10 +123,16 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
         write_file(dst, data)
         digests[i] = _sidecar.label_digest(data)
     notes = _write_yaml(ds, out)
-    _sidecar.save(ds, out, fmt, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
-    if obb:
-        off = _off_corners(ds, shaped & keep, clipped, size)
-        keep_boxes(ds, out, off, clipped[off])
+    off = _off_corners(ds, shaped & keep, clipped, size) if obb else np.zeros(0, dtype=np.int64)
+    _sidecar.save(
+        ds,
+        out,
+        fmt,
+        rows_of=rows_of,
+        carried=_sidecar.YOLO_CARRIED,
+        digests=digests,
+        exact=(off, clipped[off]),
+    )
     if b.iscrowd.any():
         notes.append(
             f"{int(b.iscrowd.sum())} crowd box(es) left out of the label files (kept in {_sidecar.SIDECAR_NAME})"
@@ -156,25 +161,6 @@ def _off_corners(
     c = corners[rows]
     bounds = np.clip(np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1), 0, size[rows])
     return rows[(bounds != clipped[rows]).any(axis=1)]
-
-
-def keep_boxes(ds: Dataset, out: Path, rows: np.ndarray, boxes: np.ndarray) -> None:
-    """Add ``xyxy`` (``boxes[k]`` for box row ``rows[k]``) to the sidecar svmlp just wrote in
-    ``out``: the boxes of rows that hold a box's corners, not the box."""
-    if not len(rows):
-        return
-    b = ds.boxes
-    path = out / _sidecar.SIDECAR_NAME
-    side = msgspec.json.decode(path.read_bytes(), type=_sidecar.Sidecar)
-    for r, box in zip(rows.tolist(), boxes.tolist()):
-        entry = side.images[int(b.image[r])]
-        box_id = int(b.id[r])
-        kept = next((a for a in entry.annotations if a.get("id") == box_id and "bbox" not in a), None)
-        if kept is None:
-            kept = {"id": box_id}
-            entry.annotations.append(kept)
-        kept["xyxy"] = box
-    path.write_bytes(msgspec.json.encode(side))
 
 
 def _labelled_names(ds: Dataset) -> tuple[list[str], list[str]]:

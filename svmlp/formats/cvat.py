@@ -264,8 +264,10 @@ def write(ds: Dataset, out: Path) -> list[str]:
     for split in ds.splits:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / ANNOTATIONS).write_bytes("".join(parts).encode("utf-8"))
-    reshaped = np.array([g[0] == "polygon" for g in geometry], dtype=bool)
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, reshaped=reshaped)
+    reshaped = np.flatnonzero([g[0] == "polygon" for g in geometry])
+    _sidecar.save(
+        ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, exact=(reshaped, b.xyxy[reshaped])
+    )
     notes = []
     if any(crowd):
         notes.append(

@@ -27,7 +27,7 @@ from svmlp.formats import _sidecar
 from svmlp.formats._dota_read import LABELS, DotaRead, find_parts, read_parts, token_of
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc
 from svmlp.formats._plugin import RoundTrip, Sniff
-from svmlp.formats._yolo_write import keep_boxes, write_file
+from svmlp.formats._yolo_write import write_file
 from svmlp.model import Dataset, Inputs, categories_from_names
 from svmlp.model.paths import check_destinations
 from svmlp.model.strictness import STRICT, Findings
@@ -181,13 +181,21 @@ def write(ds: Dataset, out: Path) -> list[str]:
             made.add(dst.parent)
         write_file(os.fspath(dst), data)
         digests[i] = _sidecar.label_digest(data)
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
+    off = np.zeros(0, dtype=np.int64)
     if shaped.any():
         assert b.corners is not None
         c = b.corners
         bounds = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
         off = np.flatnonzero(shaped & keep & (bounds != b.xyxy).any(axis=1))
-        keep_boxes(ds, out, off, b.xyxy[off])
+    _sidecar.save(
+        ds,
+        out,
+        NAME,
+        rows_of=rows_of,
+        carried=_sidecar.YOLO_CARRIED,
+        digests=digests,
+        exact=(off, b.xyxy[off]),
+    )
     notes = [
         f"class name {c.name!r} written as {tokens[k]!r} (a DOTA row is split at white space)"
         for k, c in enumerate(ds.categories)

@@ -39,7 +39,6 @@ from svmlp.formats._peek import head_of, kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._tooljson import decode_json, finite
 from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidecar_format
-from svmlp.formats._yolo_write import keep_boxes
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.categories import role_for
 from svmlp.model.paths import check_destinations, check_file_name, check_split_name, path_problem
@@ -468,8 +467,16 @@ def write(ds: Dataset, out: Path) -> list[str]:
         (out / rel).write_bytes(data)
         rows_of[i] = rows
         digests[i] = _sidecar.label_digest(data)
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
-    keep_boxes(ds, out, np.array(inexact, dtype=np.int64), b.xyxy[inexact])
+    exact = np.array(inexact, dtype=np.int64)
+    _sidecar.save(
+        ds,
+        out,
+        NAME,
+        rows_of=rows_of,
+        carried=_sidecar.YOLO_CARRIED,
+        digests=digests,
+        exact=(exact, b.xyxy[exact]),
+    )
     notes = []
     if b.iscrowd.any():
         notes.append(

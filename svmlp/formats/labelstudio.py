@@ -46,7 +46,6 @@ from svmlp.formats._peek import head_of, json_shape, kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._tooljson import as_str, decode_json, finite
 from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidecar_format
-from svmlp.formats._yolo_write import keep_boxes
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.audit_marks import map_audit
 from svmlp.model.categories import role_for
@@ -760,8 +759,16 @@ def write(ds: Dataset, out: Path, *, audit: Any = None) -> list[str]:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     config = label_config(names, answers, text=text is not None and bool(any(text)), audit=marks is not None)
     (out / CONFIG).write_text(config, encoding="utf-8")
-    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests)
-    keep_boxes(ds, out, np.array(inexact, dtype=np.int64), b.xyxy[inexact])
+    exact = np.array(inexact, dtype=np.int64)
+    _sidecar.save(
+        ds,
+        out,
+        NAME,
+        rows_of=rows_of,
+        carried=_sidecar.YOLO_CARRIED,
+        digests=digests,
+        exact=(exact, b.xyxy[exact]),
+    )
     if b.iscrowd.any():
         notes.append(
             f"{int(b.iscrowd.sum())} crowd box(es) left out of the tasks (kept in {_sidecar.SIDECAR_NAME})"

@@ -414,6 +414,35 @@ def _sidecar_big_id(src: Path, outside: Path) -> Path:
     return src
 
 
+def _sidecar2(images: dict[str, object], **columns: object) -> Callable[[Path, Path], Path]:
+    """A version 2.0 (columns) sidecar beside one YOLO label file."""
+
+    def build(src: Path, outside: Path) -> Path:
+        yolo(src, {"a.jpg": "0 0.5 0.5 0.2 0.2\n"})
+        base: dict[str, object] = {
+            "split": ["train"],
+            "file_name": ["a.jpg"],
+            "id": [1],
+            "width": [0],
+            "height": [0],
+            "labelled": [True],
+            "rows": [1],
+            "digest": [""],
+        }
+        side = {
+            "svmlp_sidecar": "2.0",
+            "format": "yolo",
+            "categories": [{"id": 0, "name": "vehicle"}, {"id": 1, "name": "plate"}],
+            "images": {**base, **images},
+            "rows": {"id": [5], "category": [0]},
+            **columns,
+        }
+        (src / "svmlp.sidecar.json").write_text(json.dumps(side))
+        return src
+
+    return build
+
+
 ALL_FAIL: set[str] = set()
 CASES: dict[str, Case] = {
     # paths from data that would be joined outside the output
@@ -437,6 +466,10 @@ CASES: dict[str, Case] = {
     "yaml split '../..'": Case(_yaml_split, r"split name .* climbs out"),
     "sidecar split '../..'": Case(_sidecar_split, r"split name .* climbs out"),
     "sidecar file name '../..'": Case(_sidecar_file, r"climbs out"),
+    "sidecar 2.0 split '../..'": Case(_sidecar2({"split": ["../../escape"]}), r"split name .* climbs out"),
+    "sidecar 2.0 file name '../..'": Case(
+        _sidecar2({"file_name": ["../../../outside/x.jpg"]}), r"climbs out"
+    ),
     "voc ImageSets entry '../..'": Case(_voc_set_entry, r"image set entry .* climbs out"),
     "voc <filename>..": Case(_voc_filename, r"climbs out"),
     "yolo newline in a file name on disk": Case(_disk_newline, r"control character"),
@@ -489,6 +522,23 @@ CASES: dict[str, Case] = {
     ),
     "sidecar id 2**64": Case(_sidecar_big_id, r"Expected `int` <= 9223372036854775807"),
     "sidecar corners with one point": Case(_sidecar_corners, r"expected 4 \[x, y\] points"),
+    "sidecar 2.0 corners with one point": Case(
+        _sidecar2({}, plates={"image": [0], "id": [5], "text": [""], "corners": [[1, 2]]}),
+        r"plates.corners\[0\]: expected 8 numbers",
+    ),
+    "sidecar 2.0 columns of different lengths": Case(
+        _sidecar2({"width": [0, 0]}), r"images.width: 2 entries for 1 images"
+    ),
+    "sidecar 2.0 more rows than ids": Case(_sidecar2({"rows": [3]}), r"1 row ids for the 3 rows"),
+    "sidecar 2.0 link to a missing image": Case(
+        _sidecar2({}, links={"image": [4], "id": [5], "parent_id": [6], "link_score": [None]}),
+        r"links.image: an image index past the 1 images",
+    ),
+    "sidecar 2.0 kept box without its image": Case(
+        _sidecar2({}, kept=[{"id": 9, "category_id": 0, "bbox": [0, 0, 1, 1]}]),
+        r"kept\[0\].image: missing",
+    ),
+    "sidecar of an unknown version": Case(_sidecar2({}, svmlp_sidecar="9.0"), r"not a valid svmlp sidecar"),
 }
 
 
