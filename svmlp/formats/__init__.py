@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import inspect
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -276,6 +275,8 @@ def _check_write_options(format: str, writer: Any, options: dict[str, Any]) -> N
     """A misspelt or foreign option is one line naming what the format takes, not a TypeError."""
     if not options:
         return
+    import inspect
+
     takes = [
         p.name
         for p in inspect.signature(writer).parameters.values()

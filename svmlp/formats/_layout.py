@@ -7,7 +7,6 @@ import errno
 import gc
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -176,7 +175,7 @@ def _work_folder(parent: Path, name: str, kind: str) -> Path:
     """A new, empty ``.<name>.XXXXXXXX.svmlp-<kind>`` folder in ``parent``, with the permissions of
     any new folder (umask applied; mkdtemp's 0700 would carry over to the output)."""
     while True:
-        path = parent / f".{name}.{secrets.token_hex(4)}.svmlp-{kind}"
+        path = parent / f".{name}.{os.urandom(4).hex()}.svmlp-{kind}"
         try:
             os.mkdir(path, 0o777)
             return path

@@ -9,12 +9,12 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from svmlp._files import make_folders
 from svmlp.errors import AnnotationError
+from svmlp.formats._xmltext import escape, quoteattr
 from svmlp.model import Dataset, sort_splits
 
 __all__ = ["check_writable", "check_xml_text", "objects_xml", "write_tree"]

@@ -9,7 +9,6 @@ else the four corners of its box), both normalised by the image's frame and clip
 from __future__ import annotations
 
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -177,14 +176,14 @@ def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
             f"image {str(im.file_name[i])!r} (split {str(im.split[i])}): size unknown (the source stored none and "
             "the image was not found); YOLO needs it to normalise boxes"
         )
-    stems: dict[tuple[str, str], str] = defaultdict(str)
+    seen: dict[str, str] = {}
     for split, name in zip(im.split.tolist(), im.file_name.tolist()):
-        key = (split, Path(name).with_suffix("").as_posix())
-        if stems[key]:
+        rel = label_rel(split, name)
+        other = seen.setdefault(rel, name)
+        if other != name:
             raise AnnotationError(
-                f"images {stems[key]!r} and {name!r} (split {split}) would share the label file {key[1]}.txt; rename one"
+                f"images {other!r} and {name!r} (split {split}) would share the label file {rel}; rename one"
             )
-        stems[key] = name
 
 
 #: ultralytics' dataset check (``check_det_dataset``) refuses a data.yaml without these

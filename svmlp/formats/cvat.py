@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from svmlp.formats._cvat_read import find_files, read_files
 from svmlp.formats._layout import paused_gc
 from svmlp.formats._peek import kind_of_file
 from svmlp.formats._plugin import RoundTrip, Sniff
+from svmlp.formats._xmltext import escape, quoteattr
 from svmlp.model import Dataset, Inputs
 from svmlp.model.paths import check_destinations, check_file_names, check_split_name
 from svmlp.model.strictness import STRICT, Findings

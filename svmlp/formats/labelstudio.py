@@ -31,7 +31,6 @@ import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlparse
-from xml.sax.saxutils import quoteattr
 
 import msgspec
 import numpy as np
@@ -45,6 +44,7 @@ from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused
 from svmlp.formats._peek import head_of, json_shape, kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._tooljson import as_str, decode_json, finite
+from svmlp.formats._xmltext import quoteattr
 from svmlp.formats._yolo_side import STALE_NOTE, apply_entry, shape_extra, sidecar_format
 from svmlp.model import Category, Dataset, ImageTable, Inputs, categories_from_names
 from svmlp.model.audit_marks import map_audit

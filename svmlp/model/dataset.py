@@ -150,7 +150,7 @@ class Dataset:
     @property
     def splits(self) -> list[str]:
         """The splits present, in :data:`SPLIT_ORDER`."""
-        return sort_splits(np.unique(self.images.split).tolist())
+        return sort_splits(set(self.images.split.tolist()))  # np.unique of text imports numpy.ma
 
     @property
     def offsets(self) -> np.ndarray:

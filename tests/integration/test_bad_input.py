@@ -155,7 +155,8 @@ def test_yolo_stem_collision_on_write(tmp_path: Path) -> None:
         format="coco",
     )
     with pytest.raises(
-        svmlp.AnnotationError, match=r"'a\.jpg' and 'a\.png' .* would share the label file a\.txt"
+        svmlp.AnnotationError,
+        match=r"'a\.jpg' and 'a\.png' .* would share the label file labels/train/a\.txt",
     ):
         svmlp.write(ds, tmp_path / "out", format="yolo", images="none")
     assert not (tmp_path / "out").exists()
