@@ -7,6 +7,7 @@ walking, and its errors carry the JSON path of the offending value.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -96,9 +97,30 @@ class _File(msgspec.Struct):
     svmlp_split: str | None = None  # the split of a COCO file svmlp wrote, whatever its name
 
 
+class _FileRaw(msgspec.Struct):
+    """A big file: as :class:`_File`, its annotations left as JSON text to decode a chunk at a time."""
+
+    images: list[_Image]
+    annotations: list[msgspec.Raw] = []
+    categories: list[_Category] = []
+    info: dict[str, Any] | None = None
+    svmlp: dict[str, Any] | None = None
+    svmlp_split: str | None = None
+
+
 _DECODER = msgspec.json.Decoder(_File)
 #: accepts what careless writers produce ("5" or 5.0 for an id); tried when the strict one fails
 _LAX_DECODER = msgspec.json.Decoder(_File, strict=False)
+_RAW_DECODER = msgspec.json.Decoder(_FileRaw)
+_LAX_RAW_DECODER = msgspec.json.Decoder(_FileRaw, strict=False)
+_CHUNK_DECODER = msgspec.json.Decoder(list[_Annotation])
+_LAX_CHUNK_DECODER = msgspec.json.Decoder(list[_Annotation], strict=False)
+#: a file larger than this decodes its annotations a chunk at a time: every decoded annotation is
+#: a Python object of about 700 bytes (its box, its plate), so a 100 000-image file decoded whole
+#: held 750 MB of them at once; in chunks, the columns are all that grows
+CHUNKED_BYTES = 64 * 1024 * 1024
+#: annotations decoded at a time in a big file
+CHUNK = 50_000
 
 
 def _line_of(data: bytes, message: str) -> int | None:
@@ -122,13 +144,15 @@ def json_head(path: Path) -> bytes:
         raise AnnotationError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def decode(path: Path, data: bytes) -> _File:
-    """Parse one COCO-style file, raising :class:`AnnotationError` with its location."""
+def decode(path: Path, data: bytes) -> _File | _FileRaw:
+    """Parse one COCO-style file, raising :class:`AnnotationError` with its location (a file over
+    :data:`CHUNKED_BYTES` keeps its annotations as text, decoded in chunks by :func:`part_from_file`)."""
+    strict, lax = (_RAW_DECODER, _LAX_RAW_DECODER) if len(data) > CHUNKED_BYTES else (_DECODER, _LAX_DECODER)
     try:
         try:
-            return _DECODER.decode(data)  # strict typing decodes about 10% faster
+            return strict.decode(data)  # type: ignore[no-any-return]  # strict typing decodes about 10% faster
         except msgspec.ValidationError:
-            return _LAX_DECODER.decode(data)
+            return lax.decode(data)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         text = str(exc)
         at = text.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in text else None
@@ -170,10 +194,11 @@ def _duplicate(ids: np.ndarray) -> int | None:
 
 
 def part_from_file(
-    f: _File, path: Path, split: str, raw: bytes | None = None, *, findings: Findings = STRICT
+    f: _File | _FileRaw, path: Path, split: str, *, segmentation: bool = True, findings: Findings = STRICT
 ) -> CocoPart:
-    """Check one decoded file and turn it into columns (``raw``: its bytes, to skip absent keys;
-    ``findings``: where duplicate ids and impossible boxes go when reading leniently)."""
+    """Check one decoded file and turn it into columns (``segmentation``: False when the file's
+    text holds no ``"segmentation"`` key, which skips looking; ``findings``: where duplicate ids
+    and impossible boxes go when reading leniently)."""
     cats = [category_from(c, path) for c in f.categories]
     cat_ids = np.array([c.id for c in cats], dtype=np.int64)
     if (dup := _duplicate(cat_ids)) is not None:
@@ -198,8 +223,36 @@ def part_from_file(
         labelled=np.fromiter((i.labelled for i in ims), bool, len(ims)),
         label_file=np.full(len(ims), str(path)),  # the file to fix, for the audit's findings
     )
-    boxes = _boxes_from(f.annotations, path, img_ids, cat_ids, raw, findings)
+    boxes = _boxes_from(_chunks(f, path), path, img_ids, cat_ids, segmentation, findings)
     return CocoPart(cats, images, boxes, dict(f.info or {}))
+
+
+def _chunks(f: _File | _FileRaw, path: Path) -> Iterator[tuple[int, list[_Annotation]]]:
+    """(row of the first, annotations) of the file, all at once or a chunk at a time; each
+    chunk's text is dropped once decoded."""
+    if isinstance(f, _File):
+        yield 0, f.annotations
+        return
+    texts = f.annotations
+    for start in range(0, len(texts), CHUNK):
+        data = b"[" + b",".join(texts[start : start + CHUNK]) + b"]"
+        for k in range(start, min(start + CHUNK, len(texts))):
+            texts[k] = _EMPTY
+        try:
+            try:
+                anns = _CHUNK_DECODER.decode(data)
+            except msgspec.ValidationError:
+                anns = _LAX_CHUNK_DECODER.decode(data)
+        except msgspec.ValidationError as exc:  # "... - at `$[12].bbox`": row 12 of this chunk
+            what, _, at = str(exc).partition(" - at `$[")
+            row, _, rest = at.rstrip("`").partition("]")
+            place = f"$.annotations[{start + int(row)}]{rest}" if row.isdigit() else "$.annotations"
+            raise AnnotationError(f"{where(path, at=place)}: {what}") from None
+        del data
+        yield start, anns
+
+
+_EMPTY = msgspec.Raw(b"")
 
 
 _INT_FIELDS = ("id", "image_id", "category_id", "iscrowd", "parent_id", "difficult", "truncated", "occluded")
@@ -239,15 +292,62 @@ def _core(anns: list[_Annotation]) -> dict[str, np.ndarray]:
     return cols
 
 
+class _Objects:
+    """What a file's annotations hold beyond numbers, gathered chunk by chunk: ``(row, value)``
+    pairs for the few boxes that have them."""
+
+    def __init__(self) -> None:
+        self.exact: list[tuple[int, Any]] = []
+        self.text: list[tuple[int, str]] = []
+        #: (rows, their corners as a k × 4 × 2 array) per chunk: a decoded point list is ~400 bytes
+        self.corners: list[tuple[list[int], np.ndarray]] = []
+        self.attributes: list[tuple[int, dict[str, Any]]] = []
+        self.segmentation: list[tuple[int, msgspec.Raw]] = []
+
+    def add(self, start: int, anns: list[_Annotation], has_seg: bool, path: Path) -> None:
+        if (exact := _optional(anns, "xyxy")) is not None:
+            self.exact += [(start + r, v) for r, v in enumerate(exact) if v is not None]
+        if (plates := _optional(anns, "plate")) is not None:
+            rows, points = [], []
+            for r, p in enumerate(plates):
+                if p is None:
+                    continue
+                if p.text is not None:
+                    self.text.append((start + r, p.text))
+                if p.corners is not None:
+                    if len(p.corners) != 4:
+                        raise AnnotationError(
+                            f"{where(path, at=f'$.annotations[{start + r}].plate.corners')}: "
+                            f"expected 4 [x, y] points, found {len(p.corners)}"
+                        )
+                    rows.append(start + r)
+                    points.append(p.corners)
+            if rows:
+                self.corners.append((rows, np.array(points, dtype=np.float64)))
+        if (attrs := _optional(anns, "attributes")) is not None:
+            self.attributes += [(start + r, a) for r, a in enumerate(attrs) if a]
+        if has_seg:
+            seg = list(map(attrgetter("segmentation"), anns))
+            if list(map(len, seg)).count(0) != len(seg):
+                self.segmentation += [(start + r, v) for r, v in enumerate(seg) if len(v)]
+
+
 def _boxes_from(
-    anns: list[_Annotation],
+    chunks: Iterator[tuple[int, list[_Annotation]]],
     path: Path,
     img_ids: np.ndarray,
     cat_ids: np.ndarray,
-    raw: bytes | None,
+    has_seg: bool,
     findings: Findings,
 ) -> BoxTable:
-    core = _core(anns)
+    parts: list[dict[str, np.ndarray]] = []
+    objects = _Objects()
+    for start, anns in chunks:
+        parts.append(_core(anns))
+        objects.add(start, anns, has_seg, path)
+        del anns
+    core = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if len(parts) > 1 else parts[0]
+    del parts
     ids, xywh = core["id"], core["bbox"]
     if (dup := _duplicate(ids)) is not None:
         findings.complain("duplicate_id", f"{path}: annotation id {dup} appears twice in 'annotations'")
@@ -275,20 +375,18 @@ def _boxes_from(
         )
     xyxy = xywh.copy()
     xyxy[:, 2:] += xyxy[:, :2]
-    if (exact := _optional(anns, "xyxy")) is not None:
+    if objects.exact:
         # boxes whose [x, y, w, h] cannot hold the corners exactly in floating point
-        rows = [r for r, v in enumerate(exact) if v is not None]
-        xyxy[rows] = np.array([exact[r] for r in rows], dtype=np.float64)
-    cols = _optional_columns(anns, path, core, raw)
+        xyxy[[r for r, _ in objects.exact]] = np.array([v for _, v in objects.exact], dtype=np.float64)
+    cols = _optional_columns(objects, path, core)
     return BoxTable.build(
         id=ids, image=image_row, category=cat_row, xyxy=xyxy, iscrowd=core["iscrowd"] != 0, **cols
     )
 
 
-def _optional_columns(
-    anns: list[_Annotation], path: Path, core: dict[str, np.ndarray], raw: bytes | None
-) -> dict[str, Any]:
+def _optional_columns(objects: _Objects, path: Path, core: dict[str, np.ndarray]) -> dict[str, Any]:
     ids, pid = core["id"], core["parent_id"]
+    n = len(ids)
     cols: dict[str, Any] = {"area": core["area"]}
     linked = pid >= 0
     if linked.any():
@@ -302,28 +400,26 @@ def _optional_columns(
         cols["link_score"] = core["link_score"]
     for flag in ("difficult", "truncated", "occluded"):
         cols[flag] = np.where(core[flag] > 0, 1, core[flag].clip(-1, 0))  # 0/1, or -1 when absent
-    if (plates := _optional(anns, "plate")) is not None:
-        texts = [None if p is None else p.text for p in plates]
-        if texts.count(None) != len(texts):
-            cols["text"] = ["" if t is None else t for t in texts]
-        corners = [(r, p.corners) for r, p in enumerate(plates) if p is not None and p.corners is not None]
-        if corners:
-            arr = np.full((len(plates), 4, 2), np.nan)
-            for r, c in corners:
-                if len(c) != 4:
-                    raise AnnotationError(
-                        f"{where(path, at=f'$.annotations[{r}].plate.corners')}: expected 4 [x, y] points, found {len(c)}"
-                    )
-            arr[[r for r, _ in corners]] = np.array([c for _, c in corners], dtype=np.float64)
-            cols["corners"] = arr
-    if (attrs := _optional(anns, "attributes")) is not None and any(attrs):
-        for r, a in enumerate(attrs):
-            if a:
-                checked_attributes(a, where(path, at=f"$.annotations[{r}].attributes"))
-        cols["attributes"] = [a or None for a in attrs]
-    has_seg = raw is None or b'"segmentation"' in raw
-    if has_seg and list(map(len, map(attrgetter("segmentation"), anns))).count(0) != len(anns):
-        cols["segmentation"] = [_segmentation(a.segmentation) for a in anns]
+    if objects.text:
+        text = [""] * n
+        for r, t in objects.text:
+            text[r] = t
+        cols["text"] = text
+    if objects.corners:
+        arr = np.full((n, 4, 2), np.nan)
+        for rows, points in objects.corners:
+            arr[rows] = points
+        cols["corners"] = arr
+    if objects.attributes:
+        attributes: list[dict[str, Any] | None] = [None] * n
+        for r, a in objects.attributes:
+            attributes[r] = checked_attributes(a, where(path, at=f"$.annotations[{r}].attributes"))
+        cols["attributes"] = attributes
+    if objects.segmentation:
+        segmentation: list[Any] = [None] * n
+        for r, v in objects.segmentation:
+            segmentation[r] = _segmentation(v)
+        cols["segmentation"] = segmentation
     return cols
 
 

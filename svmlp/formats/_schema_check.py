@@ -24,7 +24,7 @@ SCHEMA = "svmlp.schema.json"
 
 def validate_document(
     path: Path, data: bytes, *, findings: Findings = STRICT, full: bool = False
-) -> _cocojson._File:
+) -> _cocojson._File | _cocojson._FileRaw:
     """Parse and validate one native file; a schema violation is a :class:`SchemaError` citing the
     JSON path (recorded in ``findings`` when reading leniently: the rest of the file still reads).
 

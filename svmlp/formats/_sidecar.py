@@ -18,9 +18,10 @@ a box a row cannot hold). Version 1.0 files (one object per image) are still rea
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -348,75 +349,104 @@ def save(
     b, im = ds.boxes, ds.images
     n = len(im)
     whole = np.zeros(len(b), dtype=bool)
-    row_ids: list[int] = []
-    row_cats: list[int] = []
+    written = np.zeros(0, dtype=np.int64)
     counts = [0] * n
     if rows_of is not None:
-        order = [r for i in range(n) for r in rows_of.get(i, ())]
         counts = [len(rows_of.get(i, ())) for i in range(n)]
-        written = np.asarray(order, dtype=np.int64)
+        written = np.fromiter(
+            itertools.chain.from_iterable(rows_of.get(i, ()) for i in range(n)), np.int64, sum(counts)
+        )
         whole[:] = True
         whole[written] = False
-        row_ids, row_cats = b.id[written].tolist(), b.category[written].tolist()
     kept_xyxy: dict[int, list[float]] = {}
     if exact is not None:
         for r, box in zip(np.asarray(exact[0], dtype=np.int64).tolist(), np.asarray(exact[1]).tolist()):
             if not whole[r]:
                 kept_xyxy[r] = box
+    columns = _COLUMNS - carried
+    # written a section at a time, the big columns in slices: the whole document as Python
+    # objects would hold several hundred bytes per box at once
+    with open(folder / SIDECAR_NAME, "wb") as fh:
+        out = _JsonWriter(fh)
+        fh.write(b'{"svmlp_sidecar":"' + VERSION.encode() + b'","format":' + msgspec.json.encode(fmt))
+        out.key("categories", [_cocoencode.category_dict(c) for c in ds.categories])
+        fh.write(b',"images":{')
+        out.key("split", im.split.tolist(), first=True)
+        out.key("file_name", im.file_name.tolist())
+        out.column("id", im.id)
+        out.column("width", im.width)
+        out.column("height", im.height)
+        out.column("labelled", im.labelled)
+        out.key("rows", counts)
+        out.key("digest", [(digests or {}).get(i, "") for i in range(n)])
+        fh.write(b'},"rows":{')
+        out.column("id", b.id[written], first=True)
+        out.column("category", b.category[written])
+        del written
+        fh.write(b'},"links":{')
+        if "parent_id" in columns:
+            rows = np.flatnonzero((b.parent >= 0) & ~whole)  # a crowd box kept whole keeps its own
+            out.column("image", b.image[rows], first=True)
+            out.column("id", b.id[rows])
+            out.column("parent_id", b.id[b.parent[rows]])
+            out.column("link_score", b.link_score[rows])  # NaN (no score) is written as null
+        fh.write(b'},"plates":{')
+        if "plate" in columns:
+            _plate_columns(ds, whole, out)
+        fh.write(b"}")
+        out.key("kept", _kept(ds, carried | columns, whole, kept_xyxy))
+        out.key("info", ds.info)
+        fh.write(b"}")
+
+
+class _JsonWriter:
+    """JSON object members written straight to a file; numpy columns a slice at a time."""
+
+    SLICE = 65_536
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+
+    def key(self, name: str, value: Any, *, first: bool = False) -> None:
+        self.fh.write((b"" if first else b",") + b'"' + name.encode() + b'":' + msgspec.json.encode(value))
+
+    def column(self, name: str, values: np.ndarray, *, first: bool = False, as_list: Any = None) -> None:
+        """``values`` as a JSON array (``as_list``: how a slice becomes a list; ``tolist``)."""
+        fh = self.fh
+        fh.write((b"" if first else b",") + b'"' + name.encode() + b'":[')
+        for k in range(0, len(values), self.SLICE):
+            part = values[k : k + self.SLICE]
+            text = msgspec.json.encode(part.tolist() if as_list is None else as_list(part))
+            fh.write((b"," if k else b"") + text[1:-1])
+        fh.write(b"]")
+
+
+def _kept(
+    ds: Dataset, skipped: frozenset[str], whole: np.ndarray, kept_xyxy: dict[int, list[float]]
+) -> list[dict[str, Any]]:
+    """Whole annotations (crowd boxes) and the rare extras of written boxes, each with its image."""
+    b = ds.boxes
     moved = np.zeros(len(b), dtype=bool)
     moved[list(kept_xyxy)] = True
-    columns = _COLUMNS - carried
-    wanted = np.flatnonzero(whole | moved | extras_mask(ds, carried | columns))
+    wanted = np.flatnonzero(whole | moved | extras_mask(ds, skipped))
     crowd, extra = wanted[whole[wanted]], wanted[~whole[wanted]]
-    offsets, image_of = ds.offsets.tolist(), b.image.tolist()
+    offsets, image_of = ds.offsets.tolist(), b.image[wanted].tolist()
     kept_of: dict[int, dict[str, Any]] = {}
     for r, kept in zip(crowd.tolist(), _cocoencode.annotation_dicts(ds, rows=crowd, default_area=False)):
         del kept["image_id"]
-        kept["position"] = r - offsets[image_of[r]]
+        kept["position"] = r - offsets[int(b.image[r])]
         kept_of[r] = kept
-    skip = (carried | columns) - {"id"}
     for r, kept in zip(
-        extra.tolist(), _cocoencode.annotation_dicts(ds, rows=extra, default_area=False, skip=skip)
+        extra.tolist(),
+        _cocoencode.annotation_dicts(ds, rows=extra, default_area=False, skip=skipped - {"id"}),
     ):
         if r in kept_xyxy:
             kept["xyxy"] = kept_xyxy[r]
         kept_of[r] = kept
-    kept_list = [{"image": image_of[r], **kept_of[r]} for r in wanted.tolist()]
-    doc = _SidecarV2(
-        format=fmt,
-        categories=[_cocojson._Category(**_cocoencode.category_dict(c)) for c in ds.categories],
-        images=_Images(
-            split=im.split.tolist(),
-            file_name=im.file_name.tolist(),
-            id=im.id.tolist(),
-            width=im.width.tolist(),
-            height=im.height.tolist(),
-            labelled=im.labelled.tolist(),
-            rows=counts,
-            digest=[(digests or {}).get(i, "") for i in range(n)],
-        ),
-        rows=_Rows(id=row_ids, category=row_cats),
-        links=_link_columns(ds, whole) if "parent_id" in columns else _Links(),
-        plates=_plate_columns(ds, whole) if "plate" in columns else _Plates(),
-        kept=kept_list,
-        info=ds.info,
-    )
-    (folder / SIDECAR_NAME).write_bytes(msgspec.json.encode(doc))
+    return [{"image": i, **kept_of[r]} for r, i in zip(wanted.tolist(), image_of)]
 
 
-def _link_columns(ds: Dataset, whole: np.ndarray) -> _Links:
-    """The links of the boxes written as rows (a crowd box kept whole keeps its own)."""
-    b = ds.boxes
-    rows = np.flatnonzero((b.parent >= 0) & ~whole)
-    return _Links(
-        image=b.image[rows].tolist(),
-        id=b.id[rows].tolist(),
-        parent_id=b.id[b.parent[rows]].tolist(),
-        link_score=b.link_score[rows].tolist(),  # NaN (no score) is written as null
-    )
-
-
-def _plate_columns(ds: Dataset, whole: np.ndarray) -> _Plates:
+def _plate_columns(ds: Dataset, whole: np.ndarray, out: _JsonWriter) -> None:
     """Plate text and corners of the boxes written as rows that have either."""
     b = ds.boxes
     has_text = b.text != "" if b.text is not None else np.zeros(len(b), dtype=bool)
@@ -424,9 +454,16 @@ def _plate_columns(ds: Dataset, whole: np.ndarray) -> _Plates:
         ~np.isnan(b.corners).any(axis=(1, 2)) if b.corners is not None else np.zeros(len(b), dtype=bool)
     )
     rows = np.flatnonzero((has_text | has_corners) & ~whole)
-    text = b.text[rows].tolist() if b.text is not None else [""] * len(rows)
-    corners: list[list[float] | None] = [None] * len(rows)
-    if b.corners is not None:
-        flat = b.corners[rows].reshape(-1, 8).tolist()
-        corners = [c if ok else None for c, ok in zip(flat, has_corners[rows].tolist())]
-    return _Plates(image=b.image[rows].tolist(), id=b.id[rows].tolist(), text=text, corners=corners)
+    out.column("image", b.image[rows], first=True)
+    out.column("id", b.id[rows])
+    out.column("text", b.text[rows] if b.text is not None else np.full(len(rows), ""))
+    if b.corners is None:
+        out.key("corners", [None] * len(rows))
+        return
+
+    def points(part: np.ndarray) -> list[list[float] | None]:
+        flat = part.reshape(-1, 8)
+        ok = ~np.isnan(flat).any(axis=1)
+        return [c if k else None for c, k in zip(flat.tolist(), ok.tolist())]
+
+    out.column("corners", b.corners[rows], as_list=points)

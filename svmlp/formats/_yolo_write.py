@@ -121,6 +121,7 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
         data = ((row_format * (hi - lo)) % tuple(flat[width * lo : width * hi])).encode()
         write_file(dst, data)
         digests[i] = _sidecar.label_digest(data)
+    del flat, kept_rows  # the label values: a float object each, not needed by the sidecar
     notes = _write_yaml(ds, out)
     off = _off_corners(ds, shaped & keep, clipped, size) if obb else np.zeros(0, dtype=np.int64)
     _sidecar.save(

@@ -188,6 +188,7 @@ def read_files(
         # LabelMe, Label Studio, a results list: said by name, not as a schema error deep in the file
         refuse_foreign(f, kind_of_json(data[:HEAD]), "a native SVMLP file" if native else _EXPECTED)
         with paused_gc():
+            decoded: _cocojson._File | _cocojson._FileRaw
             if native:
                 decoded = validate_document(f, data, findings=findings)
                 split = str(decoded.svmlp["split"])  # type: ignore[index]
@@ -200,7 +201,9 @@ def read_files(
                     f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
                 )
             seen[split] = f
-            part = _cocojson.part_from_file(decoded, f, split, data, findings=findings)
+            segmentation = b'"segmentation"' in data
+            del data  # a big file's annotations hold on to it only until they are decoded
+            part = _cocojson.part_from_file(decoded, f, split, segmentation=segmentation, findings=findings)
             del decoded
         parts.append(part)
         root = _image_root(f, split, part.images.file_name)

@@ -79,11 +79,52 @@ COCO_CASES: dict[str, tuple[object, str]] = {
         r"box id 2 .* is its own parent",
     ),
     "bad role": (_patched(categories__role="boss"), r"role 'boss'"),
+    # past the first annotation: the chunked decode must name the row in the whole file
+    "third annotation's image id": (
+        _patched(
+            annotations=[
+                {**GOOD_COCO["annotations"][0], "id": k, "image_id": "x" if k == 3 else 1} for k in (1, 2, 3)
+            ]
+        ),
+        r"at \$\.annotations\[2\]\.image_id: Expected `int`, got `str`",
+    ),
+    "second annotation's corners": (
+        _patched(
+            annotations=[
+                GOOD_COCO["annotations"][0],
+                {
+                    "id": 2,
+                    "image_id": 1,
+                    "category_id": 2,
+                    "bbox": [2, 3, 4, 2],
+                    "plate": {"corners": [[1, 2]]},
+                },
+            ]
+        ),
+        r"at \$\.annotations\[1\]\.plate\.corners: expected 4 \[x, y\] points, found 1",
+    ),
+    "second annotation's attributes": (
+        _patched(
+            annotations=[
+                GOOD_COCO["annotations"][0],
+                {"id": 2, "image_id": 1, "category_id": 2, "bbox": [2, 3, 4, 2], "attributes": {"a": [1]}},
+            ]
+        ),
+        r"at \$\.annotations\[1\]\.attributes",
+    ),
 }
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "chunked"])
 @pytest.mark.parametrize("case", list(COCO_CASES))
-def test_bad_coco(case: str, tmp_path: Path) -> None:
+def test_bad_coco(case: str, chunked: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bad file gives the same one line whether its annotations decode at once or (a big
+    file) a chunk at a time."""
+    if chunked:
+        from svmlp.formats import _cocojson
+
+        monkeypatch.setattr(_cocojson, "CHUNKED_BYTES", 0)
+        monkeypatch.setattr(_cocojson, "CHUNK", 1)
     doc, pattern = COCO_CASES[case]
     path = _coco(tmp_path, doc)
     with pytest.raises(svmlp.AnnotationError) as err:
