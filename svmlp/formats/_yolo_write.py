@@ -52,9 +52,10 @@ def write_file(path: str, data: bytes) -> None:
 
 def _box_values(clipped: np.ndarray, size: np.ndarray) -> np.ndarray:
     """``cx cy w h`` normalised."""
-    return np.column_stack(
-        [(clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2], (clipped[:, 2:] - clipped[:, :2]) / size[:, :2]]
-    )
+    out = np.empty((len(clipped), 4))
+    out[:, :2] = (clipped[:, :2] + clipped[:, 2:]) / 2 / size[:, :2]
+    out[:, 2:] = (clipped[:, 2:] - clipped[:, :2]) / size[:, :2]
+    return out
 
 
 def _obb_values(ds: Dataset, clipped: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -77,7 +78,7 @@ def _obb_values(ds: Dataset, clipped: np.ndarray, size: np.ndarray) -> tuple[np.
 def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bool) -> list[str]:
     """Write the label files, ``data.yaml``, the image folders and the sidecar of ``ds`` into
     ``out``, each image's boxes normalised by its row of ``frame`` (width, height)."""
-    _check_writable(ds, frame)
+    rel_of = _check_writable(ds, frame)
     im, b = ds.images, ds.boxes
     if not usable_boxes(b.xyxy).all():  # the model refuses such boxes; never normalise one
         raise AnnotationError(
@@ -91,7 +92,8 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
         values, shaped, moved_corners = _obb_values(ds, clipped, size)
     else:
         values = _box_values(clipped, size)
-    rows = np.column_stack([b.category, values])[keep]
+    rows = np.empty((int(keep.sum()), 1 + values.shape[1]))
+    rows[:, 0], rows[:, 1:] = b.category[keep], values[keep]
     width, row_format = rows.shape[1], (_OBB_ROW if obb else _BOX_ROW)
     flat = rows.ravel().tolist()
     kept_rows = np.flatnonzero(keep).tolist()
@@ -99,7 +101,7 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
     rows_of: dict[int, list[int]] = {}
     digests: dict[int, str] = {}
     labelled = np.flatnonzero(im.labelled).tolist()
-    rels = [label_rel(split, name) for split, name in zip(*_labelled_names(ds))]
+    rels = [rel_of[i] for i in labelled]
     # before anything is made, so that a refused name leaves out untouched
     check_destinations(out, [*rels, *(f"images/{split}" for split in ds.splits)])
     for split in ds.splits:
@@ -163,12 +165,9 @@ def _off_corners(
     return rows[(bounds != clipped[rows]).any(axis=1)]
 
 
-def _labelled_names(ds: Dataset) -> tuple[list[str], list[str]]:
-    labelled = ds.images.labelled
-    return ds.images.split[labelled].tolist(), ds.images.file_name[labelled].tolist()
-
-
-def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
+def _check_writable(ds: Dataset, frame: np.ndarray) -> list[str]:
+    """Every image's label file (:func:`label_rel`), once sizes are known and no two images
+    share one."""
     im = ds.images
     unknown = np.flatnonzero((frame <= 0).any(axis=1) & (np.diff(ds.offsets) > 0))
     if len(unknown):
@@ -178,6 +177,7 @@ def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
             "the image was not found); YOLO needs it to normalise boxes"
         )
     seen: dict[str, str] = {}
+    rels = []
     for split, name in zip(im.split.tolist(), im.file_name.tolist()):
         rel = label_rel(split, name)
         other = seen.setdefault(rel, name)
@@ -185,6 +185,8 @@ def _check_writable(ds: Dataset, frame: np.ndarray) -> None:
             raise AnnotationError(
                 f"images {other!r} and {name!r} (split {split}) would share the label file {rel}; rename one"
             )
+        rels.append(rel)
+    return rels
 
 
 #: ultralytics' dataset check (``check_det_dataset``) refuses a data.yaml without these
