@@ -98,10 +98,10 @@ def _checked(kind: Any, ok: Any, rule: str) -> Any:
 
 
 def _add_read_options(p: argparse.ArgumentParser) -> None:
-    from svmlp.formats import FORMATS
+    from svmlp._formatnames import FORMAT_MODULES
 
     p.add_argument(
-        "--from", dest="from_", choices=list(FORMATS), help="source format (detected when left out)"
+        "--from", dest="from_", choices=list(FORMAT_MODULES), help="source format (detected when left out)"
     )
     p.add_argument(
         "--voc-origin",
@@ -172,13 +172,13 @@ def _add_roles(p: argparse.ArgumentParser) -> None:
 
 
 def _add_convert(sub: Any) -> None:
-    from svmlp.formats import FORMATS, IMAGE_MODES
+    from svmlp._formatnames import IMAGE_MODES, writable
 
     p = sub.add_parser(
         "convert", help="convert annotations between formats (links, plate text and corners kept)"
     )
     p.add_argument("src", type=Path, help="source folder or annotation file")
-    p.add_argument("--to", required=True, choices=FORMATS.writable(), help="target format")
+    p.add_argument("--to", required=True, choices=writable(), help="target format")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
     _add_read_options(p)
     p.add_argument("--splits", type=_csv, help="only these splits, comma-separated (e.g. train,val)")
@@ -254,13 +254,13 @@ def _add_verify(sub: Any) -> None:
 
 
 def _add_link(sub: Any) -> None:
-    from svmlp.formats import FORMATS, IMAGE_MODES
-    from svmlp.links import MARGIN, MAX_PLATES, MIN_INSIDE
+    from svmlp._formatnames import IMAGE_MODES, writable
+    from svmlp._linkdefaults import MARGIN, MAX_PLATES, MIN_INSIDE
 
     p = sub.add_parser("link", help="link every plate to the vehicle it is mounted on")
     p.add_argument("src", type=Path, help="source folder or annotation file")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (created; must be empty)")
-    p.add_argument("--to", choices=FORMATS.writable(), help="output format (default: the source's)")
+    p.add_argument("--to", choices=writable(), help="output format (default: the source's)")
     _add_read_options(p)
     _add_roles(p)
     share = _checked(float, lambda v: 0 < v <= 1, "a share in (0, 1]")

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from svmlp._linkdefaults import MARGIN, MAX_PLATES, MIN_INSIDE
 from svmlp.errors import UsageError
 from svmlp.model import BoxTable, Category, Dataset
 from svmlp.model.categories import Role, normalise_name
@@ -59,13 +60,8 @@ LINKED, ORPHAN, AMBIGUOUS = "linked", "orphan", "ambiguous"
 OVER_CAPACITY, KEPT, NOT_A_PLATE = "over_capacity", "kept", "not_a_plate"
 STATUSES = (LINKED, ORPHAN, AMBIGUOUS, OVER_CAPACITY, KEPT, NOT_A_PLATE)
 
-# The defaults of link_plates, read by the CLI's flags and the audit's thresholds too (one place).
-#: Share of a plate inside a vehicle for the vehicle to be a candidate, in (0, 1].
-MIN_INSIDE = 0.5
-#: Plates one vehicle may carry.
-MAX_PLATES = 2
-#: Candidates whose shares are this close to the best are near-equal, in [0, 1].
-MARGIN = 0.1
+# The defaults of link_plates (MIN_INSIDE, MAX_PLATES, MARGIN), read by the CLI's flags and the
+# audit's thresholds too, live in svmlp._linkdefaults (one place, importable without numpy).
 #: A vehicle whose box lies at least this far inside another's is nested in it (car in truck).
 NESTED = 0.9
 #: Images with more (plate, vehicle) pairs than this get their pairs from one STRtree rather

@@ -18,8 +18,9 @@ from typing import Any, cast
 
 import numpy as np
 
+from svmlp._formatnames import FORMAT_MODULES, IMAGE_MODES, READ_ONLY
 from svmlp.errors import AnnotationError, UsageError
-from svmlp.formats._images import IMAGE_MODES, place_images
+from svmlp.formats._images import place_images
 from svmlp.formats._layout import atomic_output_dir
 from svmlp.formats._plugin import FormatPlugin, RoundTrip, Sniff
 from svmlp.formats._survey import LayoutError, Survey, survey
@@ -91,24 +92,7 @@ class Registry(Mapping[str, FormatPlugin]):
 
 
 #: the registered formats: name → the module that implements it (a :class:`FormatPlugin`)
-FORMATS = Registry(
-    {
-        "svmlp": "svmlp.formats.native",
-        "coco": "svmlp.formats.coco",
-        "yolo": "svmlp.formats.yolo",
-        "yolo-obb": "svmlp.formats.yolo_obb",
-        "dota": "svmlp.formats.dota",
-        "voc": "svmlp.formats.voc",
-        "cvat": "svmlp.formats.cvat",
-        "label-studio": "svmlp.formats.labelstudio",
-        "labelme": "svmlp.formats.labelme",
-        "ufpr": "svmlp.formats.ufpr",
-        "openalpr": "svmlp.formats.openalpr",
-        "openimages": "svmlp.formats.openimages",
-        "ccpd": "svmlp.formats.ccpd",
-    },
-    read_only=frozenset({"ufpr", "openalpr", "openimages", "ccpd"}),
-)
+FORMATS = Registry(FORMAT_MODULES, read_only=READ_ONLY)
 
 
 def detect(path: str | Path) -> str:

@@ -18,9 +18,7 @@ from svmlp.errors import ImageError
 from svmlp.model import Dataset
 from svmlp.model.paths import check_destinations
 
-__all__ = ["IMAGE_MODES", "place_images"]
-
-IMAGE_MODES = ("copy", "hardlink", "symlink", "none")
+__all__ = ["place_images"]
 
 
 def _hardlink(src: Path, dst: Path) -> None:
@@ -70,7 +68,7 @@ def _source(ds: Dataset, i: int, guard: LinkGuard) -> Path:
 def place_images(ds: Dataset, out: Path, destination: Callable[[str, str], str], mode: str) -> int:
     """Put every image at ``out / destination(split, file_name)``; returns how many were placed.
 
-    ``mode`` is one of :data:`IMAGE_MODES` (checked by the caller). Every source image must exist
+    ``mode`` is one of :data:`svmlp._formatnames.IMAGE_MODES` (checked by the caller). Every source image must exist
     as a regular file inside the data set: a missing one raises :class:`ImageError` naming it (use
     ``mode="none"`` to write labels only).
     """

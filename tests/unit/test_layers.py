@@ -20,6 +20,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "svmlp.errors",
             "svmlp._imagehead",
+            "svmlp._formatnames",
+            "svmlp._linkdefaults",
             "svmlp._files",
             "svmlp._pool",
             "svmlp._progress",
