@@ -8,8 +8,10 @@ Each set is one COCO file from :mod:`svmlp.synth` (vehicles with their plates: l
 and corners) with every image present (hard links to one small JPEG: svmlp reads each image's
 header to normalise by the real size). Every tool runs as its own process, round by round in
 rotating order, after one untimed run each (so every tool starts with its files cached and its
-bytecode compiled, as an installed package has); the figure is the median of the rounds, and
-peak memory is the process's maximum resident set (``wait4``).
+bytecode compiled, as an installed package has); the figure is the median of the rounds. Peak
+memory comes from that untimed run: the most the process held at once with its children (its
+resident set plus each child's private pages, sampled every 5 ms: svmlp reads image headers in a
+worker process and creates label files in a forked child, which shares the rest of its memory).
 
 - svmlp: ``svmlp convert coco/ --to yolo -o OUT --images none -q`` (labels, ``data.yaml`` and the
   sidecar; the images are probed, not copied).
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -70,23 +73,80 @@ class Tool:
     seconds: list[float] = field(default_factory=list)
     peak: list[int] = field(default_factory=list)  # bytes
 
-    def run(self, out: Path, env: dict[str, str]) -> None:
+    def run(self, out: Path, env: dict[str, str], *, memory: bool = False) -> None:
+        """One timed run, or (``memory``) one untimed run that samples the memory of the process
+        and its children (sampling costs CPU, so it never runs beside a timed run)."""
         shutil.rmtree(out, ignore_errors=True)
         argv = [str(out) if a == "OUT" else a for a in self.argv]
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        watch = TreeMemory(proc.pid) if memory else None
         _, status, usage = os.wait4(proc.pid, 0)
         took = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.returncode:
             raise SystemExit(f"{self.name} failed ({proc.returncode}): {err.strip()[-500:]}")
-        self.seconds.append(took)
-        self.peak.append(usage.ru_maxrss * 1024)  # KiB on Linux
+        if watch is None:
+            self.seconds.append(took)
+        else:
+            watch.stop()
+            self.peak.append(max(usage.ru_maxrss * 1024, watch.peak))  # ru_maxrss: KiB on Linux
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+
+class TreeMemory:
+    """The largest memory a process and its children held at once, sampled every 5 ms: its
+    resident set plus each child's private pages (a forked child shares the rest with it; a
+    worker process's pages are all private). Linux only; elsewhere 0 (``ru_maxrss`` stands)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._done = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        if Path(f"/proc/{pid}").exists():
+            self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.005):
+            own = _smaps(self.pid)
+            if own is None:
+                return
+            total = own.get("Rss", 0)
+            for child in _children(self.pid):
+                kid = _smaps(child) or {}
+                total += kid.get("Private_Dirty", 0) + kid.get("Private_Clean", 0)
+            self.peak = max(self.peak, total * 1024)
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _smaps(pid: int) -> dict[str, int] | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    out = {}
+    for line in lines[1:]:
+        key, _, rest = line.partition(":")
+        value = rest.split()
+        if value and value[0].isdigit():
+            out[key] = int(value[0])  # kB
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
 
 
 def version(dist: str) -> str | None:
@@ -132,18 +192,16 @@ def bench_size(n: int, root: Path, rounds: int, peers: bool, env: dict[str, str]
     ).stdout.split()
     labels, boxes = Path(made[0]), int(made[1])
     tools = tools_for(folder, labels, peers)
-    log(f"{n} images, {boxes} boxes: warming up {', '.join(t.name for t in tools)}")
-    for t in tools:  # untimed: bytecode compiled, files cached
-        t.run(folder / f"out-{t.name}", env)
-        t.seconds.clear()
-        t.peak.clear()
+    log(f"{n} images, {boxes} boxes: warming up {', '.join(t.name for t in tools)} (and their peak memory)")
+    for t in tools:  # untimed: bytecode compiled, files cached; memory sampled
+        t.run(folder / f"out-{t.name}", env, memory=True)
     for r in range(rounds):
         order = tools[r % len(tools) :] + tools[: r % len(tools)]
         for t in order:
             if hasattr(os, "sync"):
                 os.sync()
             t.run(folder / f"out-{t.name}", env)
-            log(f"  {n} images, round {r + 1}: {t.name} {t.seconds[-1]:.2f} s, {t.peak[-1] / 1e6:.0f} MB")
+            log(f"  {n} images, round {r + 1}: {t.name} {t.seconds[-1]:.2f} s")
     for t in tools:
         shutil.rmtree(folder / f"out-{t.name}", ignore_errors=True)
     return boxes, tools

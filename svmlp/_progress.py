@@ -7,11 +7,13 @@ otherwise. Counts are whole items (images), so a bar reads "412/10000 img".
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
-__all__ = ["MIN_ITEMS", "shown", "stage"]
+__all__ = ["MIN_ITEMS", "bar_class", "shown", "stage"]
 
 _ON: ContextVar[bool] = ContextVar("svmlp_progress", default=False)
 #: fewer items than this are done before a bar would be worth drawing
@@ -28,6 +30,22 @@ def shown(on: bool) -> Iterator[None]:
         _ON.reset(token)
 
 
+def bar_class() -> Any:
+    """tqdm, without its monitor thread: that thread would outlive the bar, and svmlp does not
+    fork beside another thread (:mod:`svmlp._fork`). The monitor only retunes redraws of slow bars."""
+    return _quiet_tqdm()
+
+
+@functools.cache
+def _quiet_tqdm() -> Any:
+    from tqdm import tqdm
+
+    class Bar(tqdm):  # type: ignore[type-arg, misc]
+        monitor_interval = 0
+
+    return Bar
+
+
 def _nothing(n: int = 1) -> None:
     return None
 
@@ -38,9 +56,7 @@ def stage(what: str, total: int, unit: str = "img") -> Iterator[Callable[[int], 
     if not _ON.get() or total < MIN_ITEMS:
         yield _nothing
         return
-    from tqdm import tqdm
-
-    bar = tqdm(total=int(total), desc=what, unit=unit, leave=False, dynamic_ncols=True)
+    bar = bar_class()(total=int(total), desc=what, unit=unit, leave=False, dynamic_ncols=True)
     try:
         yield bar.update
     finally:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from svmlp import _imagehead
 from svmlp._files import NotRegularFileError, open_regular
 from svmlp._pool import map_threads
 from svmlp._progress import stage
-from svmlp.model.tables import ORIENTATION_SWAPS
 
-__all__ = ["HeaderInfo", "read_header", "read_headers"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["HeaderInfo", "PendingHeaders", "read_header", "read_headers"]
 
 _ORIENTATION_TAG = 0x0112
 _LIMIT_LIFTED = threading.Lock()
@@ -36,6 +38,8 @@ class HeaderInfo:
     @property
     def displayed(self) -> tuple[int, int]:
         """Width and height after applying the EXIF orientation."""
+        from svmlp.model.tables import ORIENTATION_SWAPS
+
         turned = self.orientation in ORIENTATION_SWAPS
         return (self.height, self.width) if turned else (self.width, self.height)
 
@@ -148,9 +152,94 @@ def read_headers(paths: Sequence[str | os.PathLike[str] | None], *, threads: int
 
 def header_columns(infos: Sequence[HeaderInfo]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Header width, height and orientation as columns for an :class:`~svmlp.model.ImageTable`."""
+    import numpy as np
+
     n = len(infos)
     return (
         np.fromiter((i.width for i in infos), np.int64, n),
         np.fromiter((i.height for i in infos), np.int64, n),
         np.fromiter((i.orientation for i in infos), np.int8, n),
     )
+
+
+#: images below which a worker process does not pay for itself
+_WORKER_MIN = 2000
+#: one answer per path: width, height (little-endian int64) and orientation (int8)
+_RECORD = 17
+
+
+class PendingHeaders:
+    """:func:`header_columns` of :func:`read_headers` for ``paths``, read meanwhile by a worker
+    process (``python -m svmlp._headworker``, which imports neither numpy nor the formats) while
+    the caller goes on with other work; :meth:`columns` collects them, reading them here when
+    there is no worker or it failed. A worker, not a fork: a forked child keeps every page the
+    caller frees afterwards (the JSON text just decoded), a fresh process holds only the paths.
+    Use as a context manager, so that a caller that raises stops the worker."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = paths
+        self._worker: subprocess.Popen[bytes] | None = None
+        if len(paths) >= _WORKER_MIN and (os.cpu_count() or 1) > 1 and _worker_allowed():
+            self._worker = _start_worker(paths)
+
+    def __enter__(self) -> PendingHeaders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.kill()
+            _collect(worker)
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Width, height and orientation of every path (0 where unreadable), in order."""
+        import numpy as np
+
+        n = len(self.paths)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            data = _collect(worker)
+            if worker.returncode == 0 and len(data) == _RECORD * n:
+                return (
+                    np.frombuffer(data, "<i8", n).astype(np.int64),
+                    np.frombuffer(data, "<i8", n, 8 * n).astype(np.int64),
+                    np.frombuffer(data, "i1", n, 16 * n).astype(np.int8),
+                )
+        return header_columns(read_headers(self.paths))
+
+
+def _worker_allowed() -> bool:
+    return bool(sys.executable) and os.environ.get("SVMLP_NO_WORKERS", "") in ("", "0")
+
+
+def _start_worker(paths: Sequence[str]) -> subprocess.Popen[bytes] | None:
+    """The worker, fed every path (NUL-separated) at once; None when it cannot start."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from svmlp._headworker import main; main()"
+    try:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", code, package_parent],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+    assert worker.stdin is not None
+    try:
+        with worker.stdin:
+            worker.stdin.write(b"\0".join(os.fsencode(p) for p in paths))
+    except OSError:  # it died already: read here instead
+        worker.kill()
+        _collect(worker)
+        return None
+    return worker
+
+
+def _collect(worker: subprocess.Popen[bytes]) -> bytes:
+    """What the worker wrote, once it has ended (its stdin is closed already)."""
+    assert worker.stdout is not None
+    with worker.stdout:
+        data = worker.stdout.read()
+    worker.wait()
+    return data

@@ -9,8 +9,9 @@ never annotated, plate ``text``/``corners`` and VOC flags.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,12 @@ from svmlp.formats import _cocoencode, _cocojson
 from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, list_files, paused_gc, read_bytes
 from svmlp.formats._peek import HEAD, head_of, json_shape, kind_of_json
 from svmlp.formats._plugin import RoundTrip, Sniff
-from svmlp.formats._probe import probe_headers
 from svmlp.formats._schema_check import validate_document
 from svmlp.formats._sidecar import SIDECAR_NAME
 from svmlp.formats._survey import refuse_foreign
+from svmlp.imageinfo import PendingHeaders
 from svmlp.model import BoxTable, Category, Dataset, ImageTable, Inputs, concat_tables, sort_splits
-from svmlp.model.paths import check_destinations, check_file_names, check_split_name
+from svmlp.model.paths import check_destinations, check_file_names, check_split_name, names_ok
 from svmlp.model.strictness import STRICT, Findings
 
 __all__ = ["LOOKS_FOR", "NAME", "PRIORITY", "ROUND_TRIP", "image_destination", "read", "sniff", "write"]
@@ -145,7 +146,7 @@ def _split_of(f: Path, *, single: bool, infer: bool = True) -> str:
     return guess or (DEFAULT_SPLIT if single and bare == stem else bare)
 
 
-def _image_root(f: Path, split: str, file_names: np.ndarray) -> Path | None:
+def _image_root(f: Path, split: str, file_names: Sequence[str]) -> Path | None:
     """The folder the split's ``file_name`` values are relative to."""
     base = _base(f)
     dir_split = f.stem.removeprefix("instances_")
@@ -181,8 +182,22 @@ def read_files(
     COCO data set (a ``stats.json``, a results list, a Label Studio export) is skipped with a note;
     a file given by name, or the only one, is read and refused by name."""
     files, notes = (files, []) if native or len(files) < 2 else _coco_only(files)
+    with contextlib.ExitStack() as children:
+        return _read_files(files, notes, native, probe, given, findings, children)
+
+
+def _read_files(
+    files: list[tuple[Path, str]],
+    notes: list[str],
+    native: bool,
+    probe: bool,
+    given: Path | None,
+    findings: Findings,
+    children: contextlib.ExitStack,
+) -> Dataset:
     parts, roots = [], {}
     seen: dict[str, Path] = {}
+    headers: list[PendingHeaders | None] = []
     for f, split in files:
         data = read_bytes(f)
         # LabelMe, Label Studio, a results list: said by name, not as a schema error deep in the file
@@ -201,12 +216,20 @@ def read_files(
                     f"{f}: holds split {split!r} as {seen[split]} does; keep one file per split"
                 )
             seen[split] = f
+            names = [im.file_name for im in decoded.images]
+            root = _image_root(f, split, names)
+            # the headers are read (by a child process, where one may be forked) while the
+            # annotations become columns; names that would escape are refused below, unread
+            pending = None
+            if probe and root is not None and names_ok(names):
+                folder = os.fspath(root)
+                pending = children.enter_context(PendingHeaders([os.path.join(folder, n) for n in names]))
+            headers.append(pending)
             segmentation = b'"segmentation"' in data
             del data  # a big file's annotations hold on to it only until they are decoded
             part = _cocojson.part_from_file(decoded, f, split, segmentation=segmentation, findings=findings)
             del decoded
         parts.append(part)
-        root = _image_root(f, split, part.images.file_name)
         if root is not None:
             roots[split] = root
     categories = _merge_categories([(f, p.categories) for (f, _), p in zip(files, parts)])
@@ -228,7 +251,17 @@ def read_files(
         inputs=inputs,
         findings=findings,
     )
-    return probe_headers(ds) if probe else ds
+    if probe and roots and len(ds.images):
+        columns = []
+        for part, pending in zip(parts, headers):
+            if pending is None:
+                n = len(part.images)
+                columns.append((np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int8)))
+            else:
+                columns.append(pending.columns())
+        im = ds.images
+        im.header_width, im.header_height, im.orientation = (np.concatenate(c) for c in zip(*columns))
+    return ds
 
 
 def _coco_only(files: list[tuple[Path, str]]) -> tuple[list[tuple[Path, str]], list[str]]:

@@ -102,11 +102,11 @@ class _Bars:
     """On a terminal: one tqdm bar for the total, and one per file while it is being fetched."""
 
     def __init__(self, entries: list[FileEntry], quiet: bool) -> None:
-        from tqdm import tqdm
+        from svmlp._progress import bar_class
 
-        self.tqdm, self.off = tqdm, quiet or not sys.stderr.isatty()
+        self.tqdm, self.off = bar_class(), quiet or not sys.stderr.isatty()
         self.kw: dict[str, Any] = {"unit": "B", "unit_scale": True, "unit_divisor": 1024, "leave": False}
-        self.total = tqdm(total=sum(e.size for e in entries), desc="total", disable=self.off, **self.kw)
+        self.total = self.tqdm(total=sum(e.size for e in entries), desc="total", disable=self.off, **self.kw)
         self.lock = threading.Lock()
 
     @contextlib.contextmanager

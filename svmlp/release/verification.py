@@ -327,10 +327,10 @@ def _ticker(enabled: bool, total: int, desc: str, *, unit: str) -> Iterator[Tick
     if not enabled:
         yield lambda n: None
         return
-    from tqdm import tqdm
+    from svmlp._progress import bar_class
 
     lock = threading.Lock()
-    with tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False) as bar:
+    with bar_class()(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, leave=False) as bar:
 
         def tick(n: int) -> None:
             with lock:  # tqdm.update is not atomic, and every hashing thread calls it

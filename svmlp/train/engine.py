@@ -79,8 +79,9 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the mean of each loss part ``criterion(model(images),
     targets)`` names, and :data:`THROUGHPUT_KEYS`."""
-    from tqdm import tqdm
+    from svmlp._progress import bar_class
 
+    tqdm = bar_class()
     model.train()
     sums: dict[str, float] = {}
     n_iter = n_img = 0
