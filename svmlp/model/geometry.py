@@ -22,7 +22,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CornerShapes", "area", "intersection", "iou", "iou_matrix", "share_inside", "share_inside_matrix"]
+from svmlp.model.tables import rows_all
+
+__all__ = [
+    "CornerShapes",
+    "area",
+    "corner_bounds",
+    "intersection",
+    "iou",
+    "iou_matrix",
+    "share_inside",
+    "share_inside_matrix",
+]
 
 #: A polygon whose bounding box inside the outer box reaches within this of the floor is clipped
 #: for real: the bound and the exact share are computed two ways and may differ in the last digit.
@@ -105,6 +116,18 @@ def share_inside_matrix(inner: Any, outer: Any) -> np.ndarray:
     return share_inside(inner[:, None, :], outer[None, :, :])
 
 
+def corner_bounds(corners: np.ndarray) -> np.ndarray:
+    """``(n, 4)``: the xyxy bounds of ``(n, 4, 2)`` corners (NaN where a corner is NaN), without
+    numpy's reduction over the short axis (several times slower than three minimums).
+
+    >>> corner_bounds(np.array([[[1, 5], [4, 2], [3, 9], [0, 6.0]]]))
+    array([[0., 2., 4., 9.]])
+    """
+    lo = np.minimum(np.minimum(corners[:, 0], corners[:, 1]), np.minimum(corners[:, 2], corners[:, 3]))
+    hi = np.maximum(np.maximum(corners[:, 0], corners[:, 1]), np.maximum(corners[:, 2], corners[:, 3]))
+    return np.concatenate([lo, hi], axis=1)
+
+
 class CornerShapes:
     """The shape that "inside" measures a box by: its 4-corner polygon where that is valid
     (finite, non-zero area, not self-crossing), else its box.
@@ -126,11 +149,11 @@ class CornerShapes:
         self.has_corners = np.zeros(len(xyxy), dtype=bool)  # whether its polygon is valid is asked later
         if corners is None or not len(rows):
             return
-        rows = rows[np.isfinite(corners[rows]).all(axis=(1, 2))]
+        rows = rows[rows_all(np.isfinite(corners[rows]).reshape(len(rows), 8))]
         self.has_corners[rows] = True
-        c = corners[rows]
-        self.extent[rows, :2] = np.fmin(c.min(axis=1), xyxy[rows, :2])
-        self.extent[rows, 2:] = np.fmax(c.max(axis=1), xyxy[rows, 2:])
+        bounds = corner_bounds(corners[rows])
+        self.extent[rows, :2] = np.fmin(bounds[:, :2], xyxy[rows, :2])
+        self.extent[rows, 2:] = np.fmax(bounds[:, 2:], xyxy[rows, 2:])
 
     def share_inside(self, rows: np.ndarray, outer: np.ndarray, *, floor: float = 0.0) -> np.ndarray:
         """Per ``k``: the share of box ``rows[k]``'s shape inside box ``outer[k]``.
@@ -147,8 +170,8 @@ class CornerShapes:
     def _corner_shares(self, rows: np.ndarray, v: np.ndarray, box: np.ndarray, floor: float) -> np.ndarray:
         assert self.corners is not None
         c = self.corners[rows]
-        qb = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
-        inside = np.asarray((qb[:, :2] >= v[:, :2]).all(axis=1) & (qb[:, 2:] <= v[:, 2:]).all(axis=1))
+        qb = corner_bounds(c)
+        inside = rows_all(np.concatenate([qb[:, :2] >= v[:, :2], qb[:, 2:] <= v[:, 2:]], axis=1))
         # polygon and box both wholly inside (or both wholly out): the share is 1 (or 0) whichever
         # shape counts, so only the other pairs need their polygon built and checked, which is
         # most of the time both the linker and the audit would spend on corners

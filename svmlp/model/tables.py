@@ -67,7 +67,23 @@ def usable_boxes(xyxy: np.ndarray) -> np.ndarray:
     """Per box, whether every coordinate is finite and within ±:data:`MAX_COORD` (geometry on
     anything else overflows or means nothing)."""
     with np.errstate(invalid="ignore"):
-        return (np.abs(xyxy) <= MAX_COORD).all(axis=1)
+        return rows_all(np.abs(xyxy) <= MAX_COORD)
+
+
+def rows_all(mask: np.ndarray) -> np.ndarray:
+    """``mask.all(axis=1)`` for an ``(n, k)`` boolean array, fast for the narrow ones the model
+    has (4 box coordinates, 8 corner numbers): each row read as one integer, as numpy's reduction
+    over a short axis is about 20 times slower.
+
+    >>> rows_all(np.array([[True] * 4, [True, False, True, True]]))
+    array([ True, False])
+    """
+    k = mask.shape[1] if mask.ndim == 2 else 0
+    if k not in (2, 4, 8) or not len(mask):
+        return np.asarray(mask.all(axis=1), dtype=bool)
+    word = {2: np.uint16, 4: np.uint32, 8: np.uint64}[k]
+    words: np.ndarray = np.ascontiguousarray(mask, dtype=bool).view(word).ravel()
+    return np.equal(words, word(int("01" * k, 16)))  # type: ignore[no-any-return]
 
 
 T = TypeVar("T", "ImageTable", "BoxTable")

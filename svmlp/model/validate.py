@@ -9,7 +9,7 @@ import numpy as np
 from svmlp.errors import AnnotationError
 from svmlp.model.categories import ROLES
 from svmlp.model.paths import check_category_name, check_file_names, check_split_name
-from svmlp.model.tables import MAX_COORD, MAX_SIDE, usable_boxes
+from svmlp.model.tables import MAX_COORD, MAX_SIDE, rows_all, usable_boxes
 
 if TYPE_CHECKING:
     from svmlp.model.dataset import Dataset
@@ -127,10 +127,9 @@ def _check_boxes(ds: Dataset) -> None:
             f"box id {int(b.id[r])} in {_describe_image(ds, int(b.image[r]))}: ids must be >= 0"
         )
     if b.corners is not None:
-        with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(
-                (np.abs(b.corners) > MAX_COORD).any(axis=(1, 2)) | np.isinf(b.corners).any(axis=(1, 2))
-            )
+        with np.errstate(invalid="ignore"):  # NaN: no corners; inf is beyond any bound too
+            beyond = np.abs(b.corners.reshape(len(b), 8)) > MAX_COORD
+        bad = np.flatnonzero(~rows_all(~beyond)) if beyond.any() else np.zeros(0, dtype=np.int64)
         if len(bad):
             r = int(bad[0])
             raise AnnotationError(

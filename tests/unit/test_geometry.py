@@ -201,3 +201,31 @@ def test_corner_shares_match_shapely(plates: list, outer: np.ndarray, floor: flo
             assert got[k] == pytest.approx(want, abs=1e-12)
         else:
             assert got[k] < floor or got[k] == pytest.approx(want, abs=1e-12)
+
+
+@given(
+    st.integers(0, 40),
+    st.sampled_from([1, 2, 3, 4, 8]),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["C", "F", "strided"]),
+)
+def test_rows_all_is_all_along_rows(n: int, k: int, seed: int, layout: str) -> None:
+    from svmlp.model.tables import rows_all
+
+    mask = np.random.default_rng(seed).random((2 * n, k)) < 0.8
+    if layout == "F":
+        mask = np.asfortranarray(mask)
+    elif layout == "strided":
+        mask = mask[::2]
+    assert np.array_equal(rows_all(mask), mask.all(axis=1))
+
+
+@given(st.integers(0, 30), st.integers(0, 2**32 - 1))
+def test_corner_bounds_are_min_and_max(n: int, seed: int) -> None:
+    from svmlp.model.geometry import corner_bounds
+
+    c = np.random.default_rng(seed).normal(size=(n, 4, 2)) * 100
+    if n:
+        c[0, 2, 1] = np.nan  # a NaN corner makes its bounds NaN, as numpy's min and max do
+    want = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
+    assert np.array_equal(corner_bounds(c), want, equal_nan=True)
