@@ -7,7 +7,7 @@ walking, and its errors carry the JSON path of the offending value.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter, is_not
 from pathlib import Path
@@ -17,6 +17,7 @@ import msgspec
 import numpy as np
 
 from svmlp._files import open_regular_file
+from svmlp._progress import stage
 from svmlp.errors import AnnotationError, where
 from svmlp.model import BoxTable, Category, ImageTable
 from svmlp.model.categories import role_for
@@ -234,6 +235,13 @@ def _chunks(f: _File | _FileRaw, path: Path) -> Iterator[tuple[int, list[_Annota
         yield 0, f.annotations
         return
     texts = f.annotations
+    with stage("decoding annotations", len(texts), unit="box") as tick:
+        yield from _decoded_chunks(texts, path, tick)
+
+
+def _decoded_chunks(
+    texts: list[msgspec.Raw], path: Path, tick: Callable[[int], None]
+) -> Iterator[tuple[int, list[_Annotation]]]:
     for start in range(0, len(texts), CHUNK):
         data = b"[" + b",".join(texts[start : start + CHUNK]) + b"]"
         texts[start : start + CHUNK] = [_EMPTY] * len(texts[start : start + CHUNK])
@@ -248,6 +256,7 @@ def _chunks(f: _File | _FileRaw, path: Path) -> Iterator[tuple[int, list[_Annota
             place = f"$.annotations[{start + int(row)}]{rest}" if row.isdigit() else "$.annotations"
             raise AnnotationError(f"{where(path, at=place)}: {what}") from None
         del data
+        tick(len(anns))
         yield start, anns
 
 

@@ -16,6 +16,7 @@ import msgspec
 import numpy as np
 
 from svmlp._files import make_folders, within
+from svmlp._progress import stage
 from svmlp.errors import AnnotationError, ImageError
 from svmlp.formats import _sidecar
 from svmlp.model import Dataset, sort_splits
@@ -159,20 +160,26 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
     root = str(out)
     real_root = os.path.realpath(root)
     files: list[tuple[str, bytes]] = []
-    for i, rel in zip(labelled, rels):
-        lo, hi = off[i], off[i + 1]
-        rows_of[i] = kept_rows[lo:hi]
-        dst = os.path.join(root, rel)
-        folder = os.path.dirname(dst)
-        if folder not in made:
-            make_folders(folder)
-            if not within(os.path.realpath(folder), real_root):  # defence in depth
-                raise AnnotationError(f"{folder}: resolves outside the output folder {out}; nothing written")
-            made.add(folder)
-        # one format call per file, not per row
-        data = ((row_format * (hi - lo)) % tuple(flat[width * lo : width * hi])).encode()
-        files.append((dst, data))
-        digests[i] = _sidecar.label_digest(data)
+    with stage("writing label files", len(labelled), unit="file") as tick:
+        for k, (i, rel) in enumerate(zip(labelled, rels)):
+            if k % 1024 == 1023:
+                tick(1024)
+            lo, hi = off[i], off[i + 1]
+            rows_of[i] = kept_rows[lo:hi]
+            dst = os.path.join(root, rel)
+            folder = os.path.dirname(dst)
+            if folder not in made:
+                make_folders(folder)
+                if not within(os.path.realpath(folder), real_root):  # defence in depth
+                    raise AnnotationError(
+                        f"{folder}: resolves outside the output folder {out}; nothing written"
+                    )
+                made.add(folder)
+            # one format call per file, not per row
+            data = ((row_format * (hi - lo)) % tuple(flat[width * lo : width * hi])).encode()
+            files.append((dst, data))
+            digests[i] = _sidecar.label_digest(data)
+        tick(len(labelled) % 1024)
     del flat, kept_rows  # the label values: a float object each, not needed by the sidecar
     # the files are created by a child process (where one may be forked) while this one writes
     # data.yaml and the sidecar: creating 100 000 files is a fifth of a convert

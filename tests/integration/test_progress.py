@@ -60,6 +60,7 @@ def test_a_bar_on_a_terminal(coco: Path, tmp_path: Path) -> None:
     assert code == 0, drawn
     # a bar per split file (its headers are read while its annotations are decoded)
     assert "reading image headers" in drawn and "/280" in drawn and "img" in drawn
+    assert "writing label files" in drawn and "/400" in drawn
 
 
 @pytest.mark.parametrize("flag", ["-q", "--json"])

@@ -61,3 +61,23 @@ def test_many_headers_in_order_on_a_fast_or_slow_disk(
     monkeypatch.setattr(info, "_SLOW", 0.0 if slow else 1.0)
     got = info.read_headers(paths, threads=4)
     assert got == [info.HeaderInfo(0, 0, 0, "missing") if p is None else info.read_header(p) for p in paths]
+
+
+def test_any_error_pillow_raises_on_a_header_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow's plugins raise struct.error, EOFError, IndexError... on broken headers: each is an
+    unreadable image, never an internal error ending the read."""
+    import struct
+
+    import svmlp.imageinfo as info
+
+    (tmp_path / "a.webp").write_bytes(b"RIFF\0\0\0\0WEBPVP8 ")  # not JPEG or PNG: Pillow reads it
+    for exc in (struct.error("unpack requires a buffer of 4 bytes"), EOFError(), IndexError("index")):
+
+        def broken(fh: object, exc: Exception = exc) -> info.HeaderInfo:
+            raise exc
+
+        monkeypatch.setattr(info, "_open", broken)
+        got = read_header(tmp_path / "a.webp")
+        assert got.error is not None and got.error.startswith("unreadable"), got
