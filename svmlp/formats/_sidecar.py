@@ -336,15 +336,17 @@ def save(
     rows_of: dict[int, list[int]] | None,
     carried: frozenset[str],
     digests: dict[int, str] | None = None,
-    exact: tuple[np.ndarray, np.ndarray] | None = None,
+    exact: np.ndarray | list[int] | None = None,
+    exact_boxes: np.ndarray | None = None,
 ) -> None:
     """Write the sidecar (version 2.0, columns).
 
     ``rows_of[image row]`` lists the box rows written to the image's label file (YOLO); boxes of
     a labelled image not listed (crowd boxes) are kept whole. ``None``: every box is in the
     format's own file (VOC). Of a written box, the sidecar keeps the keys not in ``carried``.
-    ``exact``: box rows and the ``xyxy`` to keep for each, where the file holds another shape
-    (a CVAT polygon through a plate's corners, a YOLO-OBB row's corners) or rounds the box.
+    ``exact``: box rows whose ``xyxy`` the sidecar keeps, where the file holds another shape (a
+    CVAT polygon through a plate's corners, a YOLO-OBB row's corners) or rounds the box; the
+    boxes kept are their ``xyxy``, or ``exact_boxes`` (one row each) when given.
     """
     b, im = ds.boxes, ds.images
     n = len(im)
@@ -360,7 +362,9 @@ def save(
         whole[written] = False
     kept_xyxy: dict[int, list[float]] = {}
     if exact is not None:
-        for r, box in zip(np.asarray(exact[0], dtype=np.int64).tolist(), np.asarray(exact[1]).tolist()):
+        rows = np.asarray(exact, dtype=np.int64)
+        boxes = b.xyxy[rows] if exact_boxes is None else np.asarray(exact_boxes)
+        for r, box in zip(rows.tolist(), boxes.tolist()):
             if not whole[r]:
                 kept_xyxy[r] = box
     columns = _COLUMNS - carried

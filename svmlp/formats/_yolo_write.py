@@ -193,7 +193,8 @@ def write_labels(ds: Dataset, out: Path, frame: np.ndarray, *, fmt: str, obb: bo
             rows_of=rows_of,
             carried=_sidecar.YOLO_CARRIED,
             digests=digests,
-            exact=(off, clipped[off]),
+            exact=off,
+            exact_boxes=clipped[off],
         )
         maker.finish()
     if b.iscrowd.any():

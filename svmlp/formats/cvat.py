@@ -265,9 +265,7 @@ def write(ds: Dataset, out: Path) -> list[str]:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / ANNOTATIONS).write_bytes("".join(parts).encode("utf-8"))
     reshaped = np.flatnonzero([g[0] == "polygon" for g in geometry])
-    _sidecar.save(
-        ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, exact=(reshaped, b.xyxy[reshaped])
-    )
+    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, exact=reshaped)
     notes = []
     if any(crowd):
         notes.append(

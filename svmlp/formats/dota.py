@@ -29,6 +29,7 @@ from svmlp.formats._layout import DEFAULT_SPLIT, infer_split, paused_gc
 from svmlp.formats._plugin import RoundTrip, Sniff
 from svmlp.formats._yolo_write import write_file
 from svmlp.model import Dataset, Inputs, categories_from_names
+from svmlp.model.geometry import corner_bounds
 from svmlp.model.paths import check_destinations
 from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import usable_boxes
@@ -185,17 +186,8 @@ def write(ds: Dataset, out: Path) -> list[str]:
     if shaped.any():
         assert b.corners is not None
         c = b.corners
-        bounds = np.concatenate([c.min(axis=1), c.max(axis=1)], axis=1)
-        off = np.flatnonzero(shaped & keep & (bounds != b.xyxy).any(axis=1))
-    _sidecar.save(
-        ds,
-        out,
-        NAME,
-        rows_of=rows_of,
-        carried=_sidecar.YOLO_CARRIED,
-        digests=digests,
-        exact=(off, b.xyxy[off]),
-    )
+        off = np.flatnonzero(shaped & keep & (corner_bounds(c) != b.xyxy).any(axis=1))
+    _sidecar.save(ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests, exact=off)
     notes = [
         f"class name {c.name!r} written as {tokens[k]!r} (a DOTA row is split at white space)"
         for k, c in enumerate(ds.categories)

@@ -467,15 +467,8 @@ def write(ds: Dataset, out: Path) -> list[str]:
         (out / rel).write_bytes(data)
         rows_of[i] = rows
         digests[i] = _sidecar.label_digest(data)
-    exact = np.array(inexact, dtype=np.int64)
     _sidecar.save(
-        ds,
-        out,
-        NAME,
-        rows_of=rows_of,
-        carried=_sidecar.YOLO_CARRIED,
-        digests=digests,
-        exact=(exact, b.xyxy[exact]),
+        ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests, exact=inexact
     )
     notes = []
     if b.iscrowd.any():

@@ -759,15 +759,8 @@ def write(ds: Dataset, out: Path, *, audit: Any = None) -> list[str]:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
     config = label_config(names, answers, text=text is not None and bool(any(text)), audit=marks is not None)
     (out / CONFIG).write_text(config, encoding="utf-8")
-    exact = np.array(inexact, dtype=np.int64)
     _sidecar.save(
-        ds,
-        out,
-        NAME,
-        rows_of=rows_of,
-        carried=_sidecar.YOLO_CARRIED,
-        digests=digests,
-        exact=(exact, b.xyxy[exact]),
+        ds, out, NAME, rows_of=rows_of, carried=_sidecar.YOLO_CARRIED, digests=digests, exact=inexact
     )
     if b.iscrowd.any():
         notes.append(
