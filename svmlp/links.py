@@ -40,6 +40,7 @@ Everything is vectorised over all images at once (one STRtree serves the images 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,6 +60,7 @@ __all__ += ["MARGIN", "MAX_PLATES", "MIN_INSIDE", "LinkResult", "inside_share", 
 LINKED, ORPHAN, AMBIGUOUS = "linked", "orphan", "ambiguous"
 OVER_CAPACITY, KEPT, NOT_A_PLATE = "over_capacity", "kept", "not_a_plate"
 STATUSES = (LINKED, ORPHAN, AMBIGUOUS, OVER_CAPACITY, KEPT, NOT_A_PLATE)
+_CODE = {s: k for k, s in enumerate(STATUSES)}
 
 # The defaults of link_plates (MIN_INSIDE, MAX_PLATES, MARGIN), read by the CLI's flags and the
 # audit's thresholds too, live in svmlp._linkdefaults (one place, importable without numpy).
@@ -90,9 +92,15 @@ class LinkResult:
     """
 
     dataset: Dataset
-    status: np.ndarray
+    #: per box row, the index of its status in :data:`STATUSES` (``status`` spells it out)
+    code: np.ndarray
     candidates: np.ndarray
     second: np.ndarray
+
+    @functools.cached_property
+    def status(self) -> np.ndarray:
+        """Per box row, its status (one of :data:`STATUSES`) as text."""
+        return np.asarray(STATUSES)[self.code]
 
     def summary(self) -> dict[str, int]:
         """Boxes per status, plus ``plates`` (every box but ``not_a_plate``) and ``vehicles``.
@@ -102,7 +110,8 @@ class LinkResult:
         >>> s["kept"] == s["plates"], s["linked"]
         (True, 0)
         """
-        out = {s: int(np.count_nonzero(self.status == s)) for s in STATUSES}
+        counts = np.bincount(self.code, minlength=len(STATUSES))
+        out = {s: int(c) for s, c in zip(STATUSES, counts.tolist())}
         out["plates"] = len(self.status) - out[NOT_A_PLATE]
         out["vehicles"] = int(np.count_nonzero(_eligible(self.dataset, "parent")))
         return out
@@ -332,7 +341,12 @@ def _rank(
     inner = top[i] & top[j] & (share_inside(xyxy[cv[j]], xyxy[cv[i]]) >= NESTED)
     holds[i[inner]] = True
     cost = mount_cost(xyxy[cp], xyxy[cv])
-    order = np.lexsort((cv, size[cv], np.where(top, cost, -cs), holds & top, ~top, cp))
+    # a plate with one candidate (most of them) is ranked already: sort only the others' groups
+    several = np.flatnonzero(np.repeat(end - start > 1, end - start))
+    order = np.arange(len(cp))
+    if len(several):
+        keys = (cv, size[cv], np.where(top, cost, -cs), holds & top, ~top, cp)
+        order[several] = several[np.lexsort(tuple(k[several] for k in keys))]
     return _Ranked(cp[order], cv[order], cs[order], top[order], start, end, cost[order])
 
 
@@ -446,12 +460,11 @@ def link_plates(
     taken, over = _assign(r, np.bincount(parent[kept], minlength=n), b.image, max_plates)
     rows = r.plate
     parent[rows], score[rows] = r.cv[taken], r.cs[taken]
-    status = np.full(n, NOT_A_PLATE, dtype="<U13")
-    status[plates] = ORPHAN
-    status[rows] = np.where(over, OVER_CAPACITY, np.where(ambiguous, AMBIGUOUS, LINKED))
-    status[kept] = KEPT
+    code = np.full(n, _CODE[NOT_A_PLATE], dtype=np.int8)
+    code[plates] = _CODE[ORPHAN]
+    code[rows] = np.where(over, _CODE[OVER_CAPACITY], np.where(ambiguous, _CODE[AMBIGUOUS], _CODE[LINKED]))
+    code[kept] = _CODE[KEPT]
     second = np.full(n, -1, dtype=np.int64)
     second[rows] = _runner_up(r, taken, ambiguous, rival)
-    boxes = BoxTable(**{**b.__dict__, "parent": parent, "link_score": score})
-    linked = ds.replace(boxes=boxes, findings=STRICT if strict else Findings(strict=False))
-    return LinkResult(linked, status, candidates, second)
+    linked = ds.relinked(parent, score, findings=STRICT if strict else Findings(strict=False))
+    return LinkResult(linked, code, candidates, second)

@@ -14,7 +14,7 @@ from svmlp.model.categories import Category
 from svmlp.model.paths import Inputs
 from svmlp.model.strictness import STRICT, Findings
 from svmlp.model.tables import BoxTable, ImageTable
-from svmlp.model.validate import check_names, validate_dataset
+from svmlp.model.validate import check_links, check_names, validate_dataset
 
 __all__ = ["BoxRecord", "Dataset", "ImageRecord", "SPLIT_ORDER", "sort_splits"]
 
@@ -129,10 +129,14 @@ class Dataset:
             inputs if inputs is not None else Inputs.of(folders=[source, *self.roots.values()])
         )
         self._offsets: np.ndarray | None = None
+        #: whether every rule was checked and held (a later copy that changes only the links
+        #: then checks only them: :meth:`relinked`)
+        self._checked = False
         if validate:
             check_names(self, source)  # always strict: a name that escapes its folder is never read past
             try:
                 validate_dataset(self)
+                self._checked = True
             except AnnotationError as exc:
                 findings.complain("invalid_dataset", str(exc) if source is None else f"{source}: {exc}")
 
@@ -245,6 +249,33 @@ class Dataset:
             inputs=self.inputs,
         )
         out.source = self.source
+        return out
+
+    def relinked(self, parent: np.ndarray, link_score: np.ndarray, *, findings: Findings = STRICT) -> Dataset:
+        """A copy whose boxes have these ``parent`` rows and ``link_score``s, checked like any new
+        data set; when every rule held for this one, only the links are checked (the rest is
+        unchanged, and a full check of a million boxes costs more than linking them).
+        """
+        boxes = BoxTable(**{**self.boxes.__dict__, "parent": parent, "link_score": link_score})
+        if not self._checked:
+            return self.replace(boxes=boxes, findings=findings)
+        out = Dataset(
+            self.categories,
+            self.images,
+            boxes,
+            roots=self.roots,
+            info=self.info,
+            notes=self.notes,
+            validate=False,
+            inputs=self.inputs,
+            findings=findings,
+        )
+        out.source = self.source
+        try:
+            check_links(out)
+            out._checked = True
+        except AnnotationError as exc:
+            findings.complain("invalid_dataset", str(exc) if self.source is None else f"{self.source}: {exc}")
         return out
 
     def split(self, *names: str) -> Dataset:

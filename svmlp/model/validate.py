@@ -54,7 +54,7 @@ def validate_dataset(ds: Dataset) -> None:
     _check_categories(ds)
     _check_images(ds)
     _check_boxes(ds)
-    _check_links(ds)
+    check_links(ds)
 
 
 def _check_categories(ds: Dataset) -> None:
@@ -151,7 +151,8 @@ def _check_boxes(ds: Dataset) -> None:
         )
 
 
-def _check_links(ds: Dataset) -> None:
+def check_links(ds: Dataset) -> None:
+    """The links of ``ds`` by the model's rules (each part of :func:`validate_dataset`)."""
     b = ds.boxes
     has = np.flatnonzero(b.parent >= 0)
     if not len(has):

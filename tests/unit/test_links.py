@@ -383,3 +383,28 @@ def test_roles_given_by_name_on_a_lenient_read_stay_lenient() -> None:
         link_plates(ds, parents=["car"], children=["number"])
     r = link_plates(ds, parents=["car"], children=["number"], strict=False)
     assert parents(r)[2] == 0 and r.status[2] == LINKED
+
+
+def test_relinked_checks_the_links_and_the_rest_only_when_it_was_never_checked() -> None:
+    """link_plates' copy checks only the links of a data set whose rules all held (a full check
+    of a million boxes cost more than linking them); an unchecked one is checked in full."""
+    ds = scene((V, 0, 0, 100, 60), (P, 40, 45, 60, 52), (P, 10, 45, 20, 52))
+    b = ds.boxes
+    with pytest.raises(svmlp.AnnotationError, match="is its own parent"):
+        ds.relinked(np.array([-1, 1, -1]), np.full(3, np.nan))
+    with pytest.raises(svmlp.AnnotationError, match="not a vehicle"):
+        ds.relinked(np.array([-1, 2, -1]), np.full(3, np.nan))
+    ok = ds.relinked(np.array([-1, 0, 0]), np.array([np.nan, 1.0, 0.5]))
+    assert ok.boxes.parent.tolist() == [-1, 0, 0] and ok._checked
+    # never checked (built with validate=False), and broken outside the links: checked in full
+    broken = svmlp.Dataset(ds.categories, ds.images, b.take(np.array([0, 1, 2])), validate=False)
+    broken.boxes.xyxy[2] = [30, 45, 20, 52]  # x1 < x0
+    with pytest.raises(svmlp.AnnotationError, match="x1 < x0"):
+        broken.relinked(np.array([-1, 0, -1]), np.full(3, np.nan))
+
+
+def test_link_result_status_codes() -> None:
+    r = link_plates(scene((V, 0, 0, 100, 60), (P, 40, 45, 60, 52), (P, 400, 450, 420, 460)))
+    assert r.code.dtype == np.int8
+    assert r.status.tolist() == [links.STATUSES[k] for k in r.code.tolist()] == [NOT_A_PLATE, LINKED, ORPHAN]
+    assert r.summary()["linked"] == 1 and r.summary()["orphan"] == 1 and r.summary()["plates"] == 2
