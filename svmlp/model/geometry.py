@@ -178,11 +178,25 @@ class CornerShapes:
             self._area = np.full(len(self.xyxy), np.nan)
         new = np.unique(rows[np.isnan(self._area[rows])])
         if len(new):
-            import shapely  # here, not at the top: import svmlp.model stays light
-
             assert self.corners is not None
-            polys = shapely.polygons(self.corners[new])
-            self._area[new] = np.where(shapely.is_valid(polys), shapely.area(polys), 0.0)
+            c = self.corners[new]
+            # a quadrilateral turning the same way at every corner is convex, hence a valid
+            # polygon: its area is the shoelace's (most plates); the others go to shapely
+            edge = np.roll(c, -1, axis=1) - c
+            turn = (
+                edge[:, :, 0] * np.roll(edge, -1, axis=1)[:, :, 1]
+                - edge[:, :, 1] * np.roll(edge, -1, axis=1)[:, :, 0]
+            )
+            convex = rows_all(turn > 0) | rows_all(turn < 0)
+            x, y = c[:, :, 0], c[:, :, 1]
+            shoelace = np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)) / 2
+            self._area[new] = np.where(convex, shoelace, np.nan)
+            other = new[~convex]
+            if len(other):
+                import shapely  # here, not at the top: import svmlp.model stays light
+
+                polys = shapely.polygons(self.corners[other])
+                self._area[other] = np.where(shapely.is_valid(polys), shapely.area(polys), 0.0)
         return self._area[rows]
 
     def _corner_shares(self, rows: np.ndarray, v: np.ndarray, box: np.ndarray, floor: float) -> np.ndarray:

@@ -254,3 +254,22 @@ def test_clipped_area_is_shapelys(seed: int, concave: bool) -> None:
     want = shapely.area(shapely.intersection(polys[ok], shapely.box(*boxes[ok].T)))
     got = clipped_area(quads[ok], boxes[ok])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_corner_polygon_areas_are_shapelys(seed: int) -> None:
+    """The area CornerShapes gives each plate's corner polygon (0 when shapely finds it invalid):
+    convex ones by the shoelace, the rest (darts, bow ties, collapsed) through shapely."""
+    rng = np.random.default_rng(seed)
+    n = 80
+    corners = rng.normal(size=(n, 4, 2)) * 10  # many bow ties and darts
+    angles = np.sort(rng.random((n // 2, 4)) * 2 * np.pi, axis=1)
+    corners[: n // 2] = np.stack([np.cos(angles), np.sin(angles)], axis=2) * 7  # convex
+    corners[n - 1] = [[0, 0], [1, 1], [2, 2], [3, 3]]  # collapsed onto a line
+    corners[n - 2, 1] = corners[n - 2, 0]  # a repeated point
+    xyxy = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    shapes = CornerShapes(xyxy, corners, np.arange(n))
+    got = shapes._polygon_areas(np.arange(n))
+    polys = shapely.polygons(corners)
+    want = np.where(shapely.is_valid(polys), shapely.area(polys), 0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
