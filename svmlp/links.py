@@ -41,7 +41,7 @@ Everything is vectorised over all images at once (one STRtree serves the images 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -208,17 +208,17 @@ def inside_share(plates: np.ndarray, vehicles: np.ndarray) -> np.ndarray:
 
 
 def _candidates(
-    shapes: CornerShapes, pp: np.ndarray, pv: np.ndarray, floor: float
+    shapes: CornerShapes, pairs: Iterable[tuple[np.ndarray, np.ndarray]], floor: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The pairs (plate row ``pp[k]``, vehicle row ``pv[k]``) with share >= ``floor``, and it.
+    """Of the (plate rows, vehicle rows) ``pairs``, a slice at a time: the pairs with share >=
+    ``floor``, and it.
 
-    A slice of pairs at a time: a million pairs' temporaries would each be fresh memory the
-    system hands over page by page (that, not the arithmetic, was most of the time); a slice's
-    are reused from one slice to the next, and stay in the cache."""
+    Slices of about :data:`_SLICE` pairs: a million pairs' temporaries would each be fresh memory
+    the system hands over page by page (that, not the arithmetic, was most of the time); a
+    slice's are reused from one slice to the next, and stay in the cache."""
     columns = [np.ascontiguousarray(c) for c in (*shapes.extent.T, *shapes.xyxy.T)]
-    out_p, out_v, out_s = [], [], []
-    for k in range(0, len(pp), _SLICE):
-        sp, sv = pp[k : k + _SLICE], pv[k : k + _SLICE]
+    out_p, out_v, out_s = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+    for sp, sv in pairs:
         touch = np.flatnonzero(_overlapping(columns, sp, sv))  # most pairs are apart
         sp, sv = sp[touch], sv[touch]
         share = shapes.share_inside(sp, shapes.xyxy[sv], floor=floor)
@@ -226,8 +226,6 @@ def _candidates(
         out_p.append(sp[hit])
         out_v.append(sv[hit])
         out_s.append(np.minimum(share[hit], 1.0))
-    if not out_p:
-        return pp[:0], pv[:0], np.zeros(0)
     return np.concatenate(out_p), np.concatenate(out_v), np.concatenate(out_s)
 
 
@@ -248,22 +246,27 @@ def _overlapping(columns: list[np.ndarray], ia: np.ndarray, ib: np.ndarray) -> n
 
 def _pairs(
     image: np.ndarray, plates: np.ndarray, vehicles: np.ndarray, shapes: CornerShapes, n_images: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(plate row, vehicle row) of same-image pairs: all of them, or what an STRtree finds."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(plate rows, vehicle rows) of same-image pairs, in slices of about :data:`_SLICE`: all of
+    an image's pairs, or, in a crowded image, what an STRtree finds. Plates come in row order."""
     img_p, img_v = image[plates], image[vehicles]
     n_v = np.bincount(img_v, minlength=n_images)
     dense = np.bincount(img_p, minlength=n_images) * n_v > DENSE_PAIRS
     v_start = np.cumsum(n_v) - n_v
-    sp = plates[~dense[img_p]]
-    k = n_v[image[sp]]
-    pp = np.repeat(sp, k)
-    within = np.arange(len(pp)) - np.repeat(np.cumsum(k) - k, k)
-    pv = vehicles[np.repeat(v_start[image[sp]], k) + within]
-    if not dense.any():
-        return pp, pv
-    dp, dv = plates[dense[img_p]], vehicles[dense[img_v]]
-    tp, tv = _tree_pairs(image, dp, dv, shapes.extent, shapes.xyxy)
-    return np.concatenate([pp, tp]), np.concatenate([pv, tv])
+    sparse = plates[~dense[img_p]]
+    per = n_v[image[sparse]]  # each plate's pairs
+    ends = np.cumsum(per)
+    cuts = np.searchsorted(ends, np.arange(_SLICE, int(ends[-1]) if len(ends) else 0, _SLICE), side="right")
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(sparse)]):
+        sp, k = sparse[a:b], per[a:b]
+        pp = np.repeat(sp, k)
+        within = np.arange(len(pp)) - np.repeat(np.cumsum(k) - k, k)
+        yield pp, vehicles[np.repeat(v_start[image[sp]], k) + within]
+    if dense.any():
+        dp, dv = plates[dense[img_p]], vehicles[dense[img_v]]
+        tp, tv = _tree_pairs(image, dp, dv, shapes.extent, shapes.xyxy)
+        for k in range(0, len(tp), _SLICE):
+            yield tp[k : k + _SLICE], tv[k : k + _SLICE]
 
 
 def _tree_pairs(
@@ -451,8 +454,8 @@ def link_plates(
     kept = parent >= 0
     plates, vehicles = np.flatnonzero(_eligible(ds, "child")), np.flatnonzero(_eligible(ds, "parent"))
     shapes = CornerShapes(b.xyxy, b.corners, plates)
-    pp, pv = _pairs(b.image, plates, vehicles, shapes, len(ds.images))
-    cp, cv, cs = _candidates(shapes, pp, pv, min_inside)
+    pairs = _pairs(b.image, plates, vehicles, shapes, len(ds.images))
+    cp, cv, cs = _candidates(shapes, pairs, min_inside)
     candidates = np.bincount(cp, minlength=n)
     free = ~kept[cp]
     r = _rank(cp[free], cv[free], cs[free], area(b.xyxy), margin, b.xyxy)
