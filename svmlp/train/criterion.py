@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from svmlp.train.losses import ICRMode, complete_box_iou, icr_loss
+from svmlp.train.losses import ICRMode, ciou_and_icr, complete_box_iou
 from svmlp.train.model import Detector, decode
 
 __all__ = ["DetectionLoss", "TaskAlignedAssigner", "pad_targets"]
@@ -140,15 +140,18 @@ class DetectionLoss:
             gi = target_gt[bi, ai]  # each positive's ground truth, by position in its image
             weight = target_scores[bi, ai].sum(-1)
             tbox, pbox = gt_boxes[bi, gi], boxes[bi, ai]
-            loss_box = ((1.0 - complete_box_iou(pbox, tbox)) * weight).sum() / norm
             loss_dfl = self._dfl(box_logits[bi, ai], anchors[ai], stride[ai], tbox, weight) / norm
-            if self.icr != "off":
+            if self.icr == "off":
+                loss_box = ((1.0 - complete_box_iou(pbox, tbox)) * weight).sum() / norm
+            else:
                 # every positive goes through ICR, masked by "has a parent": no boolean indexing,
-                # so no further host sync; a positive without a parent is compared with itself (0)
+                # so no further host sync; a positive without a parent is compared with itself (0).
+                # CIoU and ICR in one pass (ciou_and_icr): the same values, half the kernels
                 parent = gt_parent[bi, gi]
                 has = parent >= 0
                 vbox = torch.where(has[:, None], gt_boxes[bi, parent.clamp(min=0)], pbox.detach())
-                pen = icr_loss(pbox, vbox, mode=self.icr, reduction="none", distance=self.icr_distance)
+                box_pen, pen = ciou_and_icr(pbox, tbox, vbox, mode=self.icr, distance=self.icr_distance)
+                loss_box = (box_pen * weight).sum() / norm
                 loss_icr = (pen * weight * has).sum() / norm
         g = self.gains
         total = (g.box * (loss_box + loss_icr) + g.cls * loss_cls + g.dfl * loss_dfl) * bsz

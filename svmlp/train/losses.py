@@ -51,6 +51,7 @@ __all__ = [
     "IOU_KINDS",
     "box_iou",
     "box_iou_matrix",
+    "ciou_and_icr",
     "complete_box_iou",
     "distance_box_iou",
     "generalized_box_iou",
@@ -249,3 +250,65 @@ def icr_loss(
         cw, ch = _enclosing(sp, sv)
         pen = pen + (1 - r) * (dx**2 + dy**2) / (cw**2 + ch**2).clamp(min=eps)
     return _reduce(pen, reduction)
+
+
+def ciou_and_icr(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    parent: torch.Tensor,
+    *,
+    mode: ICRMode = "inverse",
+    distance: bool = True,
+    cap: float = 10.0,
+    eps: float = 1e-7,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(1 − CIoU(pred, target), icr_loss(pred, parent))`` per pair, unreduced, in one pass.
+
+    The detector's box loss and its ICR term compare the same predicted boxes with two boxes
+    each: here both comparisons run as one set of element-wise operations on the two stacked
+    (intersection, union, enclosing box), so a training step launches about half the kernels for
+    them, and the predicted box is split, clamped and measured once. The values are those of
+    :func:`complete_box_iou` and :func:`icr_loss` (same operations, same order: the same floats).
+
+    >>> plate = torch.tensor([[90.0, 10.0, 110.0, 14.0]])
+    >>> truth, car = torch.tensor([[88.0, 10.0, 108.0, 14.0]]), torch.tensor([[0.0, 0.0, 100.0, 50.0]])
+    >>> box, icr = ciou_and_icr(plate, truth, car)
+    >>> bool(torch.equal(icr, icr_loss(plate, car, reduction="none")))
+    True
+    """
+    if mode not in ICR_MODES:
+        raise ValueError(f"unknown ICR mode {mode!r}; use one of {', '.join(ICR_MODES)}")
+    if not (cap > 0 and math.isfinite(cap)):
+        raise ValueError(f"cap must be a positive finite number, got {cap!r}")
+    sp, pair = _split(pred, torch.stack(torch.broadcast_tensors(target, parent)))
+    inter, union, area_p = _inter_union(sp, pair)  # row 0: against the target, row 1: the parent
+    cw, ch = _enclosing(sp, pair)
+    diag2 = (cw**2 + ch**2).clamp(min=eps)
+    # CIoU against the target (complete_box_iou's operations)
+    st = tuple(c[0] for c in pair)
+    iou = inter[0] / union[0].clamp(min=eps)
+    rho2 = ((st[0] + st[2] - sp[0] - sp[2]) ** 2 + (st[1] + st[3] - sp[1] - sp[3]) ** 2) / 4
+    diou = iou - rho2 / diag2[0]
+    atan_p = torch.atan((sp[2] - sp[0]) / (sp[3] - sp[1]).clamp(min=eps))
+    atan_t = torch.atan((st[2] - st[0]) / (st[3] - st[1]).clamp(min=eps))
+    v = (4 / math.pi**2) * (atan_t - atan_p) ** 2
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    box = 1 - (diou - alpha * v)
+    # ICR against the parent (icr_loss's operations)
+    sv = tuple(c[1] for c in pair)
+    cx, cy = (sp[0] + sp[2]) / 2, (sp[1] + sp[3]) / 2
+    dx = cx - torch.minimum(torch.maximum(cx, sv[0]), sv[2])
+    dy = cy - torch.minimum(torch.maximum(cy, sv[1]), sv[3])
+    point_inside = ((dx == 0) & (dy == 0)).to(inter.dtype)
+    r = torch.where(area_p > eps, inter[1] / area_p.clamp(min=eps), point_inside)
+    if mode == "inverse":
+        pen = cap * (1 - r) / (1 + (cap + 1) * r)
+    elif mode == "linear":
+        pen = 1 - r
+    else:
+        delta = max(1 / math.expm1(cap), _MIN_DELTA)
+        pen = torch.log1p((1 - r) / (r + delta))
+    if distance:
+        pen = pen + (1 - r) * (dx**2 + dy**2) / diag2[1]
+    return box, pen

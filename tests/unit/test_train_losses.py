@@ -432,3 +432,44 @@ def test_a_hundred_thousand_boxes_in_one_call() -> None:
     pred = p.clone().requires_grad_(True)
     iou_loss(pred, v).backward()
     assert pred.grad is not None and torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize("mode", ICR_MODES)
+@pytest.mark.parametrize("distance", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_ciou_and_icr_in_one_pass_is_the_two_losses(mode: str, distance: bool, dtype: torch.dtype) -> None:
+    """The fused pass the detector's criterion uses: the same values (bit for bit) and gradients
+    as complete_box_iou and icr_loss, on plates inside, across and outside their vehicles, zero
+    width and inverted predictions, and a broadcast target."""
+    from svmlp.train.losses import ciou_and_icr
+
+    p, v = (x.detach() for x in _overlapping_pairs(300, seed=11))
+    g = torch.Generator().manual_seed(12)
+    target = p + torch.randn(p.shape, generator=g, dtype=p.dtype) * 3
+    p = p.clone()
+    p[0, 2] = p[0, 0]  # zero width
+    p[1, 2] = p[1, 0] - 5  # inverted
+    p[2] = v[2] + torch.tensor([500.0, 500.0, 520.0, 510.0])  # far outside
+    a = p.to(dtype).clone().requires_grad_(True)
+    b = p.to(dtype).clone().requires_grad_(True)
+    box, icr = ciou_and_icr(a, target.to(dtype), v.to(dtype), mode=mode, distance=distance)  # type: ignore[arg-type]
+    box_ref = 1 - complete_box_iou(b, target.to(dtype))
+    icr_ref = icr_loss(b, v.to(dtype), mode=mode, distance=distance, reduction="none")  # type: ignore[arg-type]
+    assert torch.equal(box, box_ref) and torch.equal(icr, icr_ref)
+    (box.sum() + 2 * icr.sum()).backward()
+    (box_ref.sum() + 2 * icr_ref.sum()).backward()
+    assert a.grad is not None and b.grad is not None
+    tol = 1e-2 if dtype == torch.float16 else 1e-4
+    torch.testing.assert_close(a.grad, b.grad, rtol=tol, atol=tol)
+    one = target[:1].to(dtype)  # one target for every prediction
+    assert torch.equal(ciou_and_icr(a, one, v.to(dtype))[0], 1 - complete_box_iou(a, one))
+
+
+def test_ciou_and_icr_refuses_what_icr_loss_refuses() -> None:
+    from svmlp.train.losses import ciou_and_icr
+
+    box = torch.tensor([[0.0, 0, 1, 1]])
+    with pytest.raises(ValueError, match="unknown ICR mode"):
+        ciou_and_icr(box, box, box, mode="square")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cap must be"):
+        ciou_and_icr(box, box, box, cap=float("inf"))
