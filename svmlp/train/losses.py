@@ -42,6 +42,7 @@ tensor([0.0000, 0.7692])
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -224,31 +225,16 @@ def icr_loss(
     >>> icr_loss(torch.tensor([200.0, 10.0, 220.0, 14.0]), car, distance=False)  # r = 0: cap
     tensor(10.)
     """
-    if mode not in ICR_MODES:
-        raise ValueError(f"unknown ICR mode {mode!r}; use one of {', '.join(ICR_MODES)}")
+    _check_icr(mode, cap)
     _check_reduction(reduction)
-    if not (cap > 0 and math.isfinite(cap)):
-        raise ValueError(f"cap must be a positive finite number, got {cap!r}")
     sp, sv = _split(pred_child_boxes, parent_boxes)
     inter, _, area = _inter_union(sp, sv)
-    cx, cy = (sp[0] + sp[2]) / 2, (sp[1] + sp[3]) / 2
-    # the nearest point of v to p's centre; v's x1 ≥ x0 is guaranteed by _split
-    dx = cx - torch.minimum(torch.maximum(cx, sv[0]), sv[2])
-    dy = cy - torch.minimum(torch.maximum(cy, sv[1]), sv[3])
-    point_inside = ((dx == 0) & (dy == 0)).to(inter.dtype)
-    # inter ≤ area holds in floating point too (rounding is monotone), and p inside v gives
-    # inter == area bit for bit, so r is exactly 1 there
-    r = torch.where(area > eps, inter / area.clamp(min=eps), point_inside)
-    if mode == "inverse":
-        pen = cap * (1 - r) / (1 + (cap + 1) * r)
-    elif mode == "linear":
-        pen = 1 - r
-    else:
-        delta = max(1 / math.expm1(cap), _MIN_DELTA)
-        pen = torch.log1p((1 - r) / (r + delta))
-    if distance:
+
+    def diag2() -> torch.Tensor:
         cw, ch = _enclosing(sp, sv)
-        pen = pen + (1 - r) * (dx**2 + dy**2) / (cw**2 + ch**2).clamp(min=eps)
+        return (cw**2 + ch**2).clamp(min=eps)
+
+    pen = _icr_penalty(sp, sv, inter, area, diag2, mode=mode, distance=distance, cap=cap, eps=eps)
     return _reduce(pen, reduction)
 
 
@@ -276,10 +262,7 @@ def ciou_and_icr(
     >>> bool(torch.equal(icr, icr_loss(plate, car, reduction="none")))
     True
     """
-    if mode not in ICR_MODES:
-        raise ValueError(f"unknown ICR mode {mode!r}; use one of {', '.join(ICR_MODES)}")
-    if not (cap > 0 and math.isfinite(cap)):
-        raise ValueError(f"cap must be a positive finite number, got {cap!r}")
+    _check_icr(mode, cap)
     sp, pair = _split(pred, torch.stack(torch.broadcast_tensors(target, parent)))
     inter, union, area_p = _inter_union(sp, pair)  # row 0: against the target, row 1: the parent
     cw, ch = _enclosing(sp, pair)
@@ -297,11 +280,42 @@ def ciou_and_icr(
     box = 1 - (diou - alpha * v)
     # ICR against the parent (icr_loss's operations)
     sv = tuple(c[1] for c in pair)
+    pen = _icr_penalty(
+        sp, sv, inter[1], area_p, lambda: diag2[1], mode=mode, distance=distance, cap=cap, eps=eps
+    )
+    return box, pen
+
+
+def _check_icr(mode: str, cap: float) -> None:
+    if mode not in ICR_MODES:
+        raise ValueError(f"unknown ICR mode {mode!r}; use one of {', '.join(ICR_MODES)}")
+    if not (cap > 0 and math.isfinite(cap)):
+        raise ValueError(f"cap must be a positive finite number, got {cap!r}")
+
+
+def _icr_penalty(
+    sp: tuple[torch.Tensor, ...],
+    sv: tuple[torch.Tensor, ...],
+    inter: torch.Tensor,
+    area: torch.Tensor,
+    diag2: Callable[[], torch.Tensor],
+    *,
+    mode: str,
+    distance: bool,
+    cap: float,
+    eps: float,
+) -> torch.Tensor:
+    """The ICR penalty of split predicted boxes ``sp`` against split vehicles ``sv``, given their
+    intersection, the predictions' areas and (computed when the distance term needs it) the
+    squared diagonal of the box enclosing both, clamped at ``eps``."""
     cx, cy = (sp[0] + sp[2]) / 2, (sp[1] + sp[3]) / 2
+    # the nearest point of v to p's centre; v's x1 ≥ x0 is guaranteed by _split
     dx = cx - torch.minimum(torch.maximum(cx, sv[0]), sv[2])
     dy = cy - torch.minimum(torch.maximum(cy, sv[1]), sv[3])
     point_inside = ((dx == 0) & (dy == 0)).to(inter.dtype)
-    r = torch.where(area_p > eps, inter[1] / area_p.clamp(min=eps), point_inside)
+    # inter ≤ area holds in floating point too (rounding is monotone), and p inside v gives
+    # inter == area bit for bit, so r is exactly 1 there
+    r = torch.where(area > eps, inter / area.clamp(min=eps), point_inside)
     if mode == "inverse":
         pen = cap * (1 - r) / (1 + (cap + 1) * r)
     elif mode == "linear":
@@ -310,5 +324,5 @@ def ciou_and_icr(
         delta = max(1 / math.expm1(cap), _MIN_DELTA)
         pen = torch.log1p((1 - r) / (r + delta))
     if distance:
-        pen = pen + (1 - r) * (dx**2 + dy**2) / diag2[1]
-    return box, pen
+        pen = pen + (1 - r) * (dx**2 + dy**2) / diag2()
+    return pen
