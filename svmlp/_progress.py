@@ -30,14 +30,10 @@ def shown(on: bool) -> Iterator[None]:
         _ON.reset(token)
 
 
+@functools.cache
 def bar_class() -> Any:
     """tqdm, without its monitor thread: that thread would outlive the bar, and svmlp does not
     fork beside another thread (:mod:`svmlp._fork`). The monitor only retunes redraws of slow bars."""
-    return _quiet_tqdm()
-
-
-@functools.cache
-def _quiet_tqdm() -> Any:
     from tqdm import tqdm
 
     class Bar(tqdm):  # type: ignore[type-arg, misc]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -414,7 +415,14 @@ class _JsonWriter:
     def key(self, name: str, value: Any, *, first: bool = False) -> None:
         self.fh.write((b"" if first else b",") + b'"' + name.encode() + b'":' + msgspec.json.encode(value))
 
-    def column(self, name: str, values: np.ndarray, *, first: bool = False, as_list: Any = None) -> None:
+    def column(
+        self,
+        name: str,
+        values: np.ndarray,
+        *,
+        first: bool = False,
+        as_list: Callable[[np.ndarray], list[Any]] | None = None,
+    ) -> None:
         """``values`` as a JSON array (``as_list``: how a slice becomes a list; ``tolist``)."""
         fh = self.fh
         fh.write((b"" if first else b",") + b'"' + name.encode() + b'":[')

@@ -259,18 +259,7 @@ class Dataset:
         boxes = BoxTable(**{**self.boxes.__dict__, "parent": parent, "link_score": link_score})
         if not self._checked:
             return self.replace(boxes=boxes, findings=findings)
-        out = Dataset(
-            self.categories,
-            self.images,
-            boxes,
-            roots=self.roots,
-            info=self.info,
-            notes=self.notes,
-            validate=False,
-            inputs=self.inputs,
-            findings=findings,
-        )
-        out.source = self.source
+        out = self._copy({"boxes": boxes}, findings=findings, validate=False)
         try:
             check_links(out)
             out._checked = True
@@ -293,6 +282,9 @@ class Dataset:
         The copy is checked like any new data set; lenient ``findings`` record what it breaks
         (a data set read leniently may break the model's rules before anything was replaced).
         """
+        return self._copy(changes, findings=findings, validate=True)
+
+    def _copy(self, changes: dict[str, Any], *, findings: Findings, validate: bool) -> Dataset:
         args: dict[str, Any] = {
             "categories": self.categories,
             "images": self.images,
@@ -309,6 +301,7 @@ class Dataset:
             roots=args["roots"],
             info=args["info"],
             notes=args["notes"],
+            validate=validate,
             inputs=self.inputs,
             findings=findings,
         )

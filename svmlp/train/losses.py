@@ -147,11 +147,39 @@ def generalized_box_iou(a: torch.Tensor, b: torch.Tensor, *, eps: float = 1e-7) 
 def _diou(sa: tuple[torch.Tensor, ...], sb: tuple[torch.Tensor, ...], eps: float) -> tuple[torch.Tensor, ...]:
     """``(DIoU, IoU)`` of split boxes."""
     inter, union, _ = _inter_union(sa, sb)
-    iou = inter / union.clamp(min=eps)
     cw, ch = _enclosing(sa, sb)
+    return _diou_of(sa, sb, inter, union, (cw**2 + ch**2).clamp(min=eps), eps)
+
+
+def _diou_of(
+    sa: tuple[torch.Tensor, ...],
+    sb: tuple[torch.Tensor, ...],
+    inter: torch.Tensor,
+    union: torch.Tensor,
+    diag2: torch.Tensor,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(DIoU, IoU)`` from the pair's intersection, union and squared enclosing diagonal."""
+    iou = inter / union.clamp(min=eps)
     # centres are half-sums: the squared centre distance is a quarter of the half-sums' difference²
     rho2 = ((sb[0] + sb[2] - sa[0] - sa[2]) ** 2 + (sb[1] + sb[3] - sa[1] - sa[3]) ** 2) / 4
-    return iou - rho2 / (cw**2 + ch**2).clamp(min=eps), iou
+    return iou - rho2 / diag2, iou
+
+
+def _ciou_of(
+    sa: tuple[torch.Tensor, ...],
+    sb: tuple[torch.Tensor, ...],
+    diou: torch.Tensor,
+    iou: torch.Tensor,
+    eps: float,
+) -> torch.Tensor:
+    """CIoU from DIoU and IoU: the aspect-ratio term, its weight α a constant of the gradient."""
+    atan_a = torch.atan((sa[2] - sa[0]) / (sa[3] - sa[1]).clamp(min=eps))
+    atan_b = torch.atan((sb[2] - sb[0]) / (sb[3] - sb[1]).clamp(min=eps))
+    v = (4 / math.pi**2) * (atan_b - atan_a) ** 2
+    with torch.no_grad():
+        alpha = v / (1 - iou + v + eps)
+    return diou - alpha * v
 
 
 def distance_box_iou(a: torch.Tensor, b: torch.Tensor, *, eps: float = 1e-7) -> torch.Tensor:
@@ -173,12 +201,7 @@ def complete_box_iou(a: torch.Tensor, b: torch.Tensor, *, eps: float = 1e-7) -> 
     """
     sa, sb = _split(a, b)
     diou, iou = _diou(sa, sb, eps)
-    atan_a = torch.atan((sa[2] - sa[0]) / (sa[3] - sa[1]).clamp(min=eps))
-    atan_b = torch.atan((sb[2] - sb[0]) / (sb[3] - sb[1]).clamp(min=eps))
-    v = (4 / math.pi**2) * (atan_b - atan_a) ** 2
-    with torch.no_grad():
-        alpha = v / (1 - iou + v + eps)
-    return diou - alpha * v
+    return _ciou_of(sa, sb, diou, iou, eps)
 
 
 _IOU = {"iou": box_iou, "giou": generalized_box_iou, "diou": distance_box_iou, "ciou": complete_box_iou}
@@ -269,15 +292,8 @@ def ciou_and_icr(
     diag2 = (cw**2 + ch**2).clamp(min=eps)
     # CIoU against the target (complete_box_iou's operations)
     st = tuple(c[0] for c in pair)
-    iou = inter[0] / union[0].clamp(min=eps)
-    rho2 = ((st[0] + st[2] - sp[0] - sp[2]) ** 2 + (st[1] + st[3] - sp[1] - sp[3]) ** 2) / 4
-    diou = iou - rho2 / diag2[0]
-    atan_p = torch.atan((sp[2] - sp[0]) / (sp[3] - sp[1]).clamp(min=eps))
-    atan_t = torch.atan((st[2] - st[0]) / (st[3] - st[1]).clamp(min=eps))
-    v = (4 / math.pi**2) * (atan_t - atan_p) ** 2
-    with torch.no_grad():
-        alpha = v / (1 - iou + v + eps)
-    box = 1 - (diou - alpha * v)
+    diou, iou = _diou_of(sp, st, inter[0], union[0], diag2[0], eps)
+    box = 1 - _ciou_of(sp, st, diou, iou, eps)
     # ICR against the parent (icr_loss's operations)
     sv = tuple(c[1] for c in pair)
     pen = _icr_penalty(
