@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["collate", "collate_batched"]
+__all__ = ["collate", "collate_batched", "target_rows"]
 
 Item = tuple[torch.Tensor, dict[str, Any]]
 #: target entries packed together (one storage per group, by dtype)
@@ -72,9 +72,17 @@ def collate_batched(batch: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor, 
     h = max(int(image.shape[1]) for image, _ in batch)
     w = max(int(image.shape[2]) for image, _ in batch)
     images = torch.full((len(batch), 3, h, w), 114, dtype=torch.uint8)
-    rows, infos, start = [], [], 0
-    for k, (image, target) in enumerate(batch):
+    for k, (image, _) in enumerate(batch):
         images[k, :, : image.shape[1], : image.shape[2]] = image
+    targets, infos = target_rows([target for _, target in batch])
+    return images, targets, infos
+
+
+def target_rows(targets: Sequence[dict[str, Any]]) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+    """The M×7 rows ``[batch_index, label, x0, y0, x1, y1, parent]`` of ``targets`` (one dict an
+    image, as SVMLPDataset gives), crowd boxes left out, and each image's other entries."""
+    rows, infos, start = [], [], 0
+    for k, target in enumerate(targets):
         keep = target["iscrowd"] == 0
         new = torch.cumsum(keep.long(), 0) - 1
         parent = target["parent"]
@@ -97,4 +105,4 @@ def collate_batched(batch: Sequence[Item]) -> tuple[torch.Tensor, torch.Tensor, 
         infos.append(
             {key: v for key, v in target.items() if key not in ("boxes", "labels", "parent", "iscrowd")}
         )
-    return images, torch.cat(rows), _pack_targets(infos, (("orig_size", "size"), ("matrix",)))
+    return torch.cat(rows), _pack_targets(infos, (("orig_size", "size"), ("matrix",)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -186,6 +187,8 @@ class SVMLPDataset(torch.utils.data.Dataset):
         index %= len(self)
         rng = self._rng(index)
         sample = self._load(index, rng)
+        if getattr(self.transforms, "deferred", False):
+            return self._deferred(sample)  # type: ignore[return-value]
         if self.transforms is not None:
             sample = self.transforms(sample)
         return self._to_torch(sample)
@@ -240,25 +243,44 @@ class SVMLPDataset(torch.utils.data.Dataset):
         """Another item chosen by ``rng``, untransformed (what a Mosaic puts beside its own)."""
         return self._load(int(rng.integers(len(self))), rng)
 
-    def _to_torch(self, s: Sample) -> tuple[torch.Tensor, dict[str, Any]]:
+    def _info(self, s: Sample) -> dict[str, Any]:
+        """The target entries that do not change with the transforms."""
         i = int(s.meta["index"])
-        chw = np.ascontiguousarray(s.image.transpose(2, 0, 1))
-        if not chw.flags.writeable:
-            chw = chw.copy()
         w, h = s.meta["frame"]
-        target = {
-            "boxes": torch.from_numpy(np.asarray(s.boxes, dtype=np.float32).reshape(-1, 4)),
-            "labels": torch.from_numpy(np.asarray(s.labels, dtype=np.int64) + self.label_offset),
-            "parent": torch.from_numpy(np.asarray(s.parent, dtype=np.int64)),
-            "iscrowd": torch.from_numpy(np.asarray(s.iscrowd, dtype=np.int64)),
+        return {
             "image_id": int(self._image_ids[i]),
             "split": str(self._split_names[self._root[i]]),
             "file_name": self.file_name(i),
             "orig_size": torch.tensor([h, w], dtype=torch.int64),
-            "size": torch.tensor([chw.shape[1], chw.shape[2]], dtype=torch.int64),
-            "matrix": torch.from_numpy(np.array(s.matrix, dtype=np.float64)),
         }
-        return torch.from_numpy(chw), target
+
+    def _deferred(self, s: Sample) -> Sample:
+        """The decoded sample for a transform that runs at collate time (the device pipeline,
+        :class:`svmlp.torch.device.DeviceAugment`): labels offset, the fixed target entries in
+        ``meta["info"]``, no ``draw`` (the collate picks mosaic partners from its batch)."""
+        labels = np.asarray(s.labels, dtype=np.int64) + self.label_offset
+        return replace(s, labels=labels, draw=None, meta={**s.meta, "info": self._info(s)})
+
+    def _to_torch(self, s: Sample) -> tuple[torch.Tensor, dict[str, Any]]:
+        chw = np.ascontiguousarray(np.asarray(s.image).transpose(2, 0, 1))
+        if not chw.flags.writeable:
+            chw = chw.copy()
+        s = replace(s, labels=np.asarray(s.labels, dtype=np.int64) + self.label_offset)
+        return torch.from_numpy(chw), sample_target(s, self._info(s))
+
+
+def sample_target(s: Sample, info: dict[str, Any]) -> dict[str, Any]:
+    """The target dict of a transformed sample (see :class:`SVMLPDataset`), ``info`` its fixed entries."""
+    h, w = s.size[1], s.size[0]
+    return {
+        "boxes": torch.from_numpy(np.asarray(s.boxes, dtype=np.float32).reshape(-1, 4)),
+        "labels": torch.from_numpy(np.asarray(s.labels, dtype=np.int64)),
+        "parent": torch.from_numpy(np.asarray(s.parent, dtype=np.int64)),
+        "iscrowd": torch.from_numpy(np.asarray(s.iscrowd, dtype=np.int64)),
+        **info,
+        "size": torch.tensor([h, w], dtype=torch.int64),
+        "matrix": torch.from_numpy(np.array(s.matrix, dtype=np.float64)),
+    }
 
 
 def _fresh_seed() -> int:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 # box_area is the model's one area (transforms.mosaic imports it from here)
 from svmlp.model.geometry import area as box_area
 from svmlp.model.geometry import share_inside
+from svmlp.torch.canvas import Canvas
 
 __all__ = ["Sample", "box_area", "resize_image", "warp_boxes"]
 
@@ -34,7 +35,7 @@ class Sample:
     the data set provides it, loads another sample chosen with a generator (for :class:`Mosaic`).
     """
 
-    image: np.ndarray
+    image: np.ndarray | Canvas  # a Canvas only in the device pipeline (svmlp.torch.device)
     boxes: np.ndarray
     labels: np.ndarray
     parent: np.ndarray
@@ -66,7 +67,7 @@ class Sample:
             iscrowd=self.iscrowd[mask],
         )
 
-    def then(self, matrix: np.ndarray, image: np.ndarray, boxes: np.ndarray) -> Sample:
+    def then(self, matrix: np.ndarray, image: np.ndarray | Canvas, boxes: np.ndarray) -> Sample:
         """This sample moved by the affine ``matrix`` (3×3) to ``image`` with ``boxes``."""
         return replace(self, image=image, boxes=boxes, matrix=matrix @ self.matrix)
 
@@ -90,7 +91,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def warp_boxes(
     sample: Sample,
     matrix: np.ndarray,
-    image: np.ndarray,
+    image: np.ndarray | Canvas,
     *,
     min_visible: float = 0.0,
     min_size: float = 0.0,

@@ -1,6 +1,11 @@
-"""Transforms: boxes follow the pixels, links follow the boxes, randomness follows the seed."""
+"""Transforms: boxes follow the pixels, links follow the boxes, randomness follows the seed.
+
+Each test runs twice: the per-sample pipeline (numpy and pillow, in the DataLoader's workers) and
+the device pipeline (the same transforms on a canvas plan, drawn by svmlp.torch.render)."""
 
 from __future__ import annotations
+
+import copy
 
 import numpy as np
 import pytest
@@ -10,9 +15,18 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
+from device_helpers import on_device  # noqa: E402
+
 from svmlp.errors import UsageError  # noqa: E402
 from svmlp.torch import transforms as T  # noqa: E402
 from svmlp.torch.sample import Sample  # noqa: E402
+
+PIPELINES = {"cpu": lambda t, s: t(s), "device": on_device}
+
+
+@pytest.fixture(params=sorted(PIPELINES))
+def run(request: pytest.FixtureRequest):  # noqa: ANN201 - (transform, sample) -> sample
+    return PIPELINES[request.param]
 
 
 def _painted(w: int, h: int, boxes: list[list[float]], seed: int = 0, paint: int | None = None) -> Sample:
@@ -42,12 +56,18 @@ def _paint_extent(s: Sample) -> np.ndarray | None:
 
 
 def _check_paint(
-    transform: object, w: int, h: int, boxes: list[list[float]], seed: int = 0, tol: float = 2.0
+    transform: object,
+    w: int,
+    h: int,
+    boxes: list[list[float]],
+    seed: int = 0,
+    tol: float = 2.0,
+    run=PIPELINES["cpu"],  # noqa: ANN001
 ) -> Sample:
     """Run ``transform`` once per box with only that box painted (same seed, so the same draw):
     each kept box must enclose its paint tightly (``tol`` px). Returns the all-painted result."""
     for k in range(len(boxes)):
-        out = transform(_painted(w, h, boxes, seed, paint=k))  # type: ignore[operator]
+        out = run(transform, _painted(w, h, boxes, seed, paint=k))
         rows = np.flatnonzero(out.labels == k)
         if not len(rows):
             continue
@@ -56,20 +76,20 @@ def _check_paint(
             continue  # a sliver: bilinear blending decides whether a pixel reaches half
         got = _paint_extent(out)
         assert got is not None and np.abs(got - box).max() <= tol, (k, got, box)
-    return transform(_painted(w, h, boxes, seed))  # type: ignore[operator]
+    return run(transform, _painted(w, h, boxes, seed))
 
 
-def test_resize_letterbox_flip_move_boxes_with_the_pixels() -> None:
+def test_resize_letterbox_flip_move_boxes_with_the_pixels(run) -> None:  # noqa: ANN001
     boxes = [[10, 20, 60, 80], [120, 10, 190, 40]]
     for t in (T.Resize(100), T.Resize((300, 300)), T.Letterbox(160), T.Letterbox((300, 120), center=False)):
-        _check_paint(t, 200, 100, boxes)
-    out = _check_paint(T.HorizontalFlip(1.0), 200, 100, boxes)
+        _check_paint(t, 200, 100, boxes, run=run)
+    out = _check_paint(T.HorizontalFlip(1.0), 200, 100, boxes, run=run)
     assert out.boxes.tolist() == [[140, 20, 190, 80], [10, 10, 80, 40]]
 
 
-def test_letterbox_geometry_and_matrix() -> None:
+def test_letterbox_geometry_and_matrix(run) -> None:  # noqa: ANN001
     s = _painted(200, 100, [[10, 20, 60, 80]])
-    out = T.Letterbox(100)(s)
+    out = run(T.Letterbox(100), s)
     assert out.size == (100, 100)
     assert out.boxes.tolist() == [[5.0, 35.0, 30.0, 65.0]]  # half size, 25 px of padding on top
     # the matrix maps the source boxes onto the output boxes, and its inverse maps back
@@ -89,16 +109,16 @@ def test_letterbox_geometry_and_matrix() -> None:
     ],
 )
 @pytest.mark.parametrize("seed", range(6))
-def test_random_geometry_moves_boxes_with_the_pixels(transform: object, seed: int) -> None:
+def test_random_geometry_moves_boxes_with_the_pixels(transform: object, seed: int, run) -> None:  # noqa: ANN001
     boxes = [[20, 20, 80, 90], [100, 30, 180, 70], [60, 95, 140, 115]]
-    out = _check_paint(transform, 200, 120, boxes, seed, tol=2.5)
+    out = _check_paint(transform, 200, 120, boxes, seed, tol=2.5, run=run)
     w, h = out.size
     assert ((out.boxes >= 0) & (out.boxes <= [w, h, w, h])).all()
 
 
-def test_rotation_keeps_the_paint_inside_the_box() -> None:
+def test_rotation_keeps_the_paint_inside_the_box(run) -> None:  # noqa: ANN001
     s = _painted(200, 200, [[60, 70, 140, 130]], seed=3)
-    out = T.RandomAffine(degrees=30, scale=(1, 1), translate=0, min_visible=0)(s)
+    out = run(T.RandomAffine(degrees=30, scale=(1, 1), translate=0, min_visible=0), s)
     x0, y0, x1, y1 = _paint_extent(out)
     bx0, by0, bx1, by1 = out.boxes[0]
     assert bx0 - 1 <= x0 and by0 - 1 <= y0 and x1 <= bx1 + 1 and y1 <= by1 + 1
@@ -121,21 +141,22 @@ def test_a_dropped_vehicle_unlinks_its_plates() -> None:
     assert repr(out).startswith("RandomAffine(")
 
 
-def test_hsv_and_colour_jitter_change_pixels_not_boxes() -> None:
+def test_hsv_and_colour_jitter_change_pixels_not_boxes(run) -> None:  # noqa: ANN001
     rng = np.random.default_rng(0)
     s = _painted(64, 48, [[5, 5, 30, 30]])
     s.image = rng.integers(0, 255, s.image.shape, dtype=np.uint8)
-    for t in (T.RandomHSV(0.1, 0.7, 0.4), T.ColorJitter(0.4, 0.4, 0.4)):
-        out = t(s)
+    jitter = [T.ColorJitter(0.4, 0.4, 0.4)] if run is PIPELINES["cpu"] else []  # no device version
+    for t in (T.RandomHSV(0.1, 0.7, 0.4), *jitter):
+        out = run(t, s)
         assert out.image.shape == s.image.shape and out.image.dtype == np.uint8
         assert not np.array_equal(out.image, s.image)
-        assert out.boxes is s.boxes and out.parent is s.parent
+        assert np.array_equal(out.boxes, s.boxes) and np.array_equal(out.parent, s.parent)
 
 
-def test_same_seed_same_result_other_seed_other_result() -> None:
+def test_same_seed_same_result_other_seed_other_result(run) -> None:  # noqa: ANN001
     t = T.train_preset(96, mosaic=0.0, degrees=10)
     boxes = [[10, 10, 50, 40], [60, 20, 90, 60]]
-    a, b, c = t(_painted(100, 80, boxes, 5)), t(_painted(100, 80, boxes, 5)), t(_painted(100, 80, boxes, 6))
+    a, b, c = (run(t, _painted(100, 80, boxes, seed)) for seed in (5, 5, 6))
     assert np.array_equal(a.image, b.image) and np.array_equal(a.boxes, b.boxes)
     assert not np.array_equal(a.image, c.image)
 
@@ -184,9 +205,10 @@ _TRANSFORMS = st.one_of(
 )
 
 
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
 @given(st.data(), st.lists(_TRANSFORMS, min_size=1, max_size=4), st.integers(0, 2**31))
 def test_every_transform_keeps_targets_valid(
-    data: st.DataObject, transforms: list[object], seed: int
+    pipeline: str, data: st.DataObject, transforms: list[object], seed: int
 ) -> None:
     sample = _random_sample(data.draw, seed)
     others = [_random_sample(data.draw, seed + k) for k in range(1, 4)]
@@ -194,8 +216,22 @@ def test_every_transform_keeps_targets_valid(
     for k, o in enumerate(others, start=1):
         o.labels = o.labels + 100 * k  # tell the pictures' boxes apart
         origin[k] = o.parent.copy()
+    twin, twins = copy.deepcopy(sample), copy.deepcopy(others)  # the same inputs, generators included
     sample.draw = lambda rng: others[int(rng.integers(3))]
-    out = T.Compose(transforms)(sample)  # type: ignore[arg-type]
+    twin.draw = lambda rng: twins[int(rng.integers(3))]
+    if pipeline == "device":
+        try:
+            out = on_device(T.Compose(transforms), sample)  # type: ignore[arg-type]
+        except UsageError as exc:  # one colour change, and no mosaic after it
+            assert _device_may_refuse(transforms), exc
+            return
+        # the device pipeline's targets are the per-sample pipeline's, to the bit
+        cpu = T.Compose(transforms)(twin)  # type: ignore[arg-type]
+        assert out.size == cpu.size
+        for key in ("boxes", "labels", "parent", "iscrowd", "matrix"):
+            assert np.array_equal(getattr(out, key), getattr(cpu, key)), key
+    else:
+        out = T.Compose(transforms)(sample)  # type: ignore[arg-type]
     w, h = out.size
     n = len(out.boxes)
     assert out.image.dtype == np.uint8 and out.image.shape == (h, w, 3)
@@ -216,20 +252,27 @@ def test_every_transform_keeps_targets_valid(
             assert was < 0 or (pic, was) not in alive or pic > 0  # a drawn picture may appear twice
 
 
+def _device_may_refuse(transforms: list[object]) -> bool:
+    """The device pipeline takes one colour change, and no mosaic after it."""
+    hsv = [k for k, t in enumerate(transforms) if isinstance(t, T.RandomHSV)]
+    mosaic = [k for k, t in enumerate(transforms) if isinstance(t, T.Mosaic)]
+    return len(hsv) > 1 or bool(hsv and mosaic and max(mosaic) > min(hsv))
+
+
 def test_mosaic_needs_a_data_set() -> None:
     s = _painted(50, 50, [[1, 1, 10, 10]])
     with pytest.raises(UsageError, match="Mosaic needs other images"):
         T.Mosaic(64)(s)
 
 
-def test_mosaic_tiles_four_pictures_and_keeps_their_links() -> None:
+def test_mosaic_tiles_four_pictures_and_keeps_their_links(run) -> None:  # noqa: ANN001
     pics = [_painted(100, 60, [[10, 10, 90, 50], [40, 35, 60, 45]], seed=k) for k in range(4)]
     for k, p in enumerate(pics):
         p.labels = p.labels + 10 * k
         p.parent = np.array([-1, 0])
     rest = iter(pics[1:])
     pics[0].draw = lambda rng: next(rest)
-    out = T.Mosaic(100, min_visible=0.0, min_size=0.5)(pics[0])
+    out = run(T.Mosaic(100, min_visible=0.0, min_size=0.5), pics[0])
     assert out.size == (100, 100)
     assert out.meta["mosaic"] == [-1, -1, -1]
     for row, p in enumerate(out.parent.tolist()):

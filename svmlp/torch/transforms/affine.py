@@ -11,6 +11,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from svmlp.torch.canvas import Canvas
 from svmlp.torch.sample import Sample, warp_boxes
 from svmlp.torch.transforms.geometry import _pair, warp
 
@@ -110,10 +111,13 @@ class RandomZoomCrop:
         ch = min(h, h * math.sqrt(share / aspect))
         x0, y0 = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
         ow, oh = self.size or (w, h)
+        m = np.array([[ow / cw, 0, -x0 * ow / cw], [0, oh / ch, -y0 * oh / ch], [0, 0, 1]])
+        if isinstance(sample.image, Canvas):
+            lazy = sample.image.moved(m, (ow, oh))
+            return warp_boxes(sample, m, lazy, min_visible=self.min_visible, min_size=self.min_size)
         image = Image.fromarray(sample.image).resize(
             (ow, oh), Image.Resampling.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch)
         )
-        m = np.array([[ow / cw, 0, -x0 * ow / cw], [0, oh / ch, -y0 * oh / ch], [0, 0, 1]])
         return warp_boxes(sample, m, np.asarray(image), min_visible=self.min_visible, min_size=self.min_size)
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from svmlp.errors import UsageError
+from svmlp.torch.canvas import Canvas
 from svmlp.torch.sample import Sample
 
 __all__ = ["ColorJitter", "RandomHSV"]
@@ -23,6 +25,8 @@ class RandomHSV:
         r = sample.rng.uniform(-1, 1, 3) * self.gains + 1
         if np.allclose(r, 1):
             return sample
+        if isinstance(sample.image, Canvas):
+            return _with_image(sample, sample.image.coloured(r.tolist()))
         x = np.arange(256, dtype=np.float64)
         luts = [
             np.mod(x * r[0], 256).astype(np.uint8),
@@ -51,6 +55,8 @@ class ColorJitter:
         )
 
     def __call__(self, sample: Sample) -> Sample:
+        if isinstance(sample.image, Canvas):
+            raise UsageError("ColorJitter has no device version; use RandomHSV in a device pipeline")
         rng = sample.rng
         image = Image.fromarray(sample.image)
         for k in rng.permutation(3).tolist():
@@ -65,5 +71,5 @@ class ColorJitter:
         return f"ColorJitter(brightness={b}, contrast={c}, saturation={s})"
 
 
-def _with_image(sample: Sample, image: np.ndarray) -> Sample:
+def _with_image(sample: Sample, image: np.ndarray | Canvas) -> Sample:
     return replace(sample, image=image)

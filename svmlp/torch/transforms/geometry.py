@@ -7,6 +7,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from svmlp.torch.canvas import Canvas
 from svmlp.torch.sample import Sample, resize_image, warp_boxes
 
 __all__ = ["HorizontalFlip", "Letterbox", "Resize", "scaled", "warp"]
@@ -25,9 +26,10 @@ def scaled(sample: Sample, size: tuple[int, int]) -> Sample:
     w, h = sample.size
     if (w, h) == size:
         return sample
-    image = resize_image(sample.image, size)
     m = np.diag([size[0] / w, size[1] / h, 1.0])
-    return warp_boxes(sample, m, image)
+    if isinstance(sample.image, Canvas):
+        return warp_boxes(sample, m, sample.image.moved(m, size))
+    return warp_boxes(sample, m, resize_image(sample.image, size))
 
 
 def warp(
@@ -47,7 +49,14 @@ def warp(
     with the scale and offset snapped to whole output pixels; the boxes follow the snapped matrix,
     so pixels and boxes still agree exactly.
     """
-    if matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[0, 0] > 0 and matrix[1, 1] > 0:
+    pixels = sample.image
+    straight = matrix[0, 1] == 0 and matrix[1, 0] == 0 and matrix[0, 0] > 0 and matrix[1, 1] > 0
+    if isinstance(pixels, Canvas):  # the same (snapped) matrix as the pixels would take: the same boxes
+        m = _snap(matrix, sample.size, size)[0] if straight else matrix
+        return warp_boxes(
+            sample, m, pixels.moved(m, size, fill=fill), min_visible=min_visible, min_size=min_size
+        )
+    if straight:
         fast = _scale_and_move(sample, matrix, size, fill)
         if fast is not None:
             image, snapped = fast
@@ -55,7 +64,7 @@ def warp(
     # pillow maps each output point back through these coefficients in continuous coordinates
     # (it samples at pixel centres itself), the same convention as the boxes
     coeffs = tuple(float(v) for v in np.linalg.inv(matrix)[:2].reshape(-1))
-    warped = Image.fromarray(sample.image).transform(
+    warped = Image.fromarray(pixels).transform(
         size, Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BILINEAR, fillcolor=(fill,) * 3
     )
     return warp_boxes(sample, matrix, np.asarray(warped), min_visible=min_visible, min_size=min_size)
@@ -71,23 +80,38 @@ def _axis(scale: float, shift: float, n_in: int, n_out: int) -> tuple[int, int, 
     return a, b, round(scale * a + shift), max(1, round(scale * (b - a)))
 
 
-def _scale_and_move(
-    sample: Sample, matrix: np.ndarray, size: tuple[int, int], fill: int
-) -> tuple[np.ndarray, np.ndarray] | None:
-    (w, h), (ow, oh) = sample.size, size
-    canvas = np.full((oh, ow, 3), fill, dtype=np.uint8)
+_Axes = tuple[tuple[int, int, int, int], tuple[int, int, int, int]]
+
+
+def _snap(
+    matrix: np.ndarray, size_in: tuple[int, int], size: tuple[int, int]
+) -> tuple[np.ndarray, _Axes | None]:
+    """A scale-and-move ``matrix`` with its scale and offset snapped to whole output pixels, and
+    the input span and output place along each axis (None when nothing lands: ``matrix`` as is)."""
+    (w, h), (ow, oh) = size_in, size
     xs = _axis(float(matrix[0, 0]), float(matrix[0, 2]), w, ow)
     ys = _axis(float(matrix[1, 1]), float(matrix[1, 2]), h, oh)
     if xs is None or ys is None:
-        return canvas, matrix  # nothing of the picture lands in the output
+        return matrix, None
     (xa, xb, xo, xm), (ya, yb, yo, ym) = xs, ys
-    part = resize_image(np.ascontiguousarray(sample.image[ya:yb, xa:xb]), (xm, ym))
+    sx, sy = xm / (xb - xa), ym / (yb - ya)
+    return np.array([[sx, 0, xo - sx * xa], [0, sy, yo - sy * ya], [0, 0, 1.0]]), (xs, ys)
+
+
+def _scale_and_move(
+    sample: Sample, matrix: np.ndarray, size: tuple[int, int], fill: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    ow, oh = size
+    canvas = np.full((oh, ow, 3), fill, dtype=np.uint8)
+    snapped, axes = _snap(matrix, sample.size, size)
+    if axes is None:
+        return canvas, matrix  # nothing of the picture lands in the output
+    (xa, xb, xo, xm), (ya, yb, yo, ym) = axes
+    part = resize_image(np.ascontiguousarray(np.asarray(sample.image)[ya:yb, xa:xb]), (xm, ym))
     # paste what falls inside the canvas
     x0, y0, x1, y1 = max(xo, 0), max(yo, 0), min(xo + xm, ow), min(yo + ym, oh)
     if x1 > x0 and y1 > y0:
         canvas[y0:y1, x0:x1] = part[y0 - yo : y1 - yo, x0 - xo : x1 - xo]
-    sx, sy = xm / (xb - xa), ym / (yb - ya)
-    snapped = np.array([[sx, 0, xo - sx * xa], [0, sy, yo - sy * ya], [0, 0, 1.0]])
     return canvas, snapped
 
 
@@ -132,9 +156,11 @@ class Letterbox:
         if (w, h) == (tw, th):
             return sample
         left, top = ((tw - w) // 2, (th - h) // 2) if self.center else (0, 0)
+        m = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]])
+        if isinstance(sample.image, Canvas):
+            return warp_boxes(sample, m, sample.image.moved(m, (tw, th), fill=self.fill))
         canvas = np.full((th, tw, 3), self.fill, dtype=np.uint8)
         canvas[top : top + h, left : left + w] = sample.image
-        m = np.array([[1.0, 0, left], [0, 1, top], [0, 0, 1]])
         return warp_boxes(sample, m, canvas)
 
     def __repr__(self) -> str:
@@ -152,6 +178,8 @@ class HorizontalFlip:
             return sample
         w, _ = sample.size
         m = np.array([[-1.0, 0, w], [0, 1, 0], [0, 0, 1]])
+        if isinstance(sample.image, Canvas):
+            return warp_boxes(sample, m, sample.image.moved(m, sample.size))
         return warp_boxes(sample, m, np.ascontiguousarray(sample.image[:, ::-1]))
 
     def __repr__(self) -> str:

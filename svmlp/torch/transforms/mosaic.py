@@ -15,6 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from svmlp.errors import UsageError
+from svmlp.torch.canvas import Canvas
 from svmlp.torch.sample import Sample, box_area
 from svmlp.torch.transforms.geometry import scaled
 
@@ -40,7 +41,8 @@ class Mosaic:
         s = self.size
         xc, yc = rng.uniform(0.5 * s, 1.5 * s, 2)
         pieces = [sample] + [sample.draw(rng) for _ in range(3)]
-        canvas = np.full((s, s, 3), self.fill, dtype=np.uint8)
+        canvas = None if isinstance(sample.image, Canvas) else np.full((s, s, 3), self.fill, dtype=np.uint8)
+        cells: list[tuple[Canvas, tuple[int, int], tuple[int, int, int, int]]] = []
         boxes: list[np.ndarray] = []
         labels: list[np.ndarray] = []
         parents: list[np.ndarray] = []
@@ -56,8 +58,11 @@ class Mosaic:
             oy = (yc - h if k in (0, 1) else yc) - s / 2
             ox, oy = int(round(ox)), int(round(oy))
             x0, y0, x1, y1 = max(ox, 0), max(oy, 0), min(ox + w, s), min(oy + h, s)
-            if x1 > x0 and y1 > y0:
-                canvas[y0:y1, x0:x1] = piece.image[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+            pixels = piece.image
+            if isinstance(pixels, Canvas):
+                cells.append((pixels, (ox, oy), (x0, y0, max(x0, x1), max(y0, y1))))
+            elif canvas is not None and x1 > x0 and y1 > y0:
+                canvas[y0:y1, x0:x1] = pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
             own = np.clip(piece.boxes, 0, [w, h, w, h]) + [ox, oy, ox, oy]
             seen = np.clip(own, [x0, y0, x0, y0], [max(x0, x1), max(y0, y1)] * 2)
             area = box_area(own)
@@ -73,7 +78,7 @@ class Mosaic:
                 matrix = np.array([[1.0, 0, ox], [0, 1, oy], [0, 0, 1]]) @ piece.matrix
         return replace(
             sample,
-            image=canvas,
+            image=canvas if canvas is not None else Canvas.tiled((s, s), cells, fill=self.fill),
             boxes=np.concatenate(boxes).reshape(-1, 4),
             labels=np.concatenate(labels),
             parent=np.concatenate(parents).astype(np.int64),

@@ -1,0 +1,144 @@
+"""The training augmentation with its pixels drawn on the training device.
+
+:func:`~svmlp.torch.transforms.train_preset` in the DataLoader's workers decodes four images for
+every mosaic and warps, colours and pads each sample on one CPU core. :class:`DeviceAugment`
+splits that work. The workers decode each image once, at the size the transforms need (draft
+mode, the cache), and at collate time run the same transforms on a *plan* of the batch
+(:mod:`svmlp.torch.canvas`): boxes, labels and links go through the very same code, pixels are
+only described. The main process then draws the whole batch on the GPU (:mod:`svmlp.torch.render`).
+
+Mosaic partners are drawn from the batch being collated (rather than from the whole data set, as
+the per-sample pipeline does), so no image is decoded twice; everything else, random draws
+included, is the per-sample pipeline's.
+
+>>> from torch.utils.data import DataLoader  # doctest: +SKIP
+>>> from svmlp.torch import SVMLPDataset, DeviceAugment, transforms as T  # doctest: +SKIP
+>>> aug = DeviceAugment(T.train_preset(640))  # doctest: +SKIP
+>>> ds = SVMLPDataset("data/", split="train", transforms=aug)  # doctest: +SKIP
+>>> loader = DataLoader(ds, batch_size=64, num_workers=8, collate_fn=aug.collate, pin_memory=True)  # doctest: +SKIP
+>>> for batch in loader:  # doctest: +SKIP
+...     images, targets, infos = aug(batch, "cuda")  # B×3×640×640 float in [0, 1], M×7 rows
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from svmlp.errors import UsageError
+from svmlp.torch.canvas import Canvas
+from svmlp.torch.collate import target_rows
+from svmlp.torch.render import Plan, hsv_gain, plan_batch, render
+from svmlp.torch.sample import Sample
+
+__all__ = ["DeviceAugment", "DeviceBatch"]
+
+
+@dataclass
+class DeviceBatch:
+    """A collated batch, pixels not drawn yet: the ``plan``, the M×7 ``targets`` rows
+    (``[batch_index, label, x0, y0, x1, y1, parent]``, as :func:`~svmlp.torch.collate_batched`)
+    and each image's other target entries (``infos``)."""
+
+    plan: Plan
+    targets: torch.Tensor
+    infos: list[dict[str, Any]]
+
+    def pin_memory(self) -> DeviceBatch:
+        return DeviceBatch(self.plan.pin_memory(), self.targets.pin_memory(), self.infos)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+
+class DeviceAugment:
+    """Run ``transforms`` (a :class:`~svmlp.torch.transforms.Compose` of Mosaic, RandomAffine,
+    RandomZoomCrop, Resize, RandomHSV, HorizontalFlip, Letterbox) with the pixels drawn batched on
+    the device. Give it to :class:`~svmlp.torch.SVMLPDataset` as its ``transforms``, use
+    :meth:`collate` as the DataLoader's ``collate_fn`` and call it on each batch.
+
+    ``how``: how :func:`~svmlp.torch.render.render` draws (``"auto"``: batched on a GPU, region by
+    region on a CPU). ``compile``: draw through ``torch.compile`` (one fused kernel for the colour
+    change; the first batch of each size compiles, seconds); ``None`` compiles on CUDA only.
+    """
+
+    deferred = True  # SVMLPDataset hands over decoded samples, collate runs the transforms
+
+    def __init__(
+        self,
+        transforms: Callable[[Sample], Sample],
+        *,
+        how: Literal["auto", "batched", "regions"] = "auto",
+        compile: bool | None = None,
+    ) -> None:
+        self.transforms = transforms
+        self.load_size = getattr(transforms, "load_size", None)
+        self.how = how
+        self.compile = compile
+        self._compiled: Any = None
+
+    def collate(self, batch: Sequence[Sample]) -> DeviceBatch:
+        """Plan ``batch`` (samples from an SVMLPDataset given this as its ``transforms``)."""
+        if not batch:
+            raise UsageError("DeviceAugment.collate: empty batch")
+        if not all(isinstance(s, Sample) for s in batch):
+            raise UsageError(
+                "DeviceAugment.collate takes the samples of an SVMLPDataset whose transforms is this DeviceAugment"
+            )
+        samples, planned = self.plan(batch)
+        targets = [_target(s) for s in planned]
+        rows, infos = target_rows(targets)
+        images = [np.asarray(s.image) for s in samples]
+        return DeviceBatch(plan_batch([s.image for s in planned], images), rows, infos)  # type: ignore[misc]
+
+    def plan(self, batch: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
+        """The samples of ``batch`` as canvases (mosaic partners drawn from them), and the same
+        after the transforms."""
+        lazy = [replace(s, image=Canvas.of(k, s.size[0], s.size[1]), draw=None) for k, s in enumerate(batch)]
+
+        def partner(rng: np.random.Generator) -> Sample:
+            return lazy[int(rng.integers(len(lazy)))]
+
+        lazy = [replace(s, draw=partner) for s in lazy]
+        planned = [self.transforms(s) for s in lazy]
+        for s in planned:
+            if not isinstance(s.image, Canvas):
+                raise UsageError(f"{self.transforms!r}: a transform drew pixels; it has no device version")
+        return list(batch), planned
+
+    def __call__(
+        self,
+        batch: DeviceBatch,
+        device: torch.device | str | None = None,
+        *,
+        dtype: torch.dtype = torch.float32,
+        non_blocking: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]:
+        """``(images, targets, infos)`` of ``batch`` on ``device`` (default: where it is):
+        ``images`` B×3×H×W, ``dtype`` in [0, 1] (or uint8 0…255), ``targets`` the M×7 rows."""
+        plan, targets = batch.plan, batch.targets
+        if device is not None:
+            plan = plan.to(device, non_blocking=non_blocking)
+            targets = targets.to(device, non_blocking=non_blocking)
+        images = render(plan, dtype=dtype, how=self.how, colour=self._colour(plan.sources.device))
+        return images, targets, batch.infos
+
+    def _colour(self, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+        if not (self.compile if self.compile is not None else device.type == "cuda"):
+            return None
+        if self._compiled is None:
+            self._compiled = torch.compile(hsv_gain, dynamic=True)
+        return self._compiled  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"DeviceAugment({self.transforms!r}, how={self.how!r})"
+
+
+def _target(s: Sample) -> dict[str, Any]:
+    from svmlp.torch.dataset import sample_target
+
+    return sample_target(s, s.meta.get("info", {}))

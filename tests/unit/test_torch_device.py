@@ -1,0 +1,193 @@
+"""The device pipeline: canvases, rendering, DeviceAugment through a DataLoader on real photos.
+
+test_torch_transforms runs every transform test through both pipelines; this file holds what is
+the device pipeline's own: the two ways of drawing agree, the colour change matches pillow's HSV,
+and a DataLoader batch carries the very targets the per-sample transforms give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+torch = pytest.importorskip("torch")
+
+from device_helpers import on_device  # noqa: E402
+
+from svmlp.errors import UsageError  # noqa: E402
+from svmlp.torch import SVMLPDataset  # noqa: E402
+from svmlp.torch import transforms as T  # noqa: E402
+from svmlp.torch.canvas import Canvas, affine_inverse  # noqa: E402
+from svmlp.torch.device import DeviceAugment, DeviceBatch  # noqa: E402
+from svmlp.torch.render import hsv_gain, hsv_gain_, plan_batch, render  # noqa: E402
+from svmlp.torch.sample import Sample  # noqa: E402
+
+
+def _smooth(w: int, h: int, seed: int) -> np.ndarray:
+    small = np.random.default_rng(seed).integers(0, 255, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def _pictures(seed: int) -> list[Sample]:
+    out = []
+    for k, (w, h) in enumerate([(640, 360), (480, 640), (640, 427), (300, 200)]):
+        boxes = np.array([[10, 10, w / 2, h / 2], [w / 4, h / 4, w / 3, h / 3], [w / 2, h / 3, w - 5, h - 5]])
+        out.append(
+            Sample(
+                _smooth(w, h, 10 * seed + k),
+                boxes,
+                np.arange(3) + 10 * k,
+                np.array([-1, 0, -1]),
+                np.zeros(3, bool),
+                rng=np.random.default_rng(seed),
+            )
+        )
+    return out
+
+
+# at 640, the size the pictures are loaded at (SVMLPDataset decodes at the pipeline's load size):
+# the device pipeline samples once, without the per-sample pipeline's antialiasing, so a large
+# downscale of a detailed picture is where the two differ most
+PRESETS = {
+    "train_preset": T.train_preset(640),
+    "no mosaic": T.train_preset(640, mosaic=0.0),
+    "rotated": T.train_preset(640, degrees=25, scale=(0.6, 1.2)),
+    "zoom-crop and flip": T.Compose([T.RandomZoomCrop(size=320), T.RandomHSV(), T.HorizontalFlip(1.0)]),
+}
+
+
+def _both(transform: T.Compose, seed: int) -> tuple[Sample, Sample, list[np.ndarray], Canvas]:
+    pics = _pictures(seed)
+    cpu = [replace(p, rng=np.random.default_rng(seed)) for p in pics]
+    cpu[0].draw = lambda rng: cpu[int(rng.integers(4))]
+    lazy = [
+        replace(p, image=Canvas.of(k, *p.size), rng=np.random.default_rng(seed)) for k, p in enumerate(pics)
+    ]
+    lazy[0].draw = lambda rng: lazy[int(rng.integers(4))]
+    a, b = transform(cpu[0]), transform(lazy[0])
+    return a, b, [p.image for p in pics], b.image  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("seed", range(4))
+def test_device_targets_are_the_cpu_ones_and_pixels_close(name: str, seed: int) -> None:
+    a, b, images, canvas = _both(PRESETS[name], seed)
+    for key in ("boxes", "labels", "parent", "iscrowd", "matrix"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    plan = plan_batch([canvas], images)
+    regions = render(plan, dtype=torch.uint8, how="regions")[0].permute(1, 2, 0).numpy().astype(int)
+    batched = render(plan, dtype=torch.uint8, how="batched")[0].permute(1, 2, 0).numpy().astype(int)
+    # the two ways draw the same pixels (a rounding step apart; a pixel may sit on the hue seam,
+    # where a multiplied hue jumps)
+    apart = np.abs(regions - batched).max(axis=2)
+    assert (apart > 1).mean() < 1e-4
+    # and what the per-sample pipeline draws, up to the resampling and pillow's 8-bit HSV
+    diff = np.abs(regions - a.image.astype(int))
+    assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 16, (diff.mean(), np.percentile(diff, 99))
+
+
+def test_hsv_gain_is_pillows_hsv_in_floating_point() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    x = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255
+    assert torch.equal(
+        (hsv_gain(x, torch.ones(3)) * 255).round().to(torch.uint8), x.mul(255).round().to(torch.uint8)
+    )
+    for gains in ([1.01, 1.3, 0.8], [0.99, 0.4, 1.35], [1.2, 1.0, 1.0]):
+        lut = np.arange(256, dtype=np.float64)
+        luts = [
+            np.mod(lut * gains[0], 256).astype(np.uint8),
+            np.clip(lut * gains[1], 0, 255).astype(np.uint8),
+            np.clip(lut * gains[2], 0, 255).astype(np.uint8),
+        ]
+        hsv = np.asarray(Image.fromarray(rgb).convert("HSV"))
+        moved = np.stack([luts[k][hsv[..., k]] for k in range(3)], axis=-1)
+        ref = np.asarray(Image.frombytes("HSV", (64, 64), moved.tobytes()).convert("RGB")).astype(int)
+        got = hsv_gain(x, torch.tensor(gains)).mul(255).round().permute(1, 2, 0).numpy().astype(int)
+        diff = np.abs(got - ref)
+        assert diff.mean() < 2.5 and np.percentile(diff, 95) <= 6, (gains, diff.mean())
+        # in place, with numbers: the same values
+        assert torch.allclose(hsv_gain_(x.clone(), gains), hsv_gain(x, torch.tensor(gains)), atol=1e-6)
+    # a batch takes one row of gains an image
+    two = torch.stack([x, x.flip(1)])
+    g = torch.tensor([[1.01, 1.3, 0.8], [0.99, 0.4, 1.35]])
+    assert torch.allclose(hsv_gain(two, g)[1], hsv_gain(x.flip(1), g[1]), atol=1e-6)
+
+
+def test_canvas_geometry() -> None:
+    m = np.array([[0.5, 0.2, 3.0], [-0.1, 1.5, -7.0], [0, 0, 1]])
+    assert np.allclose(affine_inverse(m) @ m, np.eye(3))
+    with pytest.raises(ValueError):
+        affine_inverse(np.array([[1.0, 2, 0], [2, 4, 0], [0, 0, 1]]))
+    c = Canvas.of(0, 100, 50).moved(np.array([[1.0, 0, 200], [0, 1, 0], [0, 0, 1]]), (100, 50))
+    assert c.layers == ()  # moved out of the picture: nothing left to draw
+    with pytest.raises(UsageError, match="one RandomHSV"):
+        Canvas.of(0, 10, 10).coloured((1, 1, 1)).coloured((1, 1, 1))
+    with pytest.raises(UsageError, match="after a RandomHSV"):
+        Canvas.tiled((10, 10), [(Canvas.of(0, 10, 10).coloured((1, 1, 1)), (0, 0), (0, 0, 10, 10))], fill=114)
+    with pytest.raises(UsageError, match="one fill colour"):
+        Canvas.of(0, 10, 10).moved(np.eye(3), (10, 10), fill=0)
+
+
+def test_refusals() -> None:
+    s = Sample(
+        np.zeros((20, 20, 3), np.uint8),
+        np.zeros((0, 4)),
+        np.zeros(0, int),
+        np.zeros(0, int),
+        np.zeros(0, bool),
+    )
+    with pytest.raises(UsageError, match="ColorJitter has no device version"):
+        on_device(T.ColorJitter(), s)
+    aug = DeviceAugment(T.train_preset(32))
+    with pytest.raises(UsageError, match="empty batch"):
+        aug.collate([])
+    with pytest.raises(UsageError, match="SVMLPDataset whose transforms"):
+        aug.collate([(torch.zeros(3, 4, 4), {})])  # type: ignore[list-item]
+    with pytest.raises(UsageError, match="how must be"):
+        render(plan_batch([Canvas.of(0, 20, 20)], [s.image]), how="sideways")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_device_augment_through_a_dataloader_on_real_photos(plates_dir: Path, workers: int) -> None:
+    aug = DeviceAugment(T.train_preset(256))
+    ds = SVMLPDataset(plates_dir, split="train", transforms=aug, seed=7)
+    ds.set_epoch(3)
+    loader = torch.utils.data.DataLoader(ds, batch_size=6, num_workers=workers, collate_fn=aug.collate)
+    batches = 0
+    for k, batch in enumerate(loader):
+        assert isinstance(batch, DeviceBatch) and len(batch) == 6
+        images, rows, infos = aug(batch, "cpu")
+        assert images.shape == (6, 3, 256, 256) and images.dtype == torch.float32
+        assert float(images.min()) >= 0 and float(images.max()) <= 1
+        u8, _, _ = aug(batch, dtype=torch.uint8)
+        assert torch.equal(u8, images.mul(255).round().to(torch.uint8))
+        # the targets: what the per-sample transforms give the same samples, partners from the batch
+        raw = [ds[i] for i in range(6 * k, 6 * k + 6)]
+
+        def partner(rng: np.random.Generator, raw: list[Sample] = raw) -> Sample:
+            return raw[int(rng.integers(6))]
+
+        replay = [replace(s, draw=partner) for s in raw]
+        fresh = [ds[i] for i in range(6 * k, 6 * k + 6)]  # the same generators, unspent
+        replay = [replace(r, rng=f.rng) for r, f in zip(replay, fresh, strict=True)]
+        expected = [aug.transforms(s) for s in replay]
+        got = rows.numpy()
+        for b, e in enumerate(expected):
+            mine = got[got[:, 0] == b]
+            keep = ~e.iscrowd
+            assert np.allclose(mine[:, 2:6], e.boxes[keep], atol=1e-4)
+            assert np.array_equal(mine[:, 1], e.labels[keep])
+            assert infos[b]["size"].tolist() == [256, 256]
+            assert np.allclose(infos[b]["matrix"].numpy(), e.matrix)
+        # parents point at a box of the same image
+        linked = got[:, 6] >= 0
+        assert (got[got[linked, 6].astype(int), 0] == got[linked, 0]).all()
+        batches += 1
+        if batches == 2:
+            break
+    assert batches == 2
