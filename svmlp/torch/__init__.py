@@ -1,5 +1,6 @@
 """PyTorch loading (extra: ``pip install 'svmlp[torch]'``): :class:`SVMLPDataset`, the
-collates and :mod:`svmlp.torch.transforms`.
+collates, :mod:`svmlp.torch.transforms` and :class:`DeviceAugment` (the augmentation drawn batched
+on the training device).
 
 >>> from torch.utils.data import DataLoader  # doctest: +SKIP
 >>> from svmlp.torch import SVMLPDataset, collate, transforms as T  # doctest: +SKIP
@@ -16,10 +17,13 @@ require("torch", extra="torch")
 from svmlp.torch import transforms  # noqa: E402
 from svmlp.torch.collate import collate, collate_batched  # noqa: E402
 from svmlp.torch.dataset import ImageSkippedWarning, SVMLPDataset  # noqa: E402
+from svmlp.torch.device import DeviceAugment, DeviceBatch  # noqa: E402
 from svmlp.torch.labels import LabelMap  # noqa: E402
 from svmlp.torch.sample import Sample  # noqa: E402
 
 __all__ = [
+    "DeviceAugment",
+    "DeviceBatch",
     "ImageSkippedWarning",
     "LabelMap",
     "SVMLPDataset",

@@ -225,12 +225,15 @@ def hsv_gain_(x: torch.Tensor, gains: Sequence[float], work: _Work | None = None
     torch.sub(q, lo, out=t1).div_(hue)
     torch.add(t1, base, out=hue).abs_().mul_(gh).frac_()
     torch.add(v, 1e-12, out=t2)
-    sat = d.div_(t2).mul_(gs).clamp_(0, 1)
+    vs = d.div_(t2).mul_(gs).clamp_(0, 1)
     val = v.mul_(gv).clamp_(0, 1)
-    sat.mul_(val)
+    vs.mul_(val)  # value × saturation: the spread between the largest and smallest channel
+    low = torch.sub(val, vs, out=t2).sub_(vs)  # val - 2 vs
     offsets = torch.tensor(_HUE_OFFSETS, dtype=x.dtype, device=x.device).reshape(3, 1, 1)
-    torch.add(hue.unsqueeze(0), offsets, out=x).frac_().mul_(6).sub_(3).abs_()
-    return x.neg_().add_(2).clamp_(0, 1).mul_(sat).neg_().add_(val)
+    # each channel: val - vs * clamp(2 - |6 frac(hue + offset) - 3|, 0, 1)
+    #             = (val - 2 vs) + vs * clamp(|6 frac(hue + offset) - 3|, 1, 2)
+    torch.add(hue.unsqueeze(0), offsets, out=x).frac_().mul_(6).sub_(3).abs_().clamp_(1, 2)
+    return torch.addcmul(low, x, vs, out=x)
 
 
 def _pixel_centres(n: int, start: int, like: torch.Tensor) -> torch.Tensor:

@@ -142,17 +142,21 @@ class DetectionLoss:
             tbox, pbox = gt_boxes[bi, gi], boxes[bi, ai]
             loss_dfl = self._dfl(box_logits[bi, ai], anchors[ai], stride[ai], tbox, weight) / norm
             if self.icr == "off":
-                loss_box = ((1.0 - complete_box_iou(pbox, tbox)) * weight).sum() / norm
+                with torch.profiler.record_function("svmlp.ciou"):
+                    loss_box = ((1.0 - complete_box_iou(pbox, tbox)) * weight).sum() / norm
             else:
                 # every positive goes through ICR, masked by "has a parent": no boolean indexing,
                 # so no further host sync; a positive without a parent is compared with itself (0).
                 # CIoU and ICR in one pass (ciou_and_icr): the same values, half the kernels
-                parent = gt_parent[bi, gi]
-                has = parent >= 0
-                vbox = torch.where(has[:, None], gt_boxes[bi, parent.clamp(min=0)], pbox.detach())
-                box_pen, pen = ciou_and_icr(pbox, tbox, vbox, mode=self.icr, distance=self.icr_distance)
-                loss_box = (box_pen * weight).sum() / norm
-                loss_icr = (pen * weight * has).sum() / norm
+                # profiler ranges "svmlp.icr" (CIoU + ICR) and "svmlp.ciou" (CIoU alone, above): their
+                # difference is what ICR adds to a step (scripts/gpu_check.py reads them)
+                with torch.profiler.record_function("svmlp.icr"):
+                    parent = gt_parent[bi, gi]
+                    has = parent >= 0
+                    vbox = torch.where(has[:, None], gt_boxes[bi, parent.clamp(min=0)], pbox.detach())
+                    box_pen, pen = ciou_and_icr(pbox, tbox, vbox, mode=self.icr, distance=self.icr_distance)
+                    loss_box = (box_pen * weight).sum() / norm
+                    loss_icr = (pen * weight * has).sum() / norm
         g = self.gains
         total = (g.box * (loss_box + loss_icr) + g.cls * loss_cls + g.dfl * loss_dfl) * bsz
         parts = {

@@ -13,8 +13,9 @@ from svmlp.formats import read
 from svmlp.model import Dataset
 from svmlp.torch import SVMLPDataset, collate_batched
 from svmlp.torch import transforms as T
+from svmlp.torch.device import DeviceAugment
 
-__all__ = ["EpochSampler", "TrainData", "read_data"]
+__all__ = ["EpochSampler", "Rendered", "TrainData", "read_data"]
 
 
 def read_data(args: argparse.Namespace, say: Callable[[str], None]) -> Dataset:
@@ -63,6 +64,22 @@ class EpochSampler:
         return iter(torch.randperm(self.n, generator=g).tolist())
 
 
+class Rendered:
+    """A loader of device batches (:class:`~svmlp.torch.device.DeviceBatch`) as one of drawn
+    batches: each drawn on ``device`` as it is taken, ``(images, targets, infos)``, images float
+    in [0, 1]."""
+
+    def __init__(self, loader: Any, augment: DeviceAugment, device: torch.device) -> None:
+        self.loader, self.augment, self.device = loader, augment, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[dict[str, Any]]]]:
+        for batch in self.loader:
+            yield self.augment(batch, self.device)
+
+
 class TrainData:
     """The training and validation splits as loaders; mosaics are switched off for the last
     ``--close-mosaic`` epochs (the model settles on whole images)."""
@@ -77,12 +94,14 @@ class TrainData:
         device: torch.device,
         start_epoch: int = 0,
     ) -> None:
-        self.args, self.ds = args, ds
+        self.args, self.ds, self.device = args, ds, device
         self.mosaic = self.mosaic_at(start_epoch)
+        where = getattr(args, "augment", "workers")
+        self.on_device = where == "device" or (where == "auto" and device.type == "cuda")
         self.train_ds = SVMLPDataset(
             ds,
             split=args.train_split,
-            transforms=T.train_preset(args.imgsz, mosaic=self.mosaic),
+            transforms=self._augmentation(),
             label_map=label_map,
             seed=args.seed,
             cache=bool(args.cache),
@@ -124,8 +143,12 @@ class TrainData:
         if self.mosaic_at(epoch) != self.mosaic:
             # persistent workers hold their own copy of the data set: a new loader takes the change
             self.mosaic = self.mosaic_at(epoch)
-            self.train_ds.transforms = T.train_preset(self.args.imgsz, mosaic=self.mosaic)
+            self.train_ds.transforms = self._augmentation()
             self.train = self._train_loader()
+
+    def _augmentation(self) -> Any:
+        preset = T.train_preset(self.args.imgsz, mosaic=self.mosaic)
+        return DeviceAugment(preset) if self.on_device else preset
 
     def eval_loader(self, split: str, *, label_map: Any) -> Any:
         """A loader of ``split`` as the model sees it in evaluation (whole batches, in the main process)."""
@@ -138,10 +161,15 @@ class TrainData:
 
     def _train_loader(self) -> Any:
         n = len(self.train_ds)
-        return torch.utils.data.DataLoader(
+        augment = self.train_ds.transforms
+        kw = dict(self.loader_kw)
+        if isinstance(augment, DeviceAugment):
+            kw["collate_fn"] = augment.collate
+        loader = torch.utils.data.DataLoader(
             self.train_ds,
             batch_size=self.per_proc,
             sampler=self.sampler,
             drop_last=n >= self.per_proc,
-            **self.loader_kw,
+            **kw,
         )
+        return Rendered(loader, augment, self.device) if isinstance(augment, DeviceAugment) else loader

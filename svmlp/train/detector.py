@@ -62,7 +62,7 @@ def postprocess(
         # one NMS for all classes: boxes of different classes are moved apart so they never overlap
         span = (bx.max() - bx.min() + 1) if len(bx) else 0  # boxes may reach past the top-left edge
         offset = lab[:, None].float() * span
-        kept = nms(bx + offset, s, iou)[:max_det]
+        kept = nms(bx + offset, s, iou, limit=max_det)
         out.append((bx[kept], s[kept], lab[kept]))
     return out
 

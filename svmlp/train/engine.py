@@ -89,7 +89,9 @@ def train_one_epoch(
     # None: a bar on a terminal only
     bar = tqdm(loader, desc=f"epoch {epoch}", disable=None if progress is None else not progress, leave=False)
     for images, targets, _ in bar:
-        x = images.to(device, non_blocking=True).float().div_(255)
+        x = images.to(device, non_blocking=True)
+        if not x.is_floating_point():  # uint8 from collate_batched (DeviceAugment gives [0, 1] already)
+            x = x.float().div_(255)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         t = targets.to(device, non_blocking=True)

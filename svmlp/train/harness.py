@@ -93,6 +93,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-iters", type=int, help="stop each epoch after this many iterations (smoke tests)")
     p.add_argument("--cache", action="store_true", help="cache resized images (svmlp.torch cache)")
     p.add_argument(
+        "--augment",
+        choices=("auto", "workers", "device"),
+        default="auto",
+        help="where the training augmentation draws its pixels: in the loader's workers, or batched on "
+        "the training device (svmlp.torch.DeviceAugment); auto: the device on CUDA, else the workers",
+    )
+    p.add_argument(
         "--stop-after",
         type=int,
         help="end this process after N epochs (a time-boxed job); --resume continues",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -14,24 +15,66 @@ from svmlp.train.losses import box_iou_matrix
 __all__ = ["nms", "predict_loader"]
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Indices kept by greedy NMS, best score first; exact, without a loop over boxes.
+def nms(
+    boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, *, limit: int | None = None
+) -> torch.Tensor:
+    """Indices kept by greedy NMS, best score first (the first ``limit`` of them, if given).
 
-    Greedy NMS keeps box j when no kept box before it overlaps it above the threshold. That is a
-    fixed point over the score order, reached by repeating the whole-matrix update (at most as
-    many rounds as the longest chain of suppressions, a handful in practice).
+    On a GPU: greedy NMS keeps box j when no kept box before it overlaps it above the threshold,
+    a fixed point over the score order, reached by repeating the whole-matrix update (at most as
+    many rounds as the longest chain of suppressions) without a loop over boxes. On a CPU, where
+    the n×n matrix of thousands of candidates is what costs, the same a block of 512 candidates at
+    a time, each block first cleared of what earlier kept boxes overlap, until ``limit`` are kept.
+    Both keep the same boxes.
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     order = scores.argsort(descending=True)
-    over = (box_iou_matrix(boxes[order], boxes[order]) > iou_threshold).triu(1)
-    keep = torch.ones(len(order), dtype=torch.bool, device=boxes.device)
-    for _ in range(len(order)):
+    ordered = boxes[order]
+    if boxes.device.type != "cpu":
+        return order[_fixed_point(ordered, iou_threshold)][:limit]
+    return order[_greedy_blocks(ordered, iou_threshold, limit)]
+
+
+def _fixed_point(ordered: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """The kept mask of boxes in score order, by whole-matrix rounds."""
+    over = (box_iou_matrix(ordered, ordered) > iou_threshold).triu(1)
+    keep = torch.ones(len(ordered), dtype=torch.bool, device=ordered.device)
+    for _ in range(len(ordered)):
         new = ~(over & keep[:, None]).any(0)
         if torch.equal(new, keep):
             break
         keep = new
-    return order[keep]
+    return keep
+
+
+def _scan(ordered: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """The kept mask of boxes in score order, greedy row by row over their overlap matrix (on a
+    CPU, cheaper than the rounds of :func:`_fixed_point`: one row for each kept box)."""
+    over = (box_iou_matrix(ordered, ordered) > iou_threshold).numpy()
+    alive = np.ones(len(ordered), dtype=bool)
+    for i in range(len(ordered)):
+        if alive[i]:
+            alive[i + 1 :] &= ~over[i, i + 1 :]
+    return torch.from_numpy(alive)
+
+
+def _greedy_blocks(
+    ordered: torch.Tensor, iou_threshold: float, limit: int | None, block: int = 512
+) -> torch.Tensor:
+    """The kept positions of boxes in score order, a block of candidates at a time: those an
+    earlier kept box overlaps go, then the rest of the block is settled by whole-matrix rounds;
+    until ``limit`` are kept. (Greedy NMS decides each box by the kept boxes before it only.)"""
+    kept = torch.zeros(0, dtype=torch.long, device=ordered.device)
+    for start in range(0, len(ordered), block):
+        idx = torch.arange(start, min(start + block, len(ordered)), device=ordered.device)
+        if len(kept):  # box_iou_matrix(kept, later): the whole matrix's very values
+            idx = idx[~(box_iou_matrix(ordered[kept], ordered[idx]) > iou_threshold).any(0)]
+        if len(idx):
+            kept = torch.cat([kept, idx[_scan(ordered[idx], iou_threshold)]])
+        if limit is not None and len(kept) >= limit:
+            break
+    return kept[:limit]
 
 
 @torch.no_grad()

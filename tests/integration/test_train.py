@@ -120,6 +120,22 @@ def test_the_same_seed_gives_the_same_first_losses(data: Path, tmp_path: Path) -
     assert any(runs["a"][p] != runs["c"][p] for p in ("train_box", "train_cls", "train_dfl"))
 
 
+def test_augmentation_drawn_on_the_device_trains_with_icr(data: Path, tmp_path: Path) -> None:
+    """--augment device: the workers plan, the training process draws (here on the CPU); the
+    run is as reproducible as the per-sample pipeline's, and ICR sees the links through it."""
+    runs = {}
+    for name in ("a", "b"):
+        args = [str(data), "--epochs", "1", "--augment", "device", "--icr", "inverse", "--seed", "5"]
+        assert train([*args, "--out", str(tmp_path / name), *FAST]) == 0
+        runs[name] = _history(tmp_path / name)[0]
+    assert runs["a"] == {
+        **runs["b"],
+        **{k: runs["a"][k] for k in runs["a"] if "per_s" in k or "seconds" in k},
+    }
+    assert np.isfinite(runs["a"]["train_icr"]) and np.isfinite(runs["a"]["train_box"])
+    assert (tmp_path / "a" / "last.pt").is_file()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 from svmlp.train.criterion import DetectionLoss, TaskAlignedAssigner, pad_targets  # noqa: E402
 from svmlp.train.losses import box_iou_matrix  # noqa: E402
 from svmlp.train.model import Detector, decode, make_anchors  # noqa: E402
-from svmlp.train.predict import nms  # noqa: E402
+from svmlp.train.predict import _fixed_point, _greedy_blocks, nms  # noqa: E402
 
 
 def test_scales_and_shapes() -> None:
@@ -126,8 +126,15 @@ def test_nms_equals_greedy(seed: int) -> None:
     wh = torch.rand(120, 2, generator=g) * 40 + 2
     boxes = torch.cat([xy, xy + wh], 1)
     scores = torch.rand(120, generator=g)
+    order = scores.argsort(descending=True)
     for thr in (0.3, 0.5, 0.7):
-        assert nms(boxes, scores, thr).tolist() == _greedy(boxes, scores, thr)
+        want = _greedy(boxes, scores, thr)
+        assert nms(boxes, scores, thr).tolist() == want
+        assert nms(boxes, scores, thr, limit=5).tolist() == want[:5]
+        # the GPU's way (whole-matrix rounds) keeps the same boxes as the CPU's loop
+        assert order[_fixed_point(boxes[order], thr)].tolist() == want
+        for block in (1, 7, 50):  # blocks smaller than the candidates: decisions cross blocks
+            assert order[_greedy_blocks(boxes[order], thr, None, block)].tolist() == want
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).tolist() == []
 
 
