@@ -13,8 +13,9 @@ On bench_loader's synthetic JPEGs (``--images``, half 1280×720, half 1920×1080
    of the reference detector (scale ``n``) on batches kept on the device, ICR off and ``inverse``,
    interleaved, medians; at ``--batch`` and half of it;
 3. ICR share: the profiler's CUDA time inside the criterion's ``svmlp.icr`` range (CIoU and ICR,
-   fused) less ``svmlp.ciou`` (CIoU alone, in the ICR-off step), over the step's CUDA time; and
-   the paired step-time difference (on − off) / on, which also holds the backward;
+   in one pass) less ``svmlp.ciou`` (CIoU alone, in the ICR-off step), over the step's CUDA time;
+   and the paired step-time difference (on − off) / on, which also holds the backward; each for
+   the eager pass and for ``--compile-loss`` (the same through ``torch.compile``);
 4. a short ``svmlp train`` run (``--max-iters``) with ``--augment workers`` and ``--augment device``.
 
 Writes ``gpu_check.json`` and ``gpu_check.md`` (the table) into ``--out`` and prints the table.
@@ -121,6 +122,8 @@ def step_rates(data: list, classes: int, device: Any, *, imgsz: int, steps: int,
         model = model.to(memory_format=torch.channels_last)
     dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
     crits = {icr: build_criterion("svmlp-detector", model, icr=icr) for icr in ("off", "inverse")}
+    # --compile-loss: CIoU + ICR as fused kernels
+    crits["inverse, compiled"] = build_criterion("svmlp-detector", model, icr="inverse", compile=True)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     ema = ModelEMA(model)
 
@@ -168,13 +171,23 @@ def step_rates(data: list, classes: int, device: Any, *, imgsz: int, steps: int,
             if cuda
             else sum(float(e.self_cpu_time_total) for e in events)
         )
-        ranges[name] = own.get("svmlp.icr" if name == "inverse" else "svmlp.ciou", 0.0)
-    share = 100 * (ranges["inverse"] - ranges["off"]) / totals["inverse"] if totals["inverse"] else 0.0
+        ranges[name] = own.get("svmlp.ciou" if name == "off" else "svmlp.icr", 0.0)
+
+    def share(name: str) -> float:
+        return 100 * (ranges[name] - ranges["off"]) / totals[name] if totals[name] else 0.0
+
+    fused = statistics.median(times["inverse, compiled"])
+    paired_fused = statistics.median(
+        b - a for a, b in zip(times["off"], times["inverse, compiled"], strict=True)
+    )
     return {
         "images_per_s_icr_off": len(data[0][0]) / off,
         "images_per_s_icr_on": len(data[0][0]) / on,
-        "icr_share_profiler_pct": share,
+        "images_per_s_icr_compiled": len(data[0][0]) / fused,
+        "icr_share_profiler_pct": share("inverse"),
+        "icr_share_profiler_compiled_pct": share("inverse, compiled"),
         "icr_share_paired_step_pct": 100 * paired / on,
+        "icr_share_paired_step_compiled_pct": 100 * paired_fused / fused,
         "box_loss_range_us": ranges,
     }
 
@@ -264,17 +277,27 @@ def main(argv: list[str] | None = None) -> int:
         *(
             f"| step, batch {b}, ICR {icr} | {s[f'images_per_s_icr_{icr}']:.0f} images/s |"
             for b, s in steps.items()
-            for icr in ("off", "on")
+            for icr in ("off", "on", "compiled")
         ),
-        *(f"| ICR share of the step, batch {b} (profiler) | {s['icr_share_profiler_pct']:.2f} % |" for b, s in steps.items()),
-        *(f"| ICR share, batch {b} (paired step time) | {s['icr_share_paired_step_pct']:+.2f} % |" for b, s in steps.items()),
+        *(
+            f"| ICR share of the step, batch {b} (profiler){how} | {s[f'icr_share_profiler{key}_pct']:.2f} % |"
+            for b, s in steps.items()
+            for how, key in (("", ""), (", --compile-loss", "_compiled"))
+        ),
+        *(
+            f"| ICR share, batch {b} (paired step time){how} | {s[f'icr_share_paired_step{key}_pct']:+.2f} % |"
+            for b, s in steps.items()
+            for how, key in (("", ""), (", --compile-loss", "_compiled"))
+        ),
         *(f"| svmlp train --augment {k}, {args.iters} iterations | {v:.0f} images/s |" for k, v in result["train_images_per_s"].items()),
         "",
         f"loader (device pipeline) vs step (ICR on), batch {args.batch}: "
         f"{loaders['device pipeline'] / big['images_per_s_icr_on']:.2f}× (goal >= 1: "
         f"{'ok' if loaders['device pipeline'] >= big['images_per_s_icr_on'] else 'MISSED'})",
         "ICR share < 2 % at every batch size (profiler): "
-        + ("ok" if all(s["icr_share_profiler_pct"] < 2 for s in steps.values()) else "MISSED"),
+        + ("ok" if all(s["icr_share_profiler_pct"] < 2 for s in steps.values()) else "MISSED")
+        + "; with --compile-loss: "
+        + ("ok" if all(s["icr_share_profiler_compiled_pct"] < 2 for s in steps.values()) else "MISSED"),
     ]  # fmt: skip
     table = "\n".join(lines)
     (args.out / "gpu_check.json").write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")

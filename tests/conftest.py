@@ -69,3 +69,14 @@ def fiftyone_db(tmp_path_factory: pytest.TempPathFactory):
     from svmlp.fiftyone._db import connect
 
     return connect()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """A doctest leaves its last value in ``builtins._``; one that is a tuple holding a list
+    claims to be hashable and is not, and pydash (imported by FiftyOne) hashes every builtin at
+    import: a FiftyOne test after such a doctest in the same worker failed to import it."""
+    import builtins
+
+    if isinstance(item, pytest.DoctestItem) and hasattr(builtins, "_"):
+        del builtins._

@@ -22,7 +22,6 @@ included, is the per-sample pipeline's.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 
 from svmlp.errors import UsageError
+from svmlp.torch._compile import Compiled
 from svmlp.torch.canvas import Canvas
 from svmlp.torch.collate import target_rows
 from svmlp.torch.render import Plan, hsv_gain, plan_batch, render
@@ -132,39 +132,11 @@ class DeviceAugment:
         if not (self.compile if self.compile is not None else device.type == "cuda"):
             return None
         if self._compiled is None:
-            self._compiled = _Compiled()
-        return self._compiled.colour
-
-    def __getstate__(self) -> dict[str, Any]:
-        # DataLoader workers started by spawn get a copy: the compiled function stays here
-        return {**self.__dict__, "_compiled": None}
+            self._compiled = Compiled(hsv_gain, "DeviceAugment")
+        return self._compiled  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"DeviceAugment({self.transforms!r}, how={self.how!r})"
-
-
-class _Compiled:
-    """:func:`~svmlp.torch.render.hsv_gain` through ``torch.compile``; should compiling fail (no
-    compiler, no triton), one warning and the same function uncompiled from then on."""
-
-    def __init__(self) -> None:
-        self.fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = torch.compile(
-            hsv_gain, dynamic=True
-        )
-
-    def colour(self, x: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-        if self.fn is not None:
-            try:
-                return self.fn(x, gains)
-            except Exception as exc:  # noqa: BLE001 - any compiler failure: the eager function draws the same
-                self.fn = None
-                warnings.warn(
-                    f"DeviceAugment: torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "drawing without it",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        return hsv_gain(x, gains)
 
 
 def _target(s: Sample) -> dict[str, Any]:

@@ -305,7 +305,7 @@ def _batched(
     pad = (int(plan.sources.shape[3]), int(plan.sources.shape[2]))
     fill = plan.fill / 255.0
     out = torch.full((b, 3, h, w), fill, dtype=dtype, device=dev)
-    # pre-colour fill where a colour change applies (it is coloured with the rest below)
+    sources = plan.sources.to(dtype).div_(255)  # once, whatever number of layers use each image
     for k in range(plan.layer.shape[1]):
         src = plan.layer[:, k]
         use = src >= 0
@@ -316,8 +316,7 @@ def _batched(
         if plan.clip_map.shape[2]:
             shows &= _in_clips(x, y, plan.clip_map[:, k], plan.clip_rect[:, k])
         grid = _grid(plan.inverse[:, k], x, y, plan.source_size[idx], pad).to(dtype)
-        images = plan.sources[idx].to(dtype).div_(255)
-        drawn = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        drawn = F.grid_sample(sources[idx], grid, mode="bilinear", padding_mode="border", align_corners=False)
         out = torch.where(shows[:, None], drawn, out)
     if bool(plan.coloured.any()):
         lit = _inside(x, y, plan.lit[:, None, None, :]) & plan.coloured[:, None, None]

@@ -8,12 +8,14 @@ gain of its own (the paper: "without extra hyperparameter tuning").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from svmlp.torch._compile import Compiled
 from svmlp.train.losses import ICRMode, ciou_and_icr, complete_box_iou
 from svmlp.train.model import Detector, decode
 
@@ -110,9 +112,18 @@ class DetectionLoss:
     """``loss, parts = criterion(feats, targets)``; parts are detached: box, icr, cls, dfl."""
 
     def __init__(
-        self, model: Detector, *, icr: ICRMode | Literal["off"] = "off", icr_distance: bool = True
+        self,
+        model: Detector,
+        *,
+        icr: ICRMode | Literal["off"] = "off",
+        icr_distance: bool = True,
+        compile: bool = False,
     ) -> None:
         self.model, self.icr, self.icr_distance = model, icr, icr_distance
+        # compile: CIoU + ICR as fused kernels (torch.compile), the same values as the eager pass
+        self._box_losses: Callable[..., tuple[torch.Tensor, torch.Tensor]] = (
+            Compiled(ciou_and_icr, "the box losses") if compile else ciou_and_icr
+        )
         self.nc, self.reg_max = model.num_classes, model.reg_max
         self.assigner = TaskAlignedAssigner(self.nc)
         self.gains = LossGains()
@@ -154,7 +165,9 @@ class DetectionLoss:
                     parent = gt_parent[bi, gi]
                     has = parent >= 0
                     vbox = torch.where(has[:, None], gt_boxes[bi, parent.clamp(min=0)], pbox.detach())
-                    box_pen, pen = ciou_and_icr(pbox, tbox, vbox, mode=self.icr, distance=self.icr_distance)
+                    box_pen, pen = self._box_losses(
+                        pbox, tbox, vbox, mode=self.icr, distance=self.icr_distance
+                    )
                     loss_box = (box_pen * weight).sum() / norm
                     loss_icr = (pen * weight * has).sum() / norm
         g = self.gains

@@ -33,10 +33,13 @@ def build(*, num_classes: int, scale: str = "n", imgsz: int = 640) -> Detector:
     return model
 
 
-def criterion(model: Detector, *, icr: str = "off", icr_distance: bool = True) -> DetectionLoss:
-    """Task-aligned assignment, BCE classes, CIoU + DFL boxes, and ICR (``icr`` not ``off``)."""
+def criterion(
+    model: Detector, *, icr: str = "off", icr_distance: bool = True, compile: bool = False
+) -> DetectionLoss:
+    """Task-aligned assignment, BCE classes, CIoU + DFL boxes, and ICR (``icr`` not ``off``);
+    ``compile``: CIoU + ICR through ``torch.compile``."""
     mode = cast("ICRMode | Literal['off']", icr)  # checked by the harness's parser and by icr_loss
-    return DetectionLoss(model, icr=mode, icr_distance=icr_distance)
+    return DetectionLoss(model, icr=mode, icr_distance=icr_distance, compile=compile)
 
 
 def postprocess(

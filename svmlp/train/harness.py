@@ -93,6 +93,11 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--max-iters", type=int, help="stop each epoch after this many iterations (smoke tests)")
     p.add_argument("--cache", action="store_true", help="cache resized images (svmlp.torch cache)")
     p.add_argument(
+        "--compile-loss",
+        action="store_true",
+        help="CIoU + ICR through torch.compile (fused kernels; compiles on the first steps)",
+    )
+    p.add_argument(
         "--augment",
         choices=("auto", "workers", "device"),
         default="auto",
@@ -273,7 +278,10 @@ def _build(run: _Run, state: dict[str, Any] | None) -> None:
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, schedule)
     run.scaler = torch.amp.GradScaler(device.type, enabled=run.amp_dtype == torch.float16)
     run.ema = ModelEMA(run.model)
-    run.criterion = build_criterion(args.model, run.model, icr=args.icr, icr_distance=args.icr_distance)
+    extra = {"compile": True} if getattr(args, "compile_loss", False) else {}  # families that take it
+    run.criterion = build_criterion(
+        args.model, run.model, icr=args.icr, icr_distance=args.icr_distance, **extra
+    )
     if state is not None:
         parts = (run.model, run.ema, run.optimizer, run.scheduler, run.scaler)
         run.start_epoch, run.best_fitness, run.history = ckpt.restore(state, *parts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 from hypothesis import given
@@ -473,3 +474,46 @@ def test_ciou_and_icr_refuses_what_icr_loss_refuses() -> None:
         ciou_and_icr(box, box, box, mode="square")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="cap must be"):
         ciou_and_icr(box, box, box, cap=float("inf"))
+
+
+def test_compiled_box_losses_equal_the_eager_pass() -> None:
+    """--compile-loss: CIoU + ICR through torch.compile gives the eager pass's values and gradients."""
+    from svmlp.torch._compile import Compiled
+    from svmlp.train.losses import ciou_and_icr
+
+    g = torch.Generator().manual_seed(5)
+    for n in (7, 300):  # two sizes: dynamic shapes, no recompile needed for each
+        v = torch.rand(n, 2, generator=g) * 100
+        car = torch.cat([v, v + 60], 1)
+        p = v + torch.rand(n, 2, generator=g) * 80
+        pred = torch.cat([p, p + 12], 1).requires_grad_(True)
+        truth = (pred.detach() + torch.randn(n, 4, generator=g)).clamp(min=0)
+        fused = Compiled(ciou_and_icr, "test")
+        a_box, a_icr = ciou_and_icr(pred, truth, car)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            b_box, b_icr = fused(pred, truth, car)
+        if fused.failed:  # no C++ compiler on this machine: the fallback is tested below
+            pytest.skip("torch.compile cannot build kernels on this machine")
+        assert torch.allclose(a_box, b_box, atol=1e-5) and torch.allclose(a_icr, b_icr, atol=1e-5)
+        (ga,) = torch.autograd.grad((a_box + a_icr).sum(), pred)
+        (gb,) = torch.autograd.grad((b_box + b_icr).sum(), pred)
+        assert torch.allclose(ga, gb, atol=1e-4)
+
+
+def test_a_compiler_that_fails_falls_back_with_one_warning() -> None:
+    from svmlp.torch._compile import Compiled
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return x + 1
+
+    def no_compiler(graph: object, inputs: object) -> object:  # a backend that cannot build
+        raise RuntimeError("no compiler here")
+
+    c = Compiled(fn, "the test", backend=no_compiler)
+    with pytest.warns(RuntimeWarning, match="the test: torch.compile failed"):
+        assert c(torch.zeros(2)).tolist() == [1.0, 1.0]
+    assert c.failed and c(torch.zeros(1)).tolist() == [1.0]  # no second warning, the plain function
+    import pickle
+
+    assert pickle.loads(pickle.dumps(Compiled(torch.neg, "x"))).compiled is None

@@ -1,0 +1,42 @@
+"""A function through ``torch.compile``, falling back to itself when compiling fails."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["Compiled"]
+
+
+class Compiled:
+    """``fn`` compiled (dynamic shapes) on first use; should compiling fail (no C++ compiler, no
+    triton, an unsupported operation), one warning naming ``what`` and ``fn`` itself from then on:
+    the same values, only slower. Pickles as the uncompiled function (a DataLoader worker started
+    by spawn, a checkpoint's args)."""
+
+    def __init__(self, fn: Callable[..., Any], what: str, *, backend: Any = "inductor") -> None:
+        self.fn, self.what, self.backend = fn, what, backend
+        self.compiled: Callable[..., Any] | None = None
+        self.failed = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.failed:
+            try:
+                if self.compiled is None:
+                    self.compiled = torch.compile(self.fn, dynamic=True, backend=self.backend)
+                return self.compiled(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: the plain function computes the same
+                self.failed, self.compiled = True, None
+                warnings.warn(
+                    f"{self.what}: torch.compile failed ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); "
+                    "going on without it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return self.fn(*args, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "compiled": None}
