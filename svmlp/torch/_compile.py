@@ -27,6 +27,7 @@ class Compiled:
             try:
                 if self.compiled is None:
                     self.compiled = torch.compile(self.fn, dynamic=True, backend=self.backend)
+                    self._probe(args, kwargs)
                 return self.compiled(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - any compiler failure: the plain function computes the same
                 self.failed, self.compiled = True, None
@@ -37,6 +38,20 @@ class Compiled:
                     stacklevel=2,
                 )
         return self.fn(*args, **kwargs)
+
+    def _probe(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A first call on copies, backward included where inputs need gradients: the backward
+        graph compiles lazily, at ``loss.backward()``, where a failure could not fall back."""
+        copies = [
+            a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a
+            for a in args
+        ]
+        out = self.compiled(*copies, **kwargs)  # type: ignore[misc]
+        grads = [a for a in copies if isinstance(a, torch.Tensor) and a.requires_grad]
+        outs = [o for o in (out if isinstance(out, tuple) else (out,)) if isinstance(o, torch.Tensor)]
+        needed = [o.float().sum() for o in outs if o.requires_grad]
+        if grads and needed:
+            torch.autograd.grad(torch.stack(needed).sum(), grads, allow_unused=True)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "compiled": None}

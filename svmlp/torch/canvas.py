@@ -93,6 +93,7 @@ class Layer:
 
     @property
     def empty(self) -> bool:
+        """True when a straight clip leaves nothing of the layer."""
         return any(c.straight and (c.rect[2] <= c.rect[0] or c.rect[3] <= c.rect[1]) for c in self.clips)
 
 
@@ -107,28 +108,34 @@ class Canvas:
     width: int
     height: int
     layers: tuple[Layer, ...]
-    fill: int = 114
+    fill: int | None = None  # set by the first transform that pads; one value a pipeline
     gains: tuple[float, float, float] | None = None  # HSV gains, when a colour change was drawn
     lit: tuple[Clip, ...] = ()  # after a colour change: where it applies
 
     @classmethod
-    def of(cls, source: int, width: int, height: int, *, fill: int = 114) -> Canvas:
-        """Decoded image ``source`` (``width``×``height``) as it is."""
+    def of(cls, source: int, width: int, height: int) -> Canvas:
+        """Decoded image ``source`` (``width``×``height``) as it is.
+
+        >>> Canvas.of(0, 640, 360).shape
+        (360, 640, 3)
+        """
         bounds = _rect_clip((0, 0, width, height))
-        return cls(int(width), int(height), (Layer(int(source), np.eye(3), (bounds,)),), fill=int(fill))
+        return cls(int(width), int(height), (Layer(int(source), np.eye(3), (bounds,)),))
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """(height, width, 3), as an image array's."""
         return self.height, self.width, 3
 
     @property
     def size(self) -> tuple[int, int]:
+        """(width, height)."""
         return self.width, self.height
 
     def moved(self, matrix: np.ndarray, size: tuple[int, int], *, fill: int | None = None) -> Canvas:
         """This canvas moved by ``matrix`` (3×3, its pixels -> the new canvas's) onto a ``size``
         canvas (width, height), ``fill`` where nothing of it lands."""
-        self._same_fill(fill)
+        fill = self._same_fill(fill)
         m = np.asarray(matrix, dtype=np.float64)
         inv = affine_inverse(m)
         w, h = int(size[0]), int(size[1])
@@ -142,7 +149,8 @@ class Canvas:
             for layer in self.layers
         )
         lit = _merged([*(c.moved(inv) for c in self.lit), bounds]) if self.gains is not None else ()
-        return replace(self, width=w, height=h, layers=tuple(la for la in layers if not la.empty), lit=lit)
+        kept = tuple(la for la in layers if not la.empty)
+        return replace(self, width=w, height=h, layers=kept, lit=lit, fill=fill)
 
     def coloured(self, gains: Sequence[float]) -> Canvas:
         """This canvas with its hue, saturation and value multiplied by ``gains`` (RandomHSV's)."""
@@ -165,7 +173,7 @@ class Canvas:
         for canvas, (ox, oy), rect in parts:
             if canvas.gains is not None:
                 raise UsageError("the device pipeline cannot tile images after a RandomHSV; put Mosaic first")
-            canvas._same_fill(fill)
+            canvas._same_fill(fill)  # the part's own fill, if any, must be this one
             move = np.array([[1.0, 0, ox], [0, 1, oy], [0, 0, 1]])
             placed = canvas.moved(move, size)
             cell = _rect_clip(rect)
@@ -176,8 +184,12 @@ class Canvas:
             ]
         return cls(int(size[0]), int(size[1]), tuple(layers), fill=int(fill))
 
-    def _same_fill(self, fill: int | None) -> None:
-        if fill is not None and int(fill) != self.fill:
+    def _same_fill(self, fill: int | None) -> int | None:
+        """The fill after a step that pads with ``fill`` (None: pads nothing)."""
+        if fill is None:
+            return self.fill
+        if self.fill is not None and int(fill) != self.fill:
             raise UsageError(
                 f"the device pipeline draws one fill colour; this pipeline uses {self.fill} and {int(fill)}"
             )
+        return int(fill)

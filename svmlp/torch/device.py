@@ -33,7 +33,8 @@ from svmlp.errors import UsageError
 from svmlp.torch._compile import Compiled
 from svmlp.torch.canvas import Canvas
 from svmlp.torch.collate import target_rows
-from svmlp.torch.render import Plan, hsv_gain, plan_batch, render
+from svmlp.torch.hsv import hsv_gain
+from svmlp.torch.render import Plan, plan_batch, render
 from svmlp.torch.sample import Sample
 
 __all__ = ["DeviceAugment", "DeviceBatch"]
@@ -50,6 +51,7 @@ class DeviceBatch:
     infos: list[dict[str, Any]]
 
     def pin_memory(self) -> DeviceBatch:
+        """Pinned copies (a DataLoader with ``pin_memory=True`` calls this)."""
         return DeviceBatch(self.plan.pin_memory(), self.targets.pin_memory(), self.infos)
 
     def __len__(self) -> int:
@@ -105,7 +107,12 @@ class DeviceAugment:
             return lazy[int(rng.integers(len(lazy)))]
 
         lazy = [replace(s, draw=partner) for s in lazy]
-        planned = [self.transforms(s) for s in lazy]
+        try:
+            planned = [self.transforms(s) for s in lazy]
+        except (TypeError, AttributeError, IndexError) as exc:  # a transform reached for pixels
+            raise UsageError(
+                f"{self.transforms!r}: a transform has no device version (it reached for pixels: {exc})"
+            ) from None
         for s in planned:
             if not isinstance(s.image, Canvas):
                 raise UsageError(f"{self.transforms!r}: a transform drew pixels; it has no device version")

@@ -27,12 +27,9 @@ import torch.nn.functional as F
 
 from svmlp.errors import UsageError
 from svmlp.torch.canvas import Canvas, Clip, affine_inverse
+from svmlp.torch.hsv import Planes, hsv_gain, hsv_gain_
 
-__all__ = ["Plan", "hsv_gain", "plan_batch", "render"]
-
-#: a step function as a steep ramp (exact 0 or 1 except within 1e-6 of a tie, where both sides agree)
-_STEEP = float(2**20)
-_HUE_OFFSETS = (1.0, 2.0 / 3.0, 1.0 / 3.0)
+__all__ = ["Plan", "plan_batch", "render"]
 
 
 @dataclass
@@ -56,6 +53,7 @@ class Plan:
     fill: int
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Plan:
+        """This plan's tensors on ``device``."""
         moved = {
             f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
             for f in fields(self)
@@ -96,7 +94,7 @@ def plan_batch(canvases: Sequence[Canvas], images: Sequence[np.ndarray]) -> Plan
     """The tensors that draw ``canvases`` (layer sources index ``images``, H×W×3 uint8)."""
     if not canvases:
         raise UsageError("plan_batch: empty batch")
-    fills = {c.fill for c in canvases}
+    fills = {c.fill for c in canvases if c.fill is not None} or {114}  # 114: collate_batched's padding
     if len(fills) > 1:
         raise UsageError(f"the device pipeline draws one fill colour a batch; this one has {sorted(fills)}")
     b = len(canvases)
@@ -161,81 +159,6 @@ def plan_batch(canvases: Sequence[Canvas], images: Sequence[np.ndarray]) -> Plan
     )
 
 
-def hsv_gain(x: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
-    """``x`` (…×3×H×W RGB in [0, 1]) with hue, saturation and value multiplied by ``gains`` (…×3,
-    one row per image), hue wrapping around and the others clipped to [0, 1]: what
-    :class:`~svmlp.torch.transforms.RandomHSV` does, in floating point, without branches.
-    """
-    g = gains.to(x.dtype).reshape(*gains.shape[:-1], 3, 1, 1)
-    gh, gs, gv = g[..., 0:1, :, :], g[..., 1:2, :, :], g[..., 2:3, :, :]
-    r, gr, b = x[..., 0:1, :, :], x[..., 1:2, :, :], x[..., 2:3, :, :]
-    hi = torch.maximum(gr, b)
-    lo = torch.minimum(gr, b)
-    v = torch.maximum(r, hi)
-    q = torch.minimum(r, hi)
-    d = v - torch.minimum(q, lo)
-    # hue in turns, as the branch-free rgb→hsv of GPU shaders: which channel is the largest
-    # picks an offset (thirds of a turn) and the sign of the other two's difference
-    t1 = ((gr - b) * _STEEP).clamp(0, 1)
-    t2 = ((r - hi) * _STEEP).clamp(0, 1)
-    base = (2.0 / 3.0 - t1) + t2 * (2 * t1 - 5.0 / 3.0)
-    hue = torch.frac(((q - lo) / (6 * d + 1e-12) + base).abs() * gh)
-    sat = (d / (v + 1e-12) * gs).clamp(0, 1)
-    val = (v * gv).clamp(0, 1)
-    offsets = torch.tensor(_HUE_OFFSETS, dtype=x.dtype, device=x.device).reshape(3, 1, 1)
-    ramp = (2 - (torch.frac(hue + offsets) * 6 - 3).abs()).clamp(0, 1)
-    return val - (val * sat) * ramp
-
-
-class _Work:
-    """Planes reused from image to image (fresh memory costs page faults on every call)."""
-
-    def __init__(self) -> None:
-        self.planes: dict[tuple[int, ...], list[torch.Tensor]] = {}
-
-    def take(self, shape: tuple[int, ...], n: int, like: torch.Tensor) -> list[torch.Tensor]:
-        key = (*shape, n, hash(like.dtype), hash(str(like.device)))
-        got = self.planes.get(key)
-        if got is None:
-            if len(self.planes) > 8:
-                self.planes.clear()
-            got = self.planes[key] = [
-                torch.empty(shape, dtype=like.dtype, device=like.device) for _ in range(n)
-            ]
-        return got
-
-
-def hsv_gain_(x: torch.Tensor, gains: Sequence[float], work: _Work | None = None) -> torch.Tensor:
-    """:func:`hsv_gain` of one image (3×H×W) in place, with ``gains`` as numbers: the same values,
-    a third of the time on a CPU (no fresh planes)."""
-    gh, gs, gv = (float(v) for v in gains)
-    r, gr, b = x[0], x[1], x[2]
-    hi, lo, v, q, d, t1, t2, hue = (work or _Work()).take(tuple(x.shape[1:]), 8, x)
-    torch.maximum(gr, b, out=hi)
-    torch.minimum(gr, b, out=lo)
-    torch.maximum(r, hi, out=v)
-    torch.minimum(r, hi, out=q)
-    torch.minimum(q, lo, out=d)
-    torch.sub(v, d, out=d)
-    torch.sub(gr, b, out=t1).mul_(_STEEP).clamp_(0, 1)
-    torch.sub(r, hi, out=t2).mul_(_STEEP).clamp_(0, 1)
-    base = hi  # (2/3 - t1) + t2 (2 t1 - 5/3)
-    torch.mul(t1, 2, out=base).sub_(5.0 / 3.0).mul_(t2).sub_(t1).add_(2.0 / 3.0)
-    torch.mul(d, 6, out=hue).add_(1e-12)
-    torch.sub(q, lo, out=t1).div_(hue)
-    torch.add(t1, base, out=hue).abs_().mul_(gh).frac_()
-    torch.add(v, 1e-12, out=t2)
-    vs = d.div_(t2).mul_(gs).clamp_(0, 1)
-    val = v.mul_(gv).clamp_(0, 1)
-    vs.mul_(val)  # value × saturation: the spread between the largest and smallest channel
-    low = torch.sub(val, vs, out=t2).sub_(vs)  # val - 2 vs
-    offsets = torch.tensor(_HUE_OFFSETS, dtype=x.dtype, device=x.device).reshape(3, 1, 1)
-    # each channel: val - vs * clamp(2 - |6 frac(hue + offset) - 3|, 0, 1)
-    #             = (val - 2 vs) + vs * clamp(|6 frac(hue + offset) - 3|, 1, 2)
-    torch.add(hue.unsqueeze(0), offsets, out=x).frac_().mul_(6).sub_(3).abs_().clamp_(1, 2)
-    return torch.addcmul(low, x, vs, out=x)
-
-
 def _pixel_centres(n: int, start: int, like: torch.Tensor) -> torch.Tensor:
     return torch.arange(start, start + n, dtype=like.dtype, device=like.device) + 0.5
 
@@ -251,7 +174,7 @@ def _in_clips(x: torch.Tensor, y: torch.Tensor, maps: torch.Tensor, rects: torch
         m, r = maps[..., k, :, :], rects[..., k, :]
         u = m[..., 0, 0, None, None] * x + m[..., 0, 1, None, None] * y + m[..., 0, 2, None, None]
         v = m[..., 1, 0, None, None] * x + m[..., 1, 1, None, None] * y + m[..., 1, 2, None, None]
-        ok &= _inside(u, v, r[..., None, None, :])
+        ok = ok & _inside(u, v, r[..., None, None, :])  # per image: broadcast to B×H×W
     return ok
 
 
@@ -278,10 +201,20 @@ def render(
     """The B×3×H×W images ``plan`` describes, on the plan's device: floating ``dtype`` in [0, 1]
     (what a model takes), or ``torch.uint8`` (0…255, rounded). ``how``: see the module's note;
     ``"auto"`` is ``"batched"`` on a GPU, ``"regions"`` elsewhere. ``colour``: a function that
-    does what :func:`hsv_gain` does (a ``torch.compile`` of it, say)."""
+    does what :func:`~svmlp.torch.hsv.hsv_gain` does (a ``torch.compile`` of it, say).
+
+    >>> import numpy as np, torch
+    >>> from svmlp.torch.canvas import Canvas
+    >>> flipped = Canvas.of(0, 2, 1).moved(np.array([[-1.0, 0, 2], [0, 1, 0], [0, 0, 1]]), (2, 1))
+    >>> image = np.array([[[255, 0, 0], [0, 0, 255]]], dtype=np.uint8)     # red, blue
+    >>> render(plan_batch([flipped], [image]), dtype=torch.uint8)[0, :, 0].T.tolist()
+    [[0, 0, 255], [255, 0, 0]]
+    """
     if how == "auto":
         how = "regions" if plan.sources.device.type == "cpu" else "batched"
-    work = dtype if dtype.is_floating_point else torch.float32
+    # sampled and coloured in float32 (float64 if asked): a half-precision grid would move
+    # pixels by up to 2 px at 640; only the result takes ``dtype``
+    work = torch.float64 if dtype == torch.float64 else torch.float32
     if how == "batched":
         out = _batched(plan, work, colour or hsv_gain)
     elif how == "regions":
@@ -290,7 +223,7 @@ def render(
         raise UsageError(f"render: how must be 'auto', 'batched' or 'regions', not {how!r}")
     if dtype == torch.uint8:
         return out.mul_(255).round_().to(torch.uint8)
-    return out
+    return out.to(dtype)
 
 
 def _batched(
@@ -305,7 +238,7 @@ def _batched(
     pad = (int(plan.sources.shape[3]), int(plan.sources.shape[2]))
     fill = plan.fill / 255.0
     out = torch.full((b, 3, h, w), fill, dtype=dtype, device=dev)
-    sources = plan.sources.to(dtype).div_(255)  # once, whatever number of layers use each image
+    sources = plan.sources.to(dtype).div_(255)  # once, however many layers use each image
     for k in range(plan.layer.shape[1]):
         src = plan.layer[:, k]
         use = src >= 0
@@ -389,7 +322,7 @@ def _regions(
     coloured = plan.coloured.tolist()
     gains = plan.gains.tolist()
     rotated, lit_rotated = plan.clip_map.shape[2] > 0, plan.lit_map.shape[1] > 0
-    work = _Work()
+    work = Planes()
     f64 = torch.empty(0, dtype=torch.float64, device=dev)
     for i in range(b):
         out[i].fill_(plan.fill / 255.0)

@@ -278,7 +278,13 @@ def _build(run: _Run, state: dict[str, Any] | None) -> None:
     run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, schedule)
     run.scaler = torch.amp.GradScaler(device.type, enabled=run.amp_dtype == torch.float16)
     run.ema = ModelEMA(run.model)
-    extra = {"compile": True} if getattr(args, "compile_loss", False) else {}  # families that take it
+    extra = {"compile": True} if getattr(args, "compile_loss", False) else {}
+    if extra:
+        import inspect
+
+        takes = inspect.signature(get_family(args.model).criterion).parameters
+        if "compile" not in takes and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):
+            raise UsageError(f"--compile-loss: the {args.model} family's criterion takes no compile option")
     run.criterion = build_criterion(
         args.model, run.model, icr=args.icr, icr_distance=args.icr_distance, **extra
     )

@@ -23,9 +23,9 @@ def nms(
     On a GPU: greedy NMS keeps box j when no kept box before it overlaps it above the threshold,
     a fixed point over the score order, reached by repeating the whole-matrix update (at most as
     many rounds as the longest chain of suppressions) without a loop over boxes. On a CPU, where
-    the n×n matrix of thousands of candidates is what costs, the same a block of 512 candidates at
-    a time, each block first cleared of what earlier kept boxes overlap, until ``limit`` are kept.
-    Both keep the same boxes.
+    the n×n matrix of thousands of candidates is what costs, a block of 512 candidates at a time:
+    each block cleared of what earlier kept boxes overlap, then settled row by row over its own
+    overlap matrix (:func:`_scan`), until ``limit`` are kept. Both keep the same boxes.
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
@@ -63,7 +63,7 @@ def _greedy_blocks(
     ordered: torch.Tensor, iou_threshold: float, limit: int | None, block: int = 512
 ) -> torch.Tensor:
     """The kept positions of boxes in score order, a block of candidates at a time: those an
-    earlier kept box overlaps go, then the rest of the block is settled by whole-matrix rounds;
+    earlier kept box overlaps go, then the rest of the block is settled row by row (:func:`_scan`);
     until ``limit`` are kept. (Greedy NMS decides each box by the kept boxes before it only.)"""
     kept = torch.zeros(0, dtype=torch.long, device=ordered.device)
     for start in range(0, len(ordered), block):

@@ -218,6 +218,8 @@ def test_the_harness_trains_predicts_and_resumes_a_registered_family(
     run = tmp_path / "run"
     fast = ["--imgsz", "64", "--batch", "4", "--workers", "0", "--max-iters", "2", "--no-plots"]
     args = [str(data), "--model", "tiny-test", "--icr", "linear", "--epochs", "2", "--out", str(run), *fast]
+    with pytest.raises(UsageError, match="--compile-loss: the tiny-test family's criterion takes no compile"):
+        train([*args, "--compile-loss", "--out", str(tmp_path / "compiled")])
     assert train([*args, "--stop-after", "1"]) == 0
     assert train([*args, "--resume"]) == 0
     state = torch.load(run / "last.pt", weights_only=False)

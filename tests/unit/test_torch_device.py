@@ -23,7 +23,8 @@ from svmlp.torch import SVMLPDataset  # noqa: E402
 from svmlp.torch import transforms as T  # noqa: E402
 from svmlp.torch.canvas import Canvas, affine_inverse  # noqa: E402
 from svmlp.torch.device import DeviceAugment, DeviceBatch  # noqa: E402
-from svmlp.torch.render import hsv_gain, hsv_gain_, plan_batch, render  # noqa: E402
+from svmlp.torch.hsv import hsv_gain, hsv_gain_  # noqa: E402
+from svmlp.torch.render import plan_batch, render  # noqa: E402
 from svmlp.torch.sample import Sample  # noqa: E402
 
 
@@ -118,6 +119,62 @@ def test_hsv_gain_is_pillows_hsv_in_floating_point() -> None:
     assert torch.allclose(hsv_gain(two, g)[1], hsv_gain(x.flip(1), g[1]), atol=1e-6)
 
 
+def _batch_of(transform: T.Compose, seeds: range) -> tuple[list[Sample], DeviceAugment]:
+    """Pictures of several seeds as one batch (partners drawn from it), planned."""
+    pics = [p for seed in seeds for p in _pictures(seed)[:2]]
+    return pics, DeviceAugment(transform)
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        T.train_preset(160, degrees=25, scale=(0.6, 1.2)),
+        T.Compose([T.RandomHSV(), T.RandomAffine(degrees=30)]),
+    ],
+)
+def test_batched_and_regions_draw_the_same_batch(transform: T.Compose) -> None:
+    """Several images a batch, rotated layers and clips, the colour change inside or outside a
+    later move: both ways draw the same pixels (one rounding step at most)."""
+    pics, aug = _batch_of(transform, range(3))
+    batch = aug.collate([replace(p, meta={"index": k, "frame": p.size}) for k, p in enumerate(pics)])
+    regions = render(batch.plan, dtype=torch.uint8, how="regions").int()
+    batched = render(batch.plan, dtype=torch.uint8, how="batched").int()
+    assert batched.shape == regions.shape and len(batched) == len(pics)
+    apart = (regions - batched).abs()
+    assert int(apart.max()) <= 2 and float((apart > 1).float().mean()) < 1e-4
+
+
+def test_hsv_gain_near_ties_and_pure_colours() -> None:
+    """Channels a rounding error apart (a yellow plate after resampling) keep their hue; pure
+    red stays red under a hue gain, as pillow's HSV keeps it."""
+    g = torch.Generator().manual_seed(0)
+    base = torch.rand(1, 64, 64, generator=g) * 0.5 + 0.4
+    yellow = torch.cat([base + torch.randn(1, 64, 64, generator=g) * 1e-6, base, base * 0.2])
+    for fn in (lambda x, k: hsv_gain(x, torch.tensor(k)), lambda x, k: hsv_gain_(x.clone(), k)):
+        assert torch.allclose(fn(yellow, [1.0, 1.0, 1.0]), yellow, atol=1e-5)
+        red = torch.tensor([1.0, 0.0, 0.0]).reshape(3, 1, 1).expand(3, 4, 4).contiguous()
+        assert torch.allclose(fn(red, [1.015, 1.0, 1.0]), red, atol=1e-6)
+    orange = torch.tensor([[[1.0]], [[0.5]], [[0.0]]])
+    assert torch.allclose(
+        hsv_gain(orange, torch.tensor([1.0, 0.5, 1.0])).flatten(), torch.tensor([1.0, 0.75, 0.5])
+    )
+
+
+def test_one_other_fill_colour_and_half_precision_output() -> None:
+    pics = _pictures(1)
+    t = T.Compose([T.RandomAffine(fill=0, scale=(0.5, 0.5)), T.Letterbox(96, fill=0)])
+    lazy = on_device(t, replace(pics[0], rng=np.random.default_rng(3)))
+    cpu = t(replace(pics[0], rng=np.random.default_rng(3)))
+    assert np.array_equal(lazy.boxes, cpu.boxes)
+    assert (lazy.image[:5] == 0).all() and (cpu.image[:5] == 0).all()  # padded with 0, not 114
+    with pytest.raises(UsageError, match="one fill colour"):
+        on_device(T.Compose([T.RandomAffine(fill=0), T.Letterbox(96)]), replace(pics[0]))
+    canvas = t(replace(pics[0], image=Canvas.of(0, *pics[0].size), rng=np.random.default_rng(3))).image
+    plan = plan_batch([canvas], [pics[0].image])  # type: ignore[list-item]
+    half = render(plan, dtype=torch.bfloat16)
+    assert half.dtype == torch.bfloat16 and torch.equal(half, render(plan).to(torch.bfloat16))
+
+
 def test_canvas_geometry() -> None:
     m = np.array([[0.5, 0.2, 3.0], [-0.1, 1.5, -7.0], [0, 0, 1]])
     assert np.allclose(affine_inverse(m) @ m, np.eye(3))
@@ -130,7 +187,7 @@ def test_canvas_geometry() -> None:
     with pytest.raises(UsageError, match="after a RandomHSV"):
         Canvas.tiled((10, 10), [(Canvas.of(0, 10, 10).coloured((1, 1, 1)), (0, 0), (0, 0, 10, 10))], fill=114)
     with pytest.raises(UsageError, match="one fill colour"):
-        Canvas.of(0, 10, 10).moved(np.eye(3), (10, 10), fill=0)
+        Canvas.of(0, 10, 10).moved(np.eye(3), (10, 10), fill=0).moved(np.eye(3), (10, 10), fill=114)
 
 
 def test_refusals() -> None:
@@ -148,6 +205,12 @@ def test_refusals() -> None:
         aug.collate([])
     with pytest.raises(UsageError, match="SVMLPDataset whose transforms"):
         aug.collate([(torch.zeros(3, 4, 4), {})])  # type: ignore[list-item]
+
+    def pixels_please(sample: Sample) -> Sample:  # a user's transform that reads pixels
+        return replace(sample, image=sample.image[::-1])  # type: ignore[index]
+
+    with pytest.raises(UsageError, match="has no device version"):
+        DeviceAugment(T.Compose([pixels_please])).collate([replace(s, meta={"index": 0, "frame": (20, 20)})])
     with pytest.raises(UsageError, match="how must be"):
         render(plan_batch([Canvas.of(0, 20, 20)], [s.image]), how="sideways")  # type: ignore[arg-type]
 

@@ -482,13 +482,13 @@ def test_compiled_box_losses_equal_the_eager_pass() -> None:
     from svmlp.train.losses import ciou_and_icr
 
     g = torch.Generator().manual_seed(5)
-    for n in (7, 300):  # two sizes: dynamic shapes, no recompile needed for each
+    fused = Compiled(ciou_and_icr, "test")
+    for n in (7, 300):  # one compiled function, two sizes (dynamic shapes)
         v = torch.rand(n, 2, generator=g) * 100
         car = torch.cat([v, v + 60], 1)
         p = v + torch.rand(n, 2, generator=g) * 80
         pred = torch.cat([p, p + 12], 1).requires_grad_(True)
         truth = (pred.detach() + torch.randn(n, 4, generator=g)).clamp(min=0)
-        fused = Compiled(ciou_and_icr, "test")
         a_box, a_icr = ciou_and_icr(pred, truth, car)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -517,3 +517,24 @@ def test_a_compiler_that_fails_falls_back_with_one_warning() -> None:
     import pickle
 
     assert pickle.loads(pickle.dumps(Compiled(torch.neg, "x"))).compiled is None
+
+
+def test_a_backward_that_fails_to_compile_falls_back_before_training_uses_it() -> None:
+    """The backward graph compiles lazily (at loss.backward()); the first call tries it on copies."""
+    from torch._dynamo.backends.common import aot_autograd
+
+    from svmlp.torch._compile import Compiled
+    from svmlp.train.losses import ciou_and_icr
+
+    def no_backward(graph: object, inputs: object) -> object:
+        raise RuntimeError("no backward compiler here")
+
+    backend = aot_autograd(fw_compiler=lambda gm, inputs: gm, bw_compiler=no_backward)
+    fused = Compiled(ciou_and_icr, "the box losses", backend=backend)
+    pred = torch.tensor([[10.0, 10, 30, 20], [50, 50, 60, 58]], requires_grad=True)
+    truth, car = torch.tensor([[11.0, 10, 31, 21], [50, 50, 61, 57]]), torch.tensor([[0.0, 0, 40, 40]] * 2)
+    with pytest.warns(RuntimeWarning, match="the box losses: torch.compile failed"):
+        box, icr = fused(pred, truth, car)
+    assert fused.failed
+    (box + icr).sum().backward()  # the eager pass: no compiler needed
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
