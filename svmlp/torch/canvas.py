@@ -24,7 +24,7 @@ import numpy as np
 
 from svmlp.errors import UsageError
 
-__all__ = ["Canvas", "Clip", "Layer"]
+__all__ = ["Canvas", "Clip", "Layer", "affine_inverse", "split_clips"]
 
 
 @dataclass(frozen=True)
@@ -69,17 +69,24 @@ def _rect_clip(rect: Sequence[float]) -> Clip:
     return Clip(np.eye(3), (x0, y0, x1, y1))
 
 
-def _merged(clips: Sequence[Clip]) -> tuple[Clip, ...]:
-    """``clips`` with every straight one intersected into one canvas rectangle (kept first)."""
+def split_clips(clips: Sequence[Clip]) -> tuple[tuple[float, float, float, float] | None, tuple[Clip, ...]]:
+    """The straight ones of ``clips`` intersected into one canvas rectangle (None when there is
+    none; an empty intersection keeps x1 = x0 or y1 = y0), and the others."""
     straight = [c.in_canvas() for c in clips if c.straight]
     other = tuple(c for c in clips if not c.straight)
     if not straight:
-        return other
+        return None, other
     x0 = max(r[0] for r in straight)
     y0 = max(r[1] for r in straight)
     x1 = min(r[2] for r in straight)
     y1 = min(r[3] for r in straight)
-    return (_rect_clip((x0, y0, max(x0, x1), max(y0, y1))), *other)
+    return (x0, y0, max(x0, x1), max(y0, y1)), other
+
+
+def _merged(clips: Sequence[Clip]) -> tuple[Clip, ...]:
+    """``clips`` with every straight one intersected into one canvas rectangle (kept first)."""
+    rect, other = split_clips(clips)
+    return other if rect is None else (_rect_clip(rect), *other)
 
 
 @dataclass(frozen=True)

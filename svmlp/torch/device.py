@@ -33,6 +33,7 @@ from svmlp.errors import UsageError
 from svmlp.torch._compile import Compiled
 from svmlp.torch.canvas import Canvas
 from svmlp.torch.collate import target_rows
+from svmlp.torch.dataset import sample_target
 from svmlp.torch.hsv import hsv_gain
 from svmlp.torch.render import Plan, plan_batch, render
 from svmlp.torch.sample import Sample
@@ -92,15 +93,14 @@ class DeviceAugment:
             raise UsageError(
                 "DeviceAugment.collate takes the samples of an SVMLPDataset whose transforms is this DeviceAugment"
             )
-        samples, planned = self.plan(batch)
-        targets = [_target(s) for s in planned]
-        rows, infos = target_rows(targets)
-        images = [np.asarray(s.image) for s in samples]
+        planned = self.plan(batch)
+        rows, infos = target_rows([sample_target(s, s.meta.get("info", {})) for s in planned])
+        images = [np.asarray(s.image) for s in batch]
         return DeviceBatch(plan_batch([s.image for s in planned], images), rows, infos)  # type: ignore[misc]
 
-    def plan(self, batch: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
-        """The samples of ``batch`` as canvases (mosaic partners drawn from them), and the same
-        after the transforms."""
+    def plan(self, batch: Sequence[Sample]) -> list[Sample]:
+        """The samples of ``batch`` after the transforms, their images as canvases whose layer
+        sources index ``batch`` (mosaic partners drawn from it)."""
         lazy = [replace(s, image=Canvas.of(k, s.size[0], s.size[1]), draw=None) for k, s in enumerate(batch)]
 
         def partner(rng: np.random.Generator) -> Sample:
@@ -116,7 +116,7 @@ class DeviceAugment:
         for s in planned:
             if not isinstance(s.image, Canvas):
                 raise UsageError(f"{self.transforms!r}: a transform drew pixels; it has no device version")
-        return list(batch), planned
+        return planned
 
     def __call__(
         self,
@@ -144,9 +144,3 @@ class DeviceAugment:
 
     def __repr__(self) -> str:
         return f"DeviceAugment({self.transforms!r}, how={self.how!r})"
-
-
-def _target(s: Sample) -> dict[str, Any]:
-    from svmlp.torch.dataset import sample_target
-
-    return sample_target(s, s.meta.get("info", {}))

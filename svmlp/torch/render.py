@@ -18,15 +18,15 @@ drawn with a per-pixel test in both.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
-from typing import Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from svmlp.errors import UsageError
-from svmlp.torch.canvas import Canvas, Clip, affine_inverse
+from svmlp.torch.canvas import Canvas, Clip, affine_inverse, split_clips
 from svmlp.torch.hsv import Planes, hsv_gain, hsv_gain_
 
 __all__ = ["Plan", "plan_batch", "render"]
@@ -54,21 +54,18 @@ class Plan:
 
     def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Plan:
         """This plan's tensors on ``device``."""
-        moved = {
-            f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
-        }
-        return Plan(**{**self.__dict__, **moved})
+        return self._with(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> Plan:
         """Pinned copies (a DataLoader with ``pin_memory=True`` calls this)."""
-        pinned = {
-            f.name: getattr(self, f.name).pin_memory()
-            for f in fields(self)
-            if isinstance(getattr(self, f.name), torch.Tensor)
+        return self._with(torch.Tensor.pin_memory)
+
+    def _with(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Plan:
+        """This plan with ``fn`` applied to each tensor (sizes and fill as they are)."""
+        new: dict[str, Any] = {
+            f.name: fn(v) for f in fields(self) if isinstance(v := getattr(self, f.name), torch.Tensor)
         }
-        return Plan(**{**self.__dict__, **pinned})
+        return replace(self, **new)
 
     def __len__(self) -> int:
         return int(self.layer.shape[0])
@@ -77,17 +74,10 @@ class Plan:
 _FAR = 1e18  # a rectangle bound that never clips
 
 
-def _split_clips(clips: Sequence[Clip]) -> tuple[list[float], list[Clip]]:
-    """The straight clips intersected into one output rectangle, and the others."""
-    rect = [-_FAR, -_FAR, _FAR, _FAR]
-    other = []
-    for c in clips:
-        if c.straight:
-            x0, y0, x1, y1 = c.in_canvas()
-            rect = [max(rect[0], x0), max(rect[1], y0), min(rect[2], x1), min(rect[3], y1)]
-        else:
-            other.append(c)
-    return rect, other
+def _split_clips(clips: Sequence[Clip]) -> tuple[tuple[float, ...], tuple[Clip, ...]]:
+    """:func:`~svmlp.torch.canvas.split_clips`, no straight clip being a rectangle that never clips."""
+    rect, other = split_clips(clips)
+    return (rect if rect is not None else (-_FAR, -_FAR, _FAR, _FAR)), other
 
 
 def plan_batch(canvases: Sequence[Canvas], images: Sequence[np.ndarray]) -> Plan:
@@ -281,14 +271,13 @@ def _sample(
     x = torch.arange(xs[0], xs[1], dtype=torch.float64) + 0.5
     y = torch.arange(ys[0], ys[1], dtype=torch.float64) + 0.5
     straight = b == 0 and d == 0
-    if straight:
+    if straight:  # u depends on x alone, v on y alone: 1-D, spread over the grid below
         u = (a * x + c).clamp_(0.5, sw - 0.5)
         v = (e * y + f).clamp_(0.5, sh - 0.5)
-        umin, umax, vmin, vmax = float(u.min()), float(u.max()), float(v.min()), float(v.max())
     else:
         u = (a * x[None, :] + b * y[:, None] + c).clamp_(0.5, sw - 0.5)
         v = (d * x[None, :] + e * y[:, None] + f).clamp_(0.5, sh - 0.5)
-        umin, umax, vmin, vmax = float(u.min()), float(u.max()), float(v.min()), float(v.max())
+    umin, umax, vmin, vmax = float(u.min()), float(u.max()), float(v.min()), float(v.max())
     # only the part of the source the pixels reach is converted to floating point
     x0, x1 = max(int(np.floor(umin - 0.5)), 0), min(int(np.ceil(umax + 0.5)), sw)
     y0, y1 = max(int(np.floor(vmin - 0.5)), 0), min(int(np.ceil(vmax + 0.5)), sh)
