@@ -14,8 +14,10 @@ process with one torch thread, so seconds are CPU-core seconds:
 - train_preset: SVMLPDataset(train_preset) + collate_batched + ``.float().div(255)``, what
   ``svmlp train`` feeds the model with ``--augment workers`` (mosaic: four decodes an image);
 - device pipeline: SVMLPDataset(DeviceAugment(train_preset)) + its collate (the workers' part)
-  + drawing the batch on the CPU (the device's part), what ``--augment device`` does;
-- with ``--compile``: the same, the colour change through ``torch.compile`` (compiled once first).
+  + drawing the batch on the CPU (the device's part), what ``--augment device`` does: drawn in
+  one compiled pass per pixel (numba, ``how="fused"``, what a CPU gets where numba is installed);
+- the same drawn with torch ops (``how="regions"``, what a CPU gets without numba);
+- with ``--compile``: the torch ops, the colour change through ``torch.compile`` (compiled once first).
 
 Rounds are interleaved (each row once a round, in turn) and each row reports its median. The
 goal compares images/s per core: device pipeline >= 4x train_preset. ``THP_MEM_ALLOC_ENABLE=1``
@@ -89,9 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     train = SVMLPDataset(root, transforms=T.train_preset(s), seed=0)
     train.set_epoch(0)
     rows["train_preset (per sample, in the workers)"] = epoch_of("cpu", train, b, per_sample)
-    variants = [("device pipeline, drawn on the CPU", DeviceAugment(T.train_preset(s), compile=False))]
+    variants = [
+        ("device pipeline, drawn on the CPU (numba)", DeviceAugment(T.train_preset(s), how="fused")),
+        ("device pipeline, torch ops", DeviceAugment(T.train_preset(s), how="regions", compile=False)),
+    ]
     if args.compile:
-        variants.append(("device pipeline, torch.compile", DeviceAugment(T.train_preset(s), compile=True)))
+        variants.append(
+            (
+                "device pipeline, torch ops + torch.compile",
+                DeviceAugment(T.train_preset(s), how="regions", compile=True),
+            )
+        )
     for name, aug in variants:
         ds = SVMLPDataset(root, transforms=aug, seed=0)
         ds.set_epoch(0)
@@ -100,10 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             return aug(aug.collate(items))
 
         rows[name] = epoch_of(name, ds, b, step)
-        if aug.compile:
-            t = time.perf_counter()
-            step([ds[i] for i in range(b)])
-            log(f"{name}: first batch (compiles) {time.perf_counter() - t:.1f} s")
+        t = time.perf_counter()
+        step([ds[i] for i in range(b)])
+        log(f"{name}: first batch (numba or torch.compile compile or load) {time.perf_counter() - t:.1f} s")
 
     times: dict[str, list[float]] = {name: [] for name in rows}
     for fn in rows.values():  # untimed: imports, first allocations
@@ -127,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, sec in med.items():
         print(f"| {name} | {sec:.2f} | {n / sec:.0f} | {cpu / sec:.2f}× |")
     print()
-    best = min(v for k, v in med.items() if k.startswith("device"))
-    ratio = cpu / best
+    ratio = cpu / med["device pipeline, drawn on the CPU (numba)"]
     print(
-        f"device pipeline vs train_preset, per core: {ratio:.2f}× (goal >= 4): {'ok' if ratio >= 4 else 'MISSED'}"
+        f"device pipeline (numba) vs train_preset, per core: {ratio:.2f}× (goal >= 4): "
+        f"{'ok' if ratio >= 4 else 'MISSED'}"
     )
     return 0
 

@@ -17,6 +17,7 @@ canvas it applies to (a letterbox after it pads with plain ``fill``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -38,10 +39,11 @@ class Clip:
         """This clip on a canvas moved by the map whose inverse is ``inverse``."""
         return Clip(self.frame @ inverse, self.rect)
 
-    @property
+    @functools.cached_property
     def straight(self) -> bool:
         """True when the frame only scales (or mirrors) and moves: the clip is a canvas rectangle."""
-        return bool(self.frame[0, 1] == 0 and self.frame[1, 0] == 0 and self.frame[0, 0] and self.frame[1, 1])
+        f = self.frame
+        return bool(f[0, 1] == 0 and f[1, 0] == 0 and f[0, 0] and f[1, 1])
 
     def in_canvas(self) -> tuple[float, float, float, float]:
         """A straight clip as a rectangle of canvas pixels."""
@@ -64,9 +66,13 @@ def affine_inverse(m: np.ndarray) -> np.ndarray:
     return np.array([[ia, ib, -(ia * tx + ib * ty)], [ic, id_, -(ic * tx + id_ * ty)], [0.0, 0.0, 1.0]])
 
 
+_EYE = np.eye(3)
+_EYE.flags.writeable = False  # shared by every rectangle clip; frames are never changed in place
+
+
 def _rect_clip(rect: Sequence[float]) -> Clip:
     x0, y0, x1, y1 = (float(v) for v in rect)
-    return Clip(np.eye(3), (x0, y0, x1, y1))
+    return Clip(_EYE, (x0, y0, x1, y1))
 
 
 def split_clips(clips: Sequence[Clip]) -> tuple[tuple[float, float, float, float] | None, tuple[Clip, ...]]:

@@ -65,9 +65,10 @@ class DeviceAugment:
     the device. Give it to :class:`~svmlp.torch.SVMLPDataset` as its ``transforms``, use
     :meth:`collate` as the DataLoader's ``collate_fn`` and call it on each batch.
 
-    ``how``: how :func:`~svmlp.torch.render.render` draws (``"auto"``: batched on a GPU, region by
-    region on a CPU). ``compile``: draw through ``torch.compile`` (one fused kernel for the colour
-    change; the first batch of each size compiles, seconds); ``None`` compiles on CUDA only.
+    ``how``: how :func:`~svmlp.torch.render.render` draws (``"auto"``: batched on a GPU; on a CPU
+    one compiled pass per pixel with numba, region by region in torch without it).
+    ``compile``: colour through ``torch.compile`` on the torch paths (one fused kernel for the
+    colour change; the first batch of each size compiles, seconds); ``None`` compiles on CUDA only.
     """
 
     deferred = True  # SVMLPDataset hands over decoded samples, collate runs the transforms
@@ -76,7 +77,7 @@ class DeviceAugment:
         self,
         transforms: Callable[[Sample], Sample],
         *,
-        how: Literal["auto", "batched", "regions"] = "auto",
+        how: Literal["auto", "batched", "regions", "fused"] = "auto",
         compile: bool | None = None,
     ) -> None:
         self.transforms = transforms

@@ -5,18 +5,22 @@ tensors: the decoded images, uint8, padded into one block, and for every output 
 ``L`` layers (which image, the map from output pixels to its pixels, the rectangle it shows in)
 plus the HSV gains. :func:`render` draws them: each output pixel samples its layer's image
 bilinearly at the point its centre maps to (the image's edge pixels repeat past its border), shows
-``fill`` where no layer reaches, and the colour change follows. Two ways, same pixels:
+``fill`` where no layer reaches, and the colour change follows. Three ways, same pixels:
 
 - ``"batched"``: every layer of every image at once, a fixed number of kernels a batch (GPUs);
 - ``"regions"``: image by image, each layer over the rectangle it covers only, the colour change
-  over the pixels drawn (CPUs: work in proportion to the pixels, buffers reused).
+  over the pixels drawn (CPUs without numba: work in proportion to the pixels, buffers reused);
+- ``"fused"``: ``"regions"`` compiled with numba into one pass per pixel
+  (:mod:`svmlp.torch._fused`; CPUs, where numba is installed: about three times as fast).
 
 Layers rotated or sheared (``RandomAffine(degrees=...)``) carry their clips as maps too and are
-drawn with a per-pixel test in both.
+drawn with a per-pixel test.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
@@ -29,7 +33,7 @@ from svmlp.errors import UsageError
 from svmlp.torch.canvas import Canvas, Clip, affine_inverse, split_clips
 from svmlp.torch.hsv import Planes, hsv_gain, hsv_gain_
 
-__all__ = ["Plan", "plan_batch", "render"]
+__all__ = ["Plan", "has_numba", "plan_batch", "render"]
 
 
 @dataclass
@@ -37,7 +41,7 @@ class Plan:
     """One batch's canvases as tensors (see the module's note). ``clips`` hold the rotated or
     sheared clips: B×L×C×2×3 maps and B×L×C×4 rectangles (C may be 0)."""
 
-    sources: torch.Tensor  # N×3×H×W uint8, each image at the top left
+    sources: torch.Tensor  # N×H×W×3 uint8 (as decoded), each image at the top left
     source_size: torch.Tensor  # N×2 (width, height) int64
     layer: torch.Tensor  # B×L int64, index into sources, -1 for none
     inverse: torch.Tensor  # B×L×2×3 float64: output pixels -> source pixels
@@ -126,9 +130,9 @@ def plan_batch(canvases: Sequence[Canvas], images: Sequence[np.ndarray]) -> Plan
         rect[i] = np.clip(rect[i], 0, [canvas.width, canvas.height] * 2)
     hs = max([im.shape[0] for im in images] + [1])
     ws = max([im.shape[1] for im in images] + [1])
-    block = np.zeros((len(images), 3, hs, ws), dtype=np.uint8)  # one storage: one shared-memory block
+    block = np.zeros((len(images), hs, ws, 3), dtype=np.uint8)  # one storage: one shared-memory block
     for k, im in enumerate(images):
-        block[k, :, : im.shape[0], : im.shape[1]] = im.transpose(2, 0, 1)
+        block[k, : im.shape[0], : im.shape[1]] = im
     sizes = np.array([[im.shape[1], im.shape[0]] for im in images], dtype=np.int64).reshape(-1, 2)
     t = torch.from_numpy
     return Plan(
@@ -147,6 +151,12 @@ def plan_batch(canvases: Sequence[Canvas], images: Sequence[np.ndarray]) -> Plan
         size=(h, w),
         fill=int(fills.pop()),
     )
+
+
+@functools.cache
+def has_numba() -> bool:
+    """Whether numba is installed (``how="fused"`` needs it; nothing is imported to find out)."""
+    return importlib.util.find_spec("numba") is not None
 
 
 def _pixel_centres(n: int, start: int, like: torch.Tensor) -> torch.Tensor:
@@ -185,12 +195,13 @@ def render(
     plan: Plan,
     *,
     dtype: torch.dtype = torch.float32,
-    how: Literal["auto", "batched", "regions"] = "auto",
+    how: Literal["auto", "batched", "regions", "fused"] = "auto",
     colour: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The B×3×H×W images ``plan`` describes, on the plan's device: floating ``dtype`` in [0, 1]
     (what a model takes), or ``torch.uint8`` (0…255, rounded). ``how``: see the module's note;
-    ``"auto"`` is ``"batched"`` on a GPU, ``"regions"`` elsewhere. ``colour``: a function that
+    ``"auto"`` is ``"batched"`` on a GPU; on a CPU ``"fused"`` where numba is installed (and
+    neither ``colour`` nor float64 is asked for), ``"regions"`` otherwise. ``colour``: a function that
     does what :func:`~svmlp.torch.hsv.hsv_gain` does (a ``torch.compile`` of it, say).
 
     >>> import numpy as np, torch
@@ -200,17 +211,29 @@ def render(
     >>> render(plan_batch([flipped], [image]), dtype=torch.uint8)[0, :, 0].T.tolist()
     [[0, 0, 255], [255, 0, 0]]
     """
-    if how == "auto":
-        how = "regions" if plan.sources.device.type == "cpu" else "batched"
     # sampled and coloured in float32 (float64 if asked): a half-precision grid would move
     # pixels by up to 2 px at 640; only the result takes ``dtype``
     work = torch.float64 if dtype == torch.float64 else torch.float32
+    if how == "auto":
+        if plan.sources.device.type != "cpu":
+            how = "batched"
+        else:
+            fused = has_numba() and colour is None and work == torch.float32
+            how = "fused" if fused else "regions"
     if how == "batched":
         out = _batched(plan, work, colour or hsv_gain)
     elif how == "regions":
         out = _regions(plan, work, colour)
+    elif how == "fused":
+        if not has_numba():
+            raise UsageError("render: how='fused' needs numba (pip install numba, or svmlp[torch])")
+        if plan.sources.device.type != "cpu":
+            raise UsageError(f"render: how='fused' draws on the CPU; this plan is on {plan.sources.device}")
+        from svmlp.torch import _fused  # numba's import and the kernels' load: only when drawn so
+
+        out = _fused.draw(plan, torch.empty((len(plan), 3, *plan.size), dtype=torch.float32)).to(work)
     else:
-        raise UsageError(f"render: how must be 'auto', 'batched' or 'regions', not {how!r}")
+        raise UsageError(f"render: how must be 'auto', 'batched', 'regions' or 'fused', not {how!r}")
     if dtype == torch.uint8:
         return out.mul_(255).round_().to(torch.uint8)
     return out.to(dtype)
@@ -225,10 +248,11 @@ def _batched(
     f64 = torch.float64 if dev.type != "mps" else torch.float32
     x = _pixel_centres(w, 0, torch.empty(0, dtype=f64, device=dev)).reshape(1, 1, w)
     y = _pixel_centres(h, 0, torch.empty(0, dtype=f64, device=dev)).reshape(1, h, 1)
-    pad = (int(plan.sources.shape[3]), int(plan.sources.shape[2]))
+    pad = (int(plan.sources.shape[2]), int(plan.sources.shape[1]))
     fill = plan.fill / 255.0
     out = torch.full((b, 3, h, w), fill, dtype=dtype, device=dev)
-    sources = plan.sources.to(dtype).div_(255)  # once, however many layers use each image
+    # once, however many layers use each image; N×3×H×W as grid_sample takes it
+    sources = plan.sources.permute(0, 3, 1, 2).to(dtype).div_(255)
     for k in range(plan.layer.shape[1]):
         src = plan.layer[:, k]
         use = src >= 0
@@ -264,7 +288,7 @@ def _sample(
     ys: tuple[int, int],
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """Source ``source`` (3×H×W uint8, its image ``size`` (w, h) at the top left) sampled at the
+    """Source ``source`` (H×W×3 uint8, its image ``size`` (w, h) at the top left) sampled at the
     centres of output pixels xs × ys through ``inv`` (2×3), edge pixels repeating: 3×h×w in [0, 1]."""
     sw, sh = size
     (a, b, c), (d, e, f) = inv
@@ -281,7 +305,7 @@ def _sample(
     # only the part of the source the pixels reach is converted to floating point
     x0, x1 = max(int(np.floor(umin - 0.5)), 0), min(int(np.ceil(umax + 0.5)), sw)
     y0, y1 = max(int(np.floor(vmin - 0.5)), 0), min(int(np.ceil(vmax + 0.5)), sh)
-    crop = source[None, :, y0:y1, x0:x1].to(dtype)
+    crop = source[y0:y1, x0:x1].permute(2, 0, 1)[None].to(dtype)
     cw, ch = x1 - x0, y1 - y0
     grid = torch.empty((1, ys[1] - ys[0], xs[1] - xs[0], 2), dtype=dtype, device=source.device)
     gu = ((u - x0) * (2.0 / cw) - 1).to(dtype=dtype, device=source.device)

@@ -20,11 +20,12 @@ from device_helpers import on_device  # noqa: E402
 
 from svmlp.errors import UsageError  # noqa: E402
 from svmlp.torch import SVMLPDataset  # noqa: E402
+from svmlp.torch import render as render_module  # noqa: E402
 from svmlp.torch import transforms as T  # noqa: E402
 from svmlp.torch.canvas import Canvas, affine_inverse  # noqa: E402
 from svmlp.torch.device import DeviceAugment, DeviceBatch  # noqa: E402
 from svmlp.torch.hsv import hsv_gain, hsv_gain_  # noqa: E402
-from svmlp.torch.render import plan_batch, render  # noqa: E402
+from svmlp.torch.render import has_numba, plan_batch, render  # noqa: E402
 from svmlp.torch.sample import Sample  # noqa: E402
 
 
@@ -86,6 +87,9 @@ def test_device_targets_are_the_cpu_ones_and_pixels_close(name: str, seed: int) 
     # where a multiplied hue jumps)
     apart = np.abs(regions - batched).max(axis=2)
     assert (apart > 1).mean() < 1e-4
+    if has_numba():  # and the compiled CPU drawing: float rounding apart
+        fused = render(plan, how="fused")
+        assert torch.allclose(fused, render(plan, how="regions"), atol=1e-4, rtol=0)
     # and what the per-sample pipeline draws, up to the resampling and pillow's 8-bit HSV
     diff = np.abs(regions - a.image.astype(int))
     assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 16, (diff.mean(), np.percentile(diff, 99))
@@ -142,6 +146,9 @@ def test_batched_and_regions_draw_the_same_batch(transform: T.Compose) -> None:
     assert batched.shape == regions.shape and len(batched) == len(pics)
     apart = (regions - batched).abs()
     assert int(apart.max()) <= 2 and float((apart > 1).float().mean()) < 1e-4
+    if has_numba():
+        fused = render(batch.plan, how="fused")
+        assert torch.allclose(fused, render(batch.plan, how="regions"), atol=1e-4, rtol=0)
 
 
 def test_hsv_gain_near_ties_and_pure_colours() -> None:
@@ -213,6 +220,57 @@ def test_refusals() -> None:
         DeviceAugment(T.Compose([pixels_please])).collate([replace(s, meta={"index": 0, "frame": (20, 20)})])
     with pytest.raises(UsageError, match="how must be"):
         render(plan_batch([Canvas.of(0, 20, 20)], [s.image]), how="sideways")  # type: ignore[arg-type]
+
+
+def test_fused_needs_numba_and_a_cpu_and_auto_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without numba, "auto" draws with the torch ops (the same pixels) and "fused" is refused
+    with a line that says what to install."""
+    pics = _pictures(2)
+    preset = T.train_preset(96, mosaic=0.0, degrees=10)
+    canvas = preset(replace(pics[0], image=Canvas.of(0, *pics[0].size))).image
+    plan = plan_batch([canvas], [pics[0].image])  # type: ignore[list-item]
+    auto = render(plan)
+    monkeypatch.setattr(render_module, "has_numba", lambda: False)
+    without = render(plan)
+    assert torch.allclose(auto, without, atol=1e-4, rtol=0)
+    with pytest.raises(UsageError, match="needs numba"):
+        render(plan, how="fused")
+    monkeypatch.undo()
+    if has_numba() and torch.cuda.is_available():
+        with pytest.raises(UsageError, match="draws on the CPU"):
+            render(plan.to("cuda"), how="fused")
+
+
+@pytest.mark.skipif(not has_numba(), reason="numba is not installed")
+def test_fused_edges_flips_and_small_sources() -> None:
+    """The compiled drawing at the awkward places: a one-pixel source, sources flipped both ways,
+    a map that lands past every edge (edge pixels repeat), a layer only partly in the picture,
+    and images of different sizes padded in one batch. Checked against the torch ops."""
+    rng = np.random.default_rng(5)
+    images = [
+        rng.integers(0, 256, (1, 1, 3), dtype=np.uint8),
+        rng.integers(0, 256, (7, 5, 3), dtype=np.uint8),
+        rng.integers(0, 256, (40, 64, 3), dtype=np.uint8),
+    ]
+    flip_x = np.array([[-1.0, 0, 30], [0, 1, 0], [0, 0, 1]])
+    flip_y = np.array([[1.3, 0, -4], [0, -0.7, 25], [0, 0, 1]])
+    far = np.array([[2.0, 0, -100], [0, 2.0, -100], [0, 0, 1]])
+    canvases = [
+        Canvas.of(0, 1, 1).moved(np.array([[12.0, 0, 0], [0, 9, 0], [0, 0, 1]]), (12, 9)),
+        Canvas.of(1, 5, 7).moved(flip_x, (30, 20)),
+        Canvas.of(2, 64, 40).moved(flip_y, (33, 21)).coloured((1.02, 1.4, 0.7)),
+        Canvas.of(2, 64, 40).moved(far, (50, 24)),
+    ]
+    plan = plan_batch(canvases, images)
+    fused = render(plan, how="fused")
+    assert fused.shape == (4, 3, 24, 50)
+    assert torch.allclose(fused, render(plan, how="regions"), atol=1e-4, rtol=0)
+    assert torch.allclose(fused, render(plan, how="batched"), atol=1e-4, rtol=0)
+    # the one-pixel source fills its 12×9 canvas with its colour; the rest is padding
+    assert torch.allclose(
+        fused[0, :, :9, :12], torch.from_numpy(images[0][0, 0] / 255).float()[:, None, None]
+    )
+    assert torch.allclose(fused[0, :, 9:], torch.tensor(114 / 255))
 
 
 @pytest.mark.parametrize("workers", [0, 2])
