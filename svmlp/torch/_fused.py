@@ -28,8 +28,22 @@ if TYPE_CHECKING:
 
 __all__ = ["draw"]
 
-_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-_inline = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+
+def _compiler(**options: Any) -> Any:
+    """numba's njit with the on-disk cache, or without it where numba finds no folder it may
+    write (a read-only install without a home folder): then each process compiles once."""
+
+    def jit(fn: Any) -> Any:
+        try:
+            return numba.njit(cache=True, nogil=True, error_model="numpy", **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, nogil=True, error_model="numpy", **options)(fn)
+
+    return jit
+
+
+_jit = _compiler()
+_inline = _compiler(inline="always")
 
 
 @_inline

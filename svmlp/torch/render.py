@@ -251,8 +251,9 @@ def _batched(
     pad = (int(plan.sources.shape[2]), int(plan.sources.shape[1]))
     fill = plan.fill / 255.0
     out = torch.full((b, 3, h, w), fill, dtype=dtype, device=dev)
-    # once, however many layers use each image; N×3×H×W as grid_sample takes it
-    sources = plan.sources.permute(0, 3, 1, 2).to(dtype).div_(255)
+    # once, however many layers use each image; N×3×H×W as grid_sample takes it (laid out so
+    # while still uint8: a quarter of the bytes to move)
+    sources = plan.sources.permute(0, 3, 1, 2).contiguous().to(dtype).div_(255)
     for k in range(plan.layer.shape[1]):
         src = plan.layer[:, k]
         use = src >= 0
