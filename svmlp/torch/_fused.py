@@ -59,9 +59,12 @@ def _clipped(x: float, y: float, maps: Any, rects: Any) -> bool:
 
 @_jit
 def _clip_span(maps: Any, rects: Any, yc: float, a: int, b: int) -> tuple[int, int]:
-    """The pixels of row ``yc`` among a…b-1 inside every rotated clip: one run, the clips being
-    convex. Worked out from the lines, a little wide, then trimmed with :func:`_clipped` itself so
-    that it agrees with it pixel for pixel."""
+    """The pixels of row ``yc`` among a…b-1 inside every rotated clip: one run (each clip's
+    test is monotone along the row, rounding included). Narrowed from the clip lines with a
+    margin wider than the rounding of :func:`_clipped`'s sums can move a crossing, then trimmed
+    with :func:`_clipped` itself, so that it agrees with it pixel for pixel. A line nearly along
+    the row (a turn of exactly 90°, whose cosine is 6e-17, not 0) narrows nothing: the trim
+    finds its crossing."""
     lo, hi = float(a), float(b)
     for c in range(maps.shape[0]):
         for k in range(2):
@@ -71,9 +74,17 @@ def _clip_span(maps: Any, rects: Any, yc: float, a: int, b: int) -> tuple[int, i
                 if not r0 <= q < r1:
                     return a, a
                 continue
+            # how far rounding may move _clipped's value of p·x + m01·y + m02 (generously), and
+            # so the crossing, in pixels; rectangle sides that never clip do not count
+            size = abs(p) * (abs(a) + abs(b) + 1.0) + abs(maps[c, k, 1] * yc) + abs(maps[c, k, 2])
+            size += (abs(r0) if abs(r0) < 1e17 else 0.0) + (abs(r1) if abs(r1) < 1e17 else 0.0)
+            pad = 2.0 + 1e-13 * size / abs(p)
+            if not pad < 1e9:
+                continue
             e0, e1 = (r0 - q) / p - 0.5, (r1 - q) / p - 0.5  # pixel indices where the line crosses
-            lo, hi = max(lo, min(e0, e1) - 2.0), min(hi, max(e0, e1) + 2.0)
-    a2 = min(max(a, int(np.floor(lo))), b)
+            lo, hi = max(lo, min(e0, e1) - pad), min(hi, max(e0, e1) + pad)
+    lo, hi = min(max(lo, float(a)), float(b)), min(max(hi, float(a)), float(b))  # int() in range
+    a2 = int(np.floor(lo))
     b2 = max(min(b, int(np.ceil(hi)) + 1), a2)  # never below a2: a2:b2 slices an empty run
     while a2 < b2 and not _clipped(a2 + 0.5, yc, maps, rects):
         a2 += 1
@@ -255,8 +266,8 @@ def _draw(
 def draw(plan: Plan, out: torch.Tensor) -> torch.Tensor:
     """Draw ``plan`` (on the CPU) into ``out`` (B×3×H×W float32, contiguous); returns ``out``."""
     p = {k: getattr(plan, k).numpy() for k in ("source_size", "layer", "inverse", "rect")}
-    sources = plan.sources.numpy()
-    p["sources"] = sources.reshape(*sources.shape[:2], -1)  # N×H×3W: rows of RGB pixels
+    n, h, w, _ = plan.sources.shape
+    p["sources"] = plan.sources.numpy().reshape(n, h, w * 3)  # N×H×3W: rows of RGB pixels
     _draw(
         out.numpy(),
         p["sources"],

@@ -273,6 +273,36 @@ def test_fused_edges_flips_and_small_sources() -> None:
     assert torch.allclose(fused[0, :, 9:], torch.tensor(114 / 255))
 
 
+@pytest.mark.skipif(not has_numba(), reason="numba is not installed")
+def test_fused_exact_quarter_turns_and_an_empty_plan() -> None:
+    """Turns of exactly 90°, 180° and 270° (a cosine of 6e-17, not 0: clip lines nearly along
+    the rows, whose crossings rounding moves by tens of pixels), as clips of the picture and as
+    the region a colour change lights: the compiled drawing finds every pixel the torch ops
+    draw. And a plan with no picture at all is drawn as fill."""
+    rng = np.random.default_rng(0)
+    for deg in (90, 180, 270, -90):
+        a = np.radians(deg)
+        turn = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+        for (w, h), (ow, oh) in [((5, 5), (64, 40)), ((21, 13), (41, 80)), ((310, 247), (323, 323))]:
+            m = np.array([[1, 0, ow / 2], [0, 1, oh / 2], [0, 0, 1.0]]) @ turn
+            m = m @ np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1.0]])
+            image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            turned = Canvas.of(0, w, h).moved(m, (ow, oh))
+            lit = Canvas.of(0, w, h).coloured((1.0, 1.0, 0.5)).moved(m, (ow, oh))
+            for canvas in (turned, lit):
+                plan = plan_batch([canvas], [image])
+                assert torch.allclose(
+                    render(plan, how="fused"), render(plan, how="regions"), atol=1e-4, rtol=0
+                ), (
+                    deg,
+                    (w, h),
+                    canvas.gains,
+                )
+    empty = plan_batch([Canvas.tiled((6, 4), [], fill=7)], [])
+    assert torch.equal(render(empty, how="fused"), render(empty, how="regions"))
+    assert torch.allclose(render(empty, how="fused"), torch.tensor(7 / 255))
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_device_augment_through_a_dataloader_on_real_photos(plates_dir: Path, workers: int) -> None:
     aug = DeviceAugment(T.train_preset(256))
