@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = epoch_of(name, ds, b, step)
         t = time.perf_counter()
         step([ds[i] for i in range(b)])
-        log(f"{name}: first batch (numba or torch.compile compile or load) {time.perf_counter() - t:.1f} s")
+        log(f"{name}: first batch (compiles, or loads numba's cache) {time.perf_counter() - t:.1f} s")
 
     times: dict[str, list[float]] = {name: [] for name in rows}
     for fn in rows.values():  # untimed: imports, first allocations

@@ -77,6 +77,7 @@ def _clip_span(maps: Any, rects: Any, yc: float, a: int, b: int) -> tuple[int, i
             # how far rounding may move _clipped's value of p·x + m01·y + m02 (generously), and
             # so the crossing, in pixels; rectangle sides that never clip do not count
             size = abs(p) * (abs(a) + abs(b) + 1.0) + abs(maps[c, k, 1] * yc) + abs(maps[c, k, 2])
+            # (render's sides that never clip are at 1e18)
             size += (abs(r0) if abs(r0) < 1e17 else 0.0) + (abs(r1) if abs(r1) < 1e17 else 0.0)
             pad = 2.0 + 1e-13 * size / abs(p)
             if not pad < 1e9:
@@ -107,55 +108,59 @@ def _span(lo: float, hi: float, n: int) -> tuple[int, int]:
 
 
 @_jit
-def _paint(
-    out: Any, i: int, s: Any, sw: int, sh: int, m: Any, xs: Any, ys: Any, maps: Any, rects: Any
-) -> None:
+def _paint_straight(out: Any, i: int, s: Any, sw: int, sh: int, m: Any, xs: Any, ys: Any) -> None:
     """Sample source ``s`` (H×3W uint8: rows of RGB pixels, its image sw×sh at the top left)
-    through ``m`` (output pixel centre -> source point) into output pixels xs × ys of image ``i``,
-    bilinearly, edge pixels repeating; pixels outside the rotated clips (``maps``, ``rects``)
-    keep what they hold."""
+    through the straight map ``m`` (output pixel centre -> source point; u depends on x alone, v
+    on y alone) into output pixels xs × ys of image ``i``, bilinearly, edge pixels repeating.
+    Each source row is resampled along x once (the columns' taps once for all rows) and shared
+    by the neighbouring output rows that need it, then blended down."""
     one = np.float32(1.0)
     scale = np.float32(1.0 / 255.0)
     n = xs[1] - xs[0]
     cx0 = np.empty(n, np.int32)
     cx1 = np.empty(n, np.int32)
     cfx = np.empty(n, np.float32)
+    for j in range(n):
+        u = min(max(m[0, 0] * (xs[0] + j + 0.5) + m[0, 2], 0.5), sw - 0.5) - 0.5
+        x0 = int(u)
+        cx0[j], cx1[j], cfx[j] = 3 * x0, 3 * min(x0 + 1, sw - 1), np.float32(u - x0)
     rows = np.empty((2, 3, n), np.float32)  # two source rows resampled along x, planar
     held = np.full(2, -1, np.int64)  # which source row each holds
-    fast = m[0, 1] == 0.0 and m[1, 0] == 0.0 and maps.shape[0] == 0
-    if fast:  # u depends on x alone: the columns' taps once for all rows
+    for y in range(ys[0], ys[1]):
+        v = min(max(m[1, 1] * (y + 0.5) + m[1, 2], 0.5), sh - 0.5) - 0.5
+        y0 = int(v)
+        fy = np.float32(v - y0)
+        y1 = min(y0 + 1, sh - 1)
+        for want, other in ((y0, y1), (y1, y0)):
+            if held[0] != want and held[1] != want:
+                slot = 1 if held[0] == other else 0
+                _along(s[want], cx0, cx1, cfx, rows[slot])
+                held[slot] = want
+        top, bottom = rows[0 if held[0] == y0 else 1], rows[0 if held[0] == y1 else 1]
+        dr, dg, db = out[i, 0, y], out[i, 1, y], out[i, 2, y]
+        x = xs[0]
         for j in range(n):
-            u = min(max(m[0, 0] * (xs[0] + j + 0.5) + m[0, 2], 0.5), sw - 0.5) - 0.5
-            x0 = int(u)
-            cx0[j], cx1[j], cfx[j] = 3 * x0, 3 * min(x0 + 1, sw - 1), np.float32(u - x0)
+            dr[x + j] = (top[0, j] * (one - fy) + bottom[0, j] * fy) * scale
+            dg[x + j] = (top[1, j] * (one - fy) + bottom[1, j] * fy) * scale
+            db[x + j] = (top[2, j] * (one - fy) + bottom[2, j] * fy) * scale
+
+
+@_jit
+def _paint_turned(
+    out: Any, i: int, s: Any, sw: int, sh: int, m: Any, xs: Any, ys: Any, maps: Any, rects: Any
+) -> None:
+    """:func:`_paint_straight` for a rotated or sheared map, or one with rotated clips
+    (``maps``, ``rects``): each pixel its own point, over each row's run inside the clips;
+    pixels outside keep what they hold."""
+    one = np.float32(1.0)
+    scale = np.float32(1.0 / 255.0)
     for y in range(ys[0], ys[1]):
         yc = y + 0.5
-        dr, dg, db = out[i, 0, y], out[i, 1, y], out[i, 2, y]
-        if fast:  # along x once a source row (neighbouring output rows share rows), then down
-            v = min(max(m[1, 1] * yc + m[1, 2], 0.5), sh - 0.5) - 0.5
-            y0 = int(v)
-            fy = np.float32(v - y0)
-            y1 = min(y0 + 1, sh - 1)
-            for want, other in ((y0, y1), (y1, y0)):
-                if held[0] != want and held[1] != want:
-                    slot = 1 if held[0] == other else 0
-                    _along(s[want], cx0, cx1, cfx, rows[slot])
-                    held[slot] = want
-            k0 = 0 if held[0] == y0 else 1
-            k1 = 0 if held[0] == y1 else 1
-            top, bottom = rows[k0], rows[k1]
-            x = xs[0]
-            for j in range(n):
-                dr[x + j] = (top[0, j] * (one - fy) + bottom[0, j] * fy) * scale
-                dg[x + j] = (top[1, j] * (one - fy) + bottom[1, j] * fy) * scale
-                db[x + j] = (top[2, j] * (one - fy) + bottom[2, j] * fy) * scale
-            continue
-        ja, jb = 0, n
+        xa, xb = xs
         if maps.shape[0]:
-            ja, jb = _clip_span(maps, rects, yc, xs[0], xs[1])
-            ja, jb = ja - xs[0], jb - xs[0]
-        for j in range(ja, jb):  # rotated or sheared: each pixel its own point
-            xc = xs[0] + j + 0.5
+            xa, xb = _clip_span(maps, rects, yc, xa, xb)
+        for x in range(xa, xb):
+            xc = x + 0.5
             u = min(max(m[0, 0] * xc + m[0, 1] * yc + m[0, 2], 0.5), sw - 0.5) - 0.5
             v = min(max(m[1, 0] * xc + m[1, 1] * yc + m[1, 2], 0.5), sh - 0.5) - 0.5
             x0, y0 = int(u), int(v)
@@ -164,7 +169,6 @@ def _paint(
             fx, fy = np.float32(u - x0), np.float32(v - y0)
             w00, w01 = (one - fx) * (one - fy) * scale, fx * (one - fy) * scale
             w10, w11 = (one - fx) * fy * scale, fx * fy * scale
-            x = xs[0] + j
             for c in range(3):  # indexing, not row views: a view a pixel costs reference counts
                 out[i, c, y, x] = (
                     w00 * s[y0, a + c] + w01 * s[y0, b + c] + w10 * s[y1, a + c] + w11 * s[y1, b + c]
@@ -245,43 +249,32 @@ def _draw(
             if src < 0:
                 continue
             xs, ys = _span(rect[i, k, 0], rect[i, k, 2], w), _span(rect[i, k, 1], rect[i, k, 3], h)
-            if xs[1] > xs[0] and ys[1] > ys[0]:
-                _paint(
-                    out,
-                    i,
-                    sources[src],
-                    sizes[src, 0],
-                    sizes[src, 1],
-                    inverse[i, k],
-                    xs,
-                    ys,
-                    clip_map[i, k],
-                    clip_rect[i, k],
-                )
+            if xs[1] <= xs[0] or ys[1] <= ys[0]:
+                continue
+            m, sw, sh = inverse[i, k], sizes[src, 0], sizes[src, 1]
+            if m[0, 1] == 0.0 and m[1, 0] == 0.0 and clip_map.shape[2] == 0:
+                _paint_straight(out, i, sources[src], sw, sh, m, xs, ys)
+            else:
+                _paint_turned(out, i, sources[src], sw, sh, m, xs, ys, clip_map[i, k], clip_rect[i, k])
         if coloured[i]:
             xs, ys = _span(lit[i, 0], lit[i, 2], w), _span(lit[i, 1], lit[i, 3], h)
             _colour(out, i, gains, xs, ys, lit_map[i], lit_rect[i])
 
 
+# the Plan's arrays _draw takes after the sources, in its order
+_PLAN_ARRAYS = (
+    *("source_size", "layer", "inverse", "rect", "clip_map", "clip_rect"),
+    *("gains", "coloured", "lit", "lit_map", "lit_rect"),
+)
+
+
 def draw(plan: Plan, out: torch.Tensor) -> torch.Tensor:
     """Draw ``plan`` (on the CPU) into ``out`` (B×3×H×W float32, contiguous); returns ``out``."""
-    p = {k: getattr(plan, k).numpy() for k in ("source_size", "layer", "inverse", "rect")}
     n, h, w, _ = plan.sources.shape
-    p["sources"] = plan.sources.numpy().reshape(n, h, w * 3)  # N×H×3W: rows of RGB pixels
     _draw(
         out.numpy(),
-        p["sources"],
-        p["source_size"],
-        p["layer"],
-        p["inverse"],
-        p["rect"],
-        plan.clip_map.numpy(),
-        plan.clip_rect.numpy(),
-        plan.gains.numpy(),
-        plan.coloured.numpy(),
-        plan.lit.numpy(),
-        plan.lit_map.numpy(),
-        plan.lit_rect.numpy(),
+        plan.sources.numpy().reshape(n, h, w * 3),  # N×H×3W: rows of RGB pixels
+        *(getattr(plan, k).numpy() for k in _PLAN_ARRAYS),
         float(plan.fill),
     )
     return out
